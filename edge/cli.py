@@ -1,0 +1,196 @@
+"""The `omo-edge` command: run, demo, scan, outbox, central-sim."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from edge import __version__
+from edge import config as config_mod
+from edge.errors import ConfigError, EdgeError
+from edge.presence.advert import AdvertSource
+
+log = logging.getLogger("edge")
+
+
+class _Clock(logging.Formatter):
+    """Seconds since start, level only when it matters: readable in a terminal and journald."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._start = time.monotonic()
+
+    def format(self, record: logging.LogRecord) -> str:
+        level = "" if record.levelno == logging.INFO else f"{record.levelname.lower()}: "
+        text = f"{time.monotonic() - self._start:7.1f}s  {level}{record.getMessage()}"
+        if record.exc_info and record.levelno >= logging.ERROR:
+            text += "\n" + self.formatException(record.exc_info)
+        return text
+
+
+def _setup_logging(level: str) -> None:
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(_Clock())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    for noisy in ("bleak", "asyncio", "paho"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def make_source(cfg: config_mod.Config) -> tuple[AdvertSource, Any]:
+    """The advert source the config names; the second item tells when a replay is done."""
+    p = cfg["presence"]
+    spec: str = p["source"]
+    if spec.startswith("replay:"):
+        from edge.sim.replay import ReplaySource
+
+        path = Path(spec.removeprefix("replay:"))
+        if not path.is_file():
+            raise ConfigError("presence.source", spec, "replay:PATH of an existing trace file")
+        replay = ReplaySource(path, float(p["replay_speed"]), bool(p["replay_loop"]))
+        return replay, lambda: replay.done
+    from edge.presence.bleak_source import BleakSource
+
+    return BleakSource(adapter=p["adapter"] or None), lambda: False
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from edge.daemon import Daemon
+
+    cfg = config_mod.load(args.config)
+    _setup_logging(cfg["log"]["level"])
+    source, _done = make_source(cfg)
+    daemon = Daemon(cfg, source)
+    signal.signal(signal.SIGTERM, lambda *_: daemon.stop.set())
+    signal.signal(signal.SIGINT, lambda *_: daemon.stop.set())
+    log.info("omo-edge %s starting (%s)", __version__,
+             "provisioned" if cfg.provisioned else "not provisioned")
+    daemon.run(args.duration)
+    log.info("stopped: %s", json.dumps(daemon.stats.summary()))
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from edge.sim.demo import DEMO_TRACE, run_demo
+
+    _setup_logging("info")
+    run_demo(args.duration, True if args.headless else None, args.screenshots,
+             args.trace or DEMO_TRACE, args.speed)
+    return 0
+
+
+def cmd_scan(args: argparse.Namespace) -> int:
+    from edge.scan import replay
+
+    cfg = config_mod.load(args.config)
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="omo-edge scan: %(message)s")
+    if not args.replay.is_file():
+        raise EdgeError(f"trace file {args.replay} does not exist")
+    replay(args.replay, cfg.tracker_params, args.json, not args.no_beacons)
+    return 0
+
+
+def cmd_outbox_status(args: argparse.Namespace) -> int:
+    from edge.outbox.store import Outbox
+
+    cfg = config_mod.load(args.config)
+    path = Path(cfg["storage"]["path"])
+    if not path.exists():
+        raise EdgeError(f"no outbox at {path} (storage.path); the daemon creates it on first run")
+    with Outbox(path) as outbox:
+        status = outbox.status()
+    if args.json:
+        print(json.dumps(status))
+    else:
+        for key, value in status.items():
+            print(f"{key:<18} {value}")
+    return 0
+
+
+def cmd_central_sim(args: argparse.Namespace) -> int:
+    from edge.sim.central import CentralSim
+
+    _setup_logging("info")
+    known = None
+    if args.known:
+        known = [line.strip() for line in args.known.read_text().splitlines() if line.strip()]
+    stop = False
+
+    def _stop(*_: object) -> None:
+        nonlocal stop
+        stop = True
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    with CentralSim(args.host, args.port, args.prefix, known) as central:
+        log.info("central simulator on %s:%s, prefix %s", args.host, args.port, args.prefix)
+        while not stop:
+            time.sleep(0.2)
+        print(json.dumps(central.totals()))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="omo-edge", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"omo-edge {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def with_config(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        p.add_argument("--config", type=Path, default=None,
+                       help="TOML config (see config/edge.example.toml); default: built-in defaults")
+        return p
+
+    run = with_config(sub.add_parser("run", help="run the daemon"))
+    run.add_argument("--duration", type=float, default=None, help="stop after SECONDS")
+    run.set_defaults(fn=cmd_run)
+
+    demo = sub.add_parser("demo", help="the whole loop with simulated beacons and central")
+    demo.add_argument("--headless", action="store_true", help="no window (automatic without a display)")
+    demo.add_argument("--duration", type=float, default=None, help="stop after SECONDS")
+    demo.add_argument("--screenshots", type=Path, default=Path("demo-output/screenshots"))
+    demo.add_argument("--trace", type=Path, default=None, help="trace to replay (ADVERTS.md format)")
+    demo.add_argument("--speed", type=float, default=5.0, help="replay speed (default 5x)")
+    demo.set_defaults(fn=cmd_demo)
+
+    scan = with_config(sub.add_parser("scan", help="decode and track adverts"))
+    scan.add_argument("--replay", type=Path, required=True, help="trace file (JSON lines)")
+    scan.add_argument("--json", action="store_true", help="JSON lines output")
+    scan.add_argument("--no-beacons", action="store_true", help="presence events only")
+    scan.set_defaults(fn=cmd_scan)
+
+    outbox = sub.add_parser("outbox", help="inspect the event outbox")
+    outbox_sub = outbox.add_subparsers(dest="outbox_command", required=True)
+    status = with_config(outbox_sub.add_parser("status", help="pending, in flight, dropped, acked"))
+    status.add_argument("--json", action="store_true")
+    status.set_defaults(fn=cmd_outbox_status)
+
+    central = sub.add_parser("central-sim", help="simulated central platform")
+    central.add_argument("--host", default="127.0.0.1")
+    central.add_argument("--port", type=int, default=1883)
+    central.add_argument("--prefix", default="omo/v1")
+    central.add_argument("--known", type=Path, default=None,
+                         help="file of known visitor ids, one a line (default: everyone)")
+    central.set_defaults(fn=cmd_central_sim)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.fn(args))
+    except EdgeError as exc:
+        print(f"omo-edge: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

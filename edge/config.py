@@ -1,0 +1,200 @@
+"""TOML configuration: one table of keys (mirrored in config/edge.example.toml).
+
+A present but invalid value is a ConfigError naming the key, the value and
+what is allowed; an unknown key is a warning; missing store, device or broker
+means an unprovisioned device, which still plays fallback content.
+"""
+
+from __future__ import annotations
+
+import logging
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from edge.errors import ConfigError, ConfigFileError
+from edge.presence.tracker import TrackerParams
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CONTENT_DIR = Path(__file__).resolve().parent.parent / "signage_content"
+
+
+def _id(value: object) -> bool:
+    return isinstance(value, str) and 0 < len(value) <= 64 and all(
+        c.isalnum() or c in "-_." for c in value
+    )
+
+
+@dataclass(frozen=True)
+class Key:
+    """One config key: its type, default, a check and the words that say what is allowed."""
+
+    type: type | tuple[type, ...]
+    default: Any
+    allowed: str
+    check: Callable[[Any], bool] = lambda _v: True
+
+
+def _positive(v: Any) -> bool:
+    return bool(v > 0)
+
+
+SCHEMA: dict[str, dict[str, Key]] = {
+    "device": {
+        "store_id": Key(str, "", "letters, digits, '-', '_', '.' (1-64 chars)", _id),
+        "device_id": Key(str, "", "letters, digits, '-', '_', '.' (1-64 chars)", _id),
+    },
+    "mqtt": {
+        "host": Key(str, "", "a host name or IP address"),
+        "port": Key(int, 1883, "an integer 1-65535", lambda v: 0 < v < 65536),
+        "prefix": Key(str, "omo/v1", "a topic prefix without wildcards or leading/trailing '/'",
+                      lambda v: bool(v) and not set(v) & {"#", "+"} and v.strip("/") == v),
+        "username": Key(str, "", "a string"),
+        "password": Key(str, "", "a string"),
+        "tls_ca": Key(str, "", "a path to a PEM CA file, or empty for no TLS"),
+        "tls_cert": Key(str, "", "a path to a PEM client certificate, or empty"),
+        "tls_key": Key(str, "", "a path to a PEM private key, or empty"),
+        "keepalive_s": Key(int, 30, "an integer 5-600", lambda v: 5 <= v <= 600),
+        "decide_timeout_ms": Key(int, 800, "an integer 50-10000", lambda v: 50 <= v <= 10_000),
+    },
+    "presence": {
+        "source": Key(str, "bleak", '"bleak" or "replay:PATH"',
+                      lambda v: v == "bleak" or (v.startswith("replay:") and len(v) > 7)),
+        "replay_speed": Key((int, float), 1.0, "a number >= 0 (0: as fast as possible)",
+                            lambda v: v >= 0),
+        "replay_loop": Key(bool, False, "true or false"),
+        "adapter": Key(str, "", "a Bluetooth adapter name such as hci0, or empty for the default"),
+        **{
+            f.name: Key((int, float), f.default, "a positive number", _positive)
+            for f in fields(TrackerParams)
+        },
+    },
+    "display": {
+        "headless": Key(bool, False, "true or false"),
+        "fullscreen": Key(bool, True, "true or false"),
+        "width": Key(int, 1920, "an integer 0-7680 (0: the screen's own size)",
+                     lambda v: 0 <= v <= 7680),
+        "height": Key(int, 1080, "an integer 0-4320 (0: the screen's own size)",
+                      lambda v: 0 <= v <= 4320),
+        "rotation": Key(int, 0, "0, 90, 180 or 270", lambda v: v in (0, 90, 180, 270)),
+        "fps": Key(int, 30, "an integer 1-120", lambda v: 1 <= v <= 120),
+        "screenshot_dir": Key(str, "", "a folder path, or empty for no screenshots"),
+    },
+    "storage": {
+        "path": Key(str, "/var/lib/omo-edge/outbox.sqlite3", "a file path; its folder is the state dir",
+                    lambda v: bool(v)),
+    },
+    "sync": {
+        "batch_max_events": Key(int, 200, "an integer 1-10000", lambda v: 1 <= v <= 10_000),
+        "ack_timeout_s": Key((int, float), 10.0, "a number 0.1-600", lambda v: 0.1 <= v <= 600),
+    },
+    "content": {
+        "default_dir": Key(str, str(DEFAULT_CONTENT_DIR), "a folder with playlist.json"),
+        "public_keys": Key(dict, {}, "a table of kid = base64 Ed25519 public key"),
+    },
+    "checkin": {
+        "base_url": Key(str, "https://example.invalid/checkin", "an http(s) URL",
+                        lambda v: v.startswith(("https://", "http://"))),
+    },
+    "log": {
+        "level": Key(str, "info", "debug, info, warning or error",
+                     lambda v: v in ("debug", "info", "warning", "error")),
+    },
+}
+
+
+@dataclass(frozen=True)
+class Config:
+    """Validated settings: `values[section][key]`, every key present (defaults filled in)."""
+
+    values: Mapping[str, Mapping[str, Any]]
+    source: Path | None = None
+    warnings: tuple[str, ...] = field(default=())
+
+    def __getitem__(self, section: str) -> Mapping[str, Any]:
+        return self.values[section]
+
+    @property
+    def provisioned(self) -> bool:
+        """Store id, device id and broker are all known: the device may talk to central."""
+        d, m = self.values["device"], self.values["mqtt"]
+        return bool(d["store_id"] and d["device_id"] and m["host"])
+
+    @property
+    def state_dir(self) -> Path:
+        return Path(self.values["storage"]["path"]).parent
+
+    @property
+    def tracker_params(self) -> TrackerParams:
+        p = self.values["presence"]
+        return TrackerParams(**{f.name: float(p[f.name]) for f in fields(TrackerParams)})
+
+    def with_overrides(self, overrides: Mapping[str, Mapping[str, Any]]) -> Config:
+        """A copy with some values replaced (validated like file values)."""
+        merged = {s: dict(v) for s, v in self.values.items()}
+        for section, keys in overrides.items():
+            merged.setdefault(section, {}).update(keys)
+        return from_mapping(merged, self.source)
+
+
+def _check(section: str, key: str, spec: Key, value: Any) -> Any:
+    name = f"{section}.{key}"
+    types = spec.type if isinstance(spec.type, tuple) else (spec.type,)
+    if isinstance(value, bool) and bool not in types:
+        raise ConfigError(name, value, spec.allowed)
+    if not isinstance(value, types):
+        raise ConfigError(name, value, spec.allowed)
+    try:
+        ok = spec.check(value)
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise ConfigError(name, value, spec.allowed)
+    return value
+
+
+def from_mapping(data: Mapping[str, Any], source: Path | None = None) -> Config:
+    """Validate a parsed TOML document against SCHEMA."""
+    values: dict[str, dict[str, Any]] = {}
+    warnings: list[str] = []
+    for section, value in data.items():
+        if section not in SCHEMA:
+            warnings.append(f"unknown config section [{section}] ignored")
+        elif not isinstance(value, dict):
+            raise ConfigError(section, value, "a table")
+    for section, keys in SCHEMA.items():
+        given = data.get(section, {})
+        values[section] = {}
+        for key, spec in keys.items():
+            if key in given:
+                values[section][key] = _check(section, key, spec, given[key])
+            else:
+                values[section][key] = spec.default
+        for key in given:
+            if key not in keys:
+                warnings.append(f"unknown config key {section}.{key} ignored")
+    for kid, pub in values["content"]["public_keys"].items():
+        if not isinstance(pub, str) or not pub:
+            raise ConfigError(f"content.public_keys.{kid}", pub, "a base64 Ed25519 public key")
+    for w in warnings:
+        log.warning("%s", w)
+    return Config(values, source, tuple(warnings))
+
+
+def load(path: Path | None) -> Config:
+    """Read and validate `path`; None gives the defaults (an unprovisioned device)."""
+    if path is None:
+        return from_mapping({})
+    try:
+        with path.open("rb") as fh:
+            data = tomllib.load(fh)
+    except FileNotFoundError as exc:
+        raise ConfigFileError(f"config file {path} does not exist") from exc
+    except PermissionError as exc:
+        raise ConfigFileError(f"config file {path} cannot be read (permission denied)") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigFileError(f"config file {path} is not valid TOML: {exc}") from exc
+    return from_mapping(data, path)

@@ -1,0 +1,1 @@
+"""Content: slides, the fallback playlist, and what plays when (pure)."""

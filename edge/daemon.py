@@ -1,0 +1,375 @@
+"""Wiring: presence → outbox → decide → screen → impressions → outbox → sync.
+
+The renderer owns the main thread; one asyncio loop in a second thread owns
+all I/O (radio, MQTT, SQLite). They meet only through `Stage.show` (a
+thread-safe queue) and `loop.call_soon_threadsafe`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from edge.clock import clock_synced
+from edge.config import Config
+from edge.content.fallback import load_playlist
+from edge.content.player import Impression, Personal, Showing
+from edge.errors import EdgeError, PayloadRejected
+from edge.ids import new_id, short_visitor
+from edge.link.decide import Decider
+from edge.link.schemas import Decision, EventsAck, parse
+from edge.link.session import BrokerSettings, Incoming, MqttLink
+from edge.link.topics import Topics
+from edge.outbox.store import Outbox
+from edge.presence.advert import AdvertSource
+from edge.presence.pipeline import PresencePipeline
+from edge.presence.tracker import PresenceEvent
+from edge.quiet import QuietLog
+from edge.signage.screen import Screen
+from edge.signage.stage import Stage
+
+log = logging.getLogger("edge.daemon")
+MAX_DECIDES_IN_FLIGHT = 8
+
+
+@dataclass
+class Stats:
+    """What this run did; the demo's summary and the benchmark read it."""
+
+    visitors: set[str] = field(default_factory=set)
+    decisions: int = 0
+    impressions: int = 0
+    events_synced: int = 0
+    events_pending: int = 0
+    rejected_payloads: int = 0
+    adverts: int = 0
+    frames: int = 0
+
+    def summary(self) -> dict[str, int]:
+        return {
+            "visitors_seen": len(self.visitors),
+            "decisions": self.decisions,
+            "impressions": self.impressions,
+            "events_synced": self.events_synced,
+            "events_pending": self.events_pending,
+        }
+
+
+class Daemon:
+    """One device. `run()` blocks the calling (main) thread until stopped."""
+
+    def __init__(
+        self,
+        config: Config,
+        source: AdvertSource,
+        *,
+        source_done: Callable[[], bool] = lambda: False,
+    ) -> None:
+        self.config = config
+        self.source = source
+        self.stats = Stats()
+        self.stop = threading.Event()
+        self._source_done = source_done
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._io_stop: asyncio.Event | None = None
+        self._wake_sync: asyncio.Event | None = None
+        self._ack_seen: asyncio.Event | None = None
+        self._batch_in_flight: str | None = None
+        self._outbox: Outbox | None = None
+        self._link: MqttLink | None = None
+        self._decider: Decider | None = None
+        self._stage: Stage | None = None
+        self._decides = 0
+        self._quiet = QuietLog(log)
+        self._io_ready = threading.Event()
+        self._io_error: BaseException | None = None
+        d = config["device"]
+        self.topics = Topics(config["mqtt"]["prefix"], d["store_id"] or "_", d["device_id"] or "_")
+
+    # -- main thread --------------------------------------------------------------
+    def run(self, duration_s: float | None = None, stop_when_drained: bool = False) -> Stats:
+        """Render on this thread, I/O on another, until stopped (or `duration_s` passes)."""
+        disp = self.config["display"]
+        if disp["headless"]:
+            os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+        io_thread = threading.Thread(target=self._io_thread, name="edge-io", daemon=True)
+        io_thread.start()
+        self._io_ready.wait(30)
+        if self._io_error is not None:
+            raise self._io_error
+        content_dir = Path(self.config["content"]["default_dir"])
+        shots = disp["screenshot_dir"]
+        screen = Screen(disp["width"], disp["height"], rotation=disp["rotation"],
+                        headless=disp["headless"], fullscreen=disp["fullscreen"],
+                        screenshot_dir=Path(shots) if shots else None)
+        watchers = []
+        if duration_s is not None:
+            timer = threading.Timer(duration_s, self.stop.set)
+            timer.daemon = True
+            timer.start()
+            watchers.append(timer)
+        try:
+            with screen:
+                log.info("screen ready: %dx%d, video driver %s", *screen.canvas.get_size(),
+                         screen.driver)
+                self._stage = Stage(screen, load_playlist(content_dir), content_dir,
+                                    self._impression_from_render, self._shown, disp["fps"])
+                if stop_when_drained:
+                    self._call_io(self._stop_when_drained)
+                self._stage.run(self.stop)
+                self.stats.frames = self._stage.frames
+        finally:
+            self.stop.set()
+            for w in watchers:
+                w.cancel()
+            self._call_io(self._request_io_stop)
+            io_thread.join(30)
+        return self.stats
+
+    def _call_io(self, fn: Callable[[], Any]) -> None:
+        if self._loop is not None and not self._loop.is_closed():
+            with contextlib.suppress(RuntimeError):
+                self._loop.call_soon_threadsafe(fn)
+
+    def _impression_from_render(self, impression: Impression) -> None:
+        self._call_io(lambda: self._record_impression(impression))
+
+    def _shown(self, showing: Showing, shot: Path | None) -> None:
+        p = showing.personal
+        if p is not None:
+            log.info("slide shown: %s (personal for %s, %d ms)%s", showing.slide.id,
+                     short_visitor(p.visitor), p.show_ms, f" -> {shot}" if shot else "")
+        else:
+            log.info("slide shown: %s (playlist)%s", showing.slide.id, f" -> {shot}" if shot else "")
+
+    # -- I/O thread ---------------------------------------------------------------
+    def _io_thread(self) -> None:
+        try:
+            asyncio.run(self._io_main())
+        except BaseException as exc:  # reported to the main thread, which re-raises or logs
+            self._io_error = exc
+            log.exception("I/O loop failed")
+            self.stop.set()
+        finally:
+            self._io_ready.set()
+
+    async def _io_main(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._io_stop = asyncio.Event()
+        self._wake_sync = asyncio.Event()
+        self._ack_seen = asyncio.Event()
+        cfg = self.config
+        with Outbox(Path(cfg["storage"]["path"])) as outbox:
+            self._outbox = outbox
+            pipeline = PresencePipeline(cfg.tracker_params, new_id)
+            if cfg.provisioned:
+                m = cfg["mqtt"]
+                broker = BrokerSettings(m["host"], m["port"], m["username"], m["password"],
+                                        m["tls_ca"], m["tls_cert"], m["tls_key"], m["keepalive_s"])
+                self._link = MqttLink(self.topics, broker, self._loop, clock_synced)
+                self._decider = Decider(self._link, m["decide_timeout_ms"] / 1000)
+                self._link.start()
+            else:
+                log.warning("device is not provisioned (store id, device id or broker missing): "
+                            "playing fallback content; events wait in the outbox")
+            self._io_ready.set()
+            inputs = [asyncio.create_task(self._presence(pipeline), name="presence"),
+                      asyncio.create_task(self._ticks(pipeline), name="ticks")]
+            outputs = []
+            if self._link is not None:
+                outputs = [asyncio.create_task(self._inbox(self._link), name="inbox"),
+                           asyncio.create_task(self._sync(self._link, outbox), name="sync")]
+            try:
+                await self._io_stop.wait()
+            finally:
+                await _cancel(inputs)
+                self._record_presence(pipeline.close(self.source.now()))
+                await self._drain(budget_s=3.0)
+                await _cancel(outputs)
+                if self._link is not None:
+                    await asyncio.to_thread(self._link.stop)
+                status = outbox.status()
+                self.stats.events_pending = status["pending"] + status["inflight"]
+
+    def _request_io_stop(self) -> None:
+        if self._io_stop is not None:
+            self._io_stop.set()
+
+    async def _stop_when_drained(self) -> None:
+        assert self._outbox is not None
+        while not self.stop.is_set():
+            status = self._outbox.status()
+            if self._source_done() and status["pending"] + status["inflight"] == 0 \
+                    and self._decides == 0:
+                self.stop.set()
+                return
+            await asyncio.sleep(0.05)
+
+    # presence --------------------------------------------------------------------
+    async def _presence(self, pipeline: PresencePipeline) -> None:
+        try:
+            async for advert in self.source.adverts():
+                self.stats.adverts += 1
+                _beacon, events = pipeline.feed(advert)
+                if events:
+                    self._record_presence(events)
+        except (OSError, EdgeError) as exc:
+            log.error("advert source stopped: %s; the screen keeps playing", exc)
+
+    async def _ticks(self, pipeline: PresencePipeline) -> None:
+        while True:
+            await asyncio.sleep(pipeline.tick_s)
+            events = pipeline.tick(self.source.now())
+            if events:
+                self._record_presence(events)
+
+    def _record_presence(self, events: list[PresenceEvent]) -> None:
+        records = []
+        for ev in events:
+            fields: dict[str, Any] = {"visitor": ev.visitor, "visit_id": ev.visit_id,
+                                      "zone": ev.zone, "rssi": ev.rssi}
+            if ev.dwell_ms is not None:
+                fields["dwell_ms"] = ev.dwell_ms
+            records.append(self._event(ev.type, fields))
+            if ev.type == "visit.enter":
+                self.stats.visitors.add(ev.visitor)
+                log.info("visitor entered: %s (%s)", short_visitor(ev.visitor), ev.zone)
+                self._start_decide(ev)
+            elif ev.type == "visit.exit":
+                log.info("visitor left: %s after %.0f s", short_visitor(ev.visitor),
+                         (ev.dwell_ms or 0) / 1000)
+        self._commit(records)
+
+    # decisions -------------------------------------------------------------------
+    def _start_decide(self, ev: PresenceEvent) -> None:
+        if self._decider is None or self._decides >= MAX_DECIDES_IN_FLIGHT:
+            return
+        self._decides += 1
+        task = asyncio.get_running_loop().create_task(self._decide(ev))
+        task.add_done_callback(lambda _t: self._decide_done())
+
+    def _decide_done(self) -> None:
+        self._decides -= 1
+
+    async def _decide(self, ev: PresenceEvent) -> None:
+        assert self._decider is not None
+        started = time.perf_counter()
+        decision = await self._decider.ask(ev.visitor, ev.visit_id, "beacon", ev.zone)
+        if decision is None:
+            return
+        took_ms = (time.perf_counter() - started) * 1000
+        if decision.slide is None:
+            log.info("decision received for %s: nothing personal (%.1f ms)",
+                     short_visitor(ev.visitor), took_ms)
+            return
+        self.stats.decisions += 1
+        log.info("decision received for %s: %s (campaign %s, variant %s) in %.1f ms",
+                 short_visitor(ev.visitor), decision.content_id, decision.campaign_id,
+                 decision.variant, took_ms)
+        if self._stage is not None and decision.show_ms > 0:
+            self._stage.show(Personal(decision.slide, decision.show_ms, decision.request_id,
+                                      ev.visitor, decision.content_id or decision.slide.id,
+                                      decision.campaign_id, decision.variant))
+
+    # events ----------------------------------------------------------------------
+    def _event(self, type_: str, fields: dict[str, Any]) -> dict[str, Any]:
+        return {"id": new_id(), "type": type_, "ts": int(time.time() * 1000),
+                "clock_synced": clock_synced(), **fields}
+
+    def _record_impression(self, impression: Impression) -> None:
+        if impression.shown_ms <= 0:
+            return
+        self.stats.impressions += 1
+        self._commit([self._event("impression", impression.event_fields())])
+
+    def _commit(self, records: list[dict[str, Any]]) -> None:
+        if not records or self._outbox is None:
+            return
+        self._outbox.append(records)
+        if self._wake_sync is not None:
+            self._wake_sync.set()
+
+    # link ------------------------------------------------------------------------
+    async def _inbox(self, link: MqttLink) -> None:
+        while True:
+            item = await link.incoming.get()
+            try:
+                self._handle(item)
+            except PayloadRejected as exc:
+                self.stats.rejected_payloads += 1
+                self._quiet.problem(f"payload:{item.topic}", "%s (counted; ignored)", exc)
+            finally:
+                link.ack(item)
+
+    def _handle(self, item: Incoming) -> None:
+        if item.topic == self.topics.decision:
+            assert self._decider is not None
+            self._decider.answer(parse(item.topic, item.payload, Decision), item.correlation)
+        elif item.topic == self.topics.events_ack:
+            ack = parse(item.topic, item.payload, EventsAck)
+            assert self._outbox is not None
+            count = self._outbox.ack(ack.batch_id)
+            if count:
+                self.stats.events_synced += count
+                log.info("batch synced: %d events acknowledged by central", count)
+            if ack.batch_id == self._batch_in_flight and self._ack_seen is not None:
+                self._ack_seen.set()
+        else:
+            log.debug("message on unexpected topic %s ignored", item.topic)
+
+    async def _sync(self, link: MqttLink, outbox: Outbox) -> None:
+        assert self._wake_sync is not None and self._ack_seen is not None
+        sync = self.config["sync"]
+        base_timeout = float(sync["ack_timeout_s"])
+        timeout = base_timeout
+        while True:
+            await link.connected.wait()
+            batch = outbox.next_batch(self.topics.device_id, sync["batch_max_events"])
+            if batch is None:
+                self._wake_sync.clear()
+                await self._wake_sync.wait()
+                continue
+            self._batch_in_flight = batch.batch_id
+            self._ack_seen.clear()
+            link.publish(self.topics.events, batch.payload)
+            acked = asyncio.create_task(self._ack_seen.wait())
+            dropped = asyncio.create_task(link.disconnected.wait())
+            await asyncio.wait({acked, dropped}, timeout=timeout,
+                               return_when=asyncio.FIRST_COMPLETED)
+            acked.cancel()
+            dropped.cancel()
+            if self._ack_seen.is_set():
+                timeout = base_timeout
+                self._quiet.resolved("sync", "central acknowledges batches again")
+            elif link.connected.is_set():
+                # No ack in time: resend the same batch later, backing off with jitter.
+                self._quiet.problem("sync", "no ack for batch %s within %.1f s; will resend",
+                                    batch.batch_id, timeout)
+                await asyncio.sleep(random.uniform(0, timeout / 2))
+                timeout = min(timeout * 2, 300.0)
+
+    async def _drain(self, budget_s: float) -> None:
+        """On a clean stop, give central a moment to take what is pending (sync still runs)."""
+        if self._link is None or self._outbox is None:
+            return
+        deadline = time.monotonic() + budget_s
+        while self._link.connected.is_set() and time.monotonic() < deadline:
+            status = self._outbox.status()
+            if status["pending"] + status["inflight"] == 0:
+                return
+            await asyncio.sleep(0.02)
+
+
+async def _cancel(tasks: list[asyncio.Task[None]]) -> None:
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)

@@ -1,0 +1,1 @@
+"""Link: the MQTT 5 session with the central platform (PROTOCOL.md)."""

@@ -1,0 +1,48 @@
+"""Payloads central sends us, validated where they enter (unknown fields ignored)."""
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+import msgspec
+
+from edge.content.slides import Slide
+from edge.errors import PayloadRejected
+
+MAX_PAYLOAD = 256 * 1024
+
+
+class EventsAck(msgspec.Struct, frozen=True):
+    batch_id: str
+
+
+class Decision(msgspec.Struct, frozen=True, kw_only=True):
+    """A personalisation answer; `slide` None means nothing personal to show."""
+
+    request_id: str
+    visitor: str
+    show_ms: int
+    ttl_ms: int = 0
+    slide: Slide | None = None
+    content_id: str = ""
+    campaign_id: str | None = None
+    variant: str | None = None
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.show_ms <= 3_600_000:
+            raise ValueError(f"show_ms {self.show_ms} outside 0..3600000")
+        if self.ttl_ms < 0:
+            raise ValueError(f"ttl_ms {self.ttl_ms} is negative")
+
+
+T = TypeVar("T")
+
+
+def parse(topic: str, payload: bytes, kind: type[T]) -> T:
+    """Decode and validate `payload`, or PayloadRejected with a plain reason."""
+    if len(payload) > MAX_PAYLOAD:
+        raise PayloadRejected(topic, f"{len(payload)} bytes is over the {MAX_PAYLOAD} byte limit")
+    try:
+        return msgspec.json.decode(payload, type=kind)
+    except (msgspec.DecodeError, msgspec.ValidationError, ValueError) as exc:
+        raise PayloadRejected(topic, str(exc)) from exc

@@ -1,0 +1,46 @@
+"""Topic names of PROTOCOL.md, built once from prefix, store and device."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Topics:
+    prefix: str
+    store_id: str
+    device_id: str
+
+    @property
+    def base(self) -> str:
+        """`P` in PROTOCOL.md."""
+        return f"{self.prefix}/{self.store_id}/{self.device_id}"
+
+    @property
+    def store(self) -> str:
+        """`S` in PROTOCOL.md."""
+        return f"{self.prefix}/{self.store_id}/_store"
+
+    @property
+    def state(self) -> str:
+        return f"{self.base}/state"
+
+    @property
+    def events(self) -> str:
+        return f"{self.base}/events"
+
+    @property
+    def events_ack(self) -> str:
+        return f"{self.base}/events/ack"
+
+    @property
+    def decide(self) -> str:
+        return f"{self.base}/decide"
+
+    @property
+    def decision(self) -> str:
+        return f"{self.base}/decision"
+
+    def subscriptions(self) -> list[str]:
+        """What the device subscribes to (a subset of PROTOCOL.md's ACL, growing with features)."""
+        return [self.events_ack, self.decision]

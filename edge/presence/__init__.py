@@ -1,0 +1,1 @@
+"""Presence: adverts in, visits out (decode → track), plus the radio adapters."""

@@ -1,0 +1,100 @@
+"""Run a real Mosquitto on a free loopback port (demo, tests, benchmarks)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from edge.errors import EdgeError
+
+
+class BrokerError(EdgeError):
+    """Mosquitto could not be started."""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait_listening(port: int, deadline: float) -> bool:
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return True
+        except OSError:
+            time.sleep(0.02)
+    return False
+
+
+class Mosquitto:
+    """A private mosquitto on 127.0.0.1: start, stop, start again on the same port."""
+
+    def __init__(self, port: int | None = None, workdir: Path | None = None) -> None:
+        self.binary = shutil.which("mosquitto") or (
+            "/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None
+        )
+        if self.binary is None:
+            raise BrokerError("mosquitto is not installed (apt-get install mosquitto)")
+        self.port = port or free_port()
+        self._tmp = None if workdir else tempfile.TemporaryDirectory(prefix="omo-mosquitto-")
+        self.dir = workdir or Path(self._tmp.name)  # type: ignore[union-attr]
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.config = self.dir / "mosquitto.conf"
+        lines = [
+            f"listener {self.port} 127.0.0.1",
+            "allow_anonymous true",
+            "persistence false",
+            "set_tcp_nodelay true",
+            "max_queued_messages 10000",
+            "log_type error",
+            "log_type warning",
+        ]
+        if os.geteuid() == 0:
+            lines.append("user root")  # else it drops to 'mosquitto' and cannot read our temp dir
+        self.config.write_text("\n".join(lines) + "\n")
+        self.log_path = self.dir / "mosquitto.log"
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def start(self, timeout_s: float = 10.0) -> None:
+        if self.running:
+            return
+        with self.log_path.open("ab") as log:
+            self._proc = subprocess.Popen(
+                [self.binary or "mosquitto", "-c", str(self.config)],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+            )
+        if not _wait_listening(self.port, time.monotonic() + timeout_s):
+            self.stop()
+            tail = self.log_path.read_text(errors="replace")[-800:]
+            raise BrokerError(f"mosquitto did not listen on 127.0.0.1:{self.port}: {tail}")
+
+    def stop(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        proc.terminate()
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+
+    def __enter__(self) -> Mosquitto:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+        if self._tmp is not None:
+            self._tmp.cleanup()

@@ -1,0 +1,184 @@
+"""A simulated central platform that speaks PROTOCOL.md, for demos, tests and benchmarks.
+
+It answers decide requests (a coupon for known visitors, `slide: null` for
+others), stores event batches de-duplicated by event id, acknowledges them,
+and keeps totals. It is a real MQTT client on a real broker: nothing in the
+device is faked by it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from edge.link.session import set_nodelay
+
+log = logging.getLogger(__name__)
+
+CAMPAIGN = "welcome-back-2026"
+
+
+def coupon_for(visitor: str) -> dict[str, Any]:
+    """A deterministic personal coupon, A/B variant by visitor hash."""
+    digest = hashlib.sha256(visitor.encode()).hexdigest()
+    variant = "A" if int(digest[0], 16) < 8 else "B"
+    code = "OMO-" + digest[:6].upper()
+    title = "Welcome back!" if variant == "A" else "Good to see you again"
+    return {
+        "id": f"coupon-{variant.lower()}-{digest[:6]}",
+        "kind": "coupon",
+        "duration_ms": 6000,
+        "title": title,
+        "body": "15% off your next purchase in store or in the app",
+        "code": code,
+        "qr_url": f"https://example.invalid/c/{code}",
+        "accent": "#f2aa4c" if variant == "A" else "#6cc3a0",
+    }
+
+
+class CentralSim:
+    """Connect with `start()`, read totals with `totals()`, stop with `stop()`."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        prefix: str = "omo/v1",
+        known: Iterable[str] | None = None,
+        show_ms: int = 6000,
+        ttl_ms: int = 60000,
+        on_note: Callable[[str], None] | None = None,
+    ) -> None:
+        self.prefix = prefix
+        self.known = None if known is None else set(known)
+        self.show_ms, self.ttl_ms = show_ms, ttl_ms
+        self.acking = True
+        self.events: dict[str, dict[str, Any]] = {}
+        self.duplicates = 0
+        self.batches: Counter[str] = Counter()
+        self.decisions = 0
+        self.states: dict[str, dict[str, Any]] = {}
+        self.bad_payloads = 0
+        self._lock = threading.Lock()
+        self._note = on_note or (lambda _m: None)
+        self._connected = threading.Event()
+        self._host, self._port = host, port
+        c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="central-sim", protocol=mqtt.MQTTv5)
+        c.on_socket_open = set_nodelay
+        c.on_connect = self._on_connect
+        c.on_message = self._on_message
+        c.reconnect_delay_set(1, 2)
+        self._client = c
+
+    def start(self, timeout_s: float = 10.0) -> None:
+        self._client.connect_async(self._host, self._port, 30)
+        self._client.loop_start()
+        if not self._connected.wait(timeout_s):
+            self.stop()
+            raise TimeoutError(f"central sim could not reach the broker at {self._host}:{self._port}")
+
+    def stop(self) -> None:
+        self._client.disconnect()
+        self._client.loop_stop()
+
+    def __enter__(self) -> CentralSim:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _on_connect(self, client: mqtt.Client, *_a: Any) -> None:
+        p = self.prefix
+        client.subscribe([(f"{p}/+/+/decide", 1), (f"{p}/+/+/events", 1), (f"{p}/+/+/state", 1)])
+        self._connected.set()
+
+    def _on_message(self, client: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
+        try:
+            body = json.loads(msg.payload)
+            if not isinstance(body, dict):
+                raise ValueError("not an object")
+            kind = msg.topic.rsplit("/", 1)[1]
+            device_topic = msg.topic.rsplit("/", 1)[0]
+            if kind == "decide":
+                self._decide(client, msg, body)
+            elif kind == "events":
+                self._store(client, device_topic, body)
+            elif kind == "state":
+                with self._lock:
+                    self.states[device_topic] = body
+        except (ValueError, KeyError, TypeError) as exc:
+            with self._lock:
+                self.bad_payloads += 1
+            log.warning("central sim: bad payload on %s: %s", msg.topic, exc)
+
+    def _decide(self, client: mqtt.Client, msg: mqtt.MQTTMessage, body: dict[str, Any]) -> None:
+        props = msg.properties
+        response_topic = getattr(props, "ResponseTopic", None)
+        if not response_topic:
+            raise ValueError("decide request without a Response Topic")
+        visitor = str(body["visitor"])
+        known = self.known is None or visitor in self.known
+        slide = coupon_for(visitor) if known else None
+        answer = {
+            "request_id": body["request_id"],
+            "visitor": visitor,
+            "show_ms": self.show_ms,
+            "ttl_ms": self.ttl_ms,
+            "slide": slide,
+            "content_id": slide["id"] if slide else "",
+            "campaign_id": CAMPAIGN if slide else None,
+            "variant": slide["id"].split("-")[1].upper() if slide else None,
+        }
+        out = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+        correlation = getattr(props, "CorrelationData", None)
+        if correlation is not None:
+            out.CorrelationData = correlation
+        client.publish(response_topic, json.dumps(answer).encode(), qos=1, properties=out)
+        with self._lock:
+            self.decisions += 1
+
+    def _store(self, client: mqtt.Client, device_topic: str, body: dict[str, Any]) -> None:
+        batch_id = str(body["batch_id"])
+        events = body["events"]
+        if not isinstance(events, list):
+            raise ValueError("events is not a list")
+        new = 0
+        with self._lock:
+            self.batches[batch_id] += 1
+            for event in events:
+                if event["id"] in self.events:
+                    self.duplicates += 1
+                else:
+                    self.events[event["id"]] = event
+                    new += 1
+            acking = self.acking
+        if acking:
+            client.publish(f"{device_topic}/events/ack", json.dumps({"batch_id": batch_id}), qos=1)
+        self._note(f"central stored batch of {len(events)} events ({new} new)")
+
+    def totals(self) -> dict[str, Any]:
+        with self._lock:
+            types = Counter(e["type"] for e in self.events.values())
+            return {
+                "events": len(self.events),
+                "by_type": dict(sorted(types.items())),
+                "duplicates": self.duplicates,
+                "batches": len(self.batches),
+                "decisions": self.decisions,
+                "bad_payloads": self.bad_payloads,
+            }
+
+    def events_of(self, type_: str) -> list[dict[str, Any]]:
+        with self._lock:
+            return [e for e in self.events.values() if e["type"] == type_]
