@@ -64,14 +64,18 @@ def make_source(cfg: config_mod.Config) -> tuple[AdvertSource, Any]:
 def cmd_run(args: argparse.Namespace) -> int:
     from edge.daemon import Daemon
 
+    _setup_logging("info")  # before loading, so config warnings are seen
     cfg = config_mod.load(args.config)
-    _setup_logging(cfg["log"]["level"])
+    logging.getLogger().setLevel(cfg["log"]["level"].upper())
     source, _done = make_source(cfg)
     daemon = Daemon(cfg, source)
     signal.signal(signal.SIGTERM, lambda *_: daemon.stop.set())
     signal.signal(signal.SIGINT, lambda *_: daemon.stop.set())
-    log.info("omo-edge %s starting (%s)", __version__,
-             "provisioned" if cfg.provisioned else "not provisioned")
+    log.info(
+        "omo-edge %s starting (%s)",
+        __version__,
+        "provisioned" if cfg.provisioned else "not provisioned",
+    )
     daemon.run(args.duration)
     log.info("stopped: %s", json.dumps(daemon.stats.summary()))
     return 0
@@ -81,8 +85,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from edge.sim.demo import DEMO_TRACE, run_demo
 
     _setup_logging("info")
-    run_demo(args.duration, True if args.headless else None, args.screenshots,
-             args.trace or DEMO_TRACE, args.speed)
+    run_demo(
+        args.duration,
+        True if args.headless else None,
+        args.screenshots,
+        trace=args.trace or DEMO_TRACE,
+        speed=args.speed,
+    )
     return 0
 
 
@@ -90,7 +99,9 @@ def cmd_scan(args: argparse.Namespace) -> int:
     from edge.scan import replay
 
     cfg = config_mod.load(args.config)
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="omo-edge scan: %(message)s")
+    logging.basicConfig(
+        level=logging.WARNING, stream=sys.stderr, format="omo-edge scan: %(message)s"
+    )
     if not args.replay.is_file():
         raise EdgeError(f"trace file {args.replay} does not exist")
     replay(args.replay, cfg.tracker_params, args.json, not args.no_beacons)
@@ -129,7 +140,7 @@ def cmd_central_sim(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
-    with CentralSim(args.host, args.port, args.prefix, known) as central:
+    with CentralSim(args.host, args.port, prefix=args.prefix, known=known) as central:
         log.info("central simulator on %s:%s, prefix %s", args.host, args.port, args.prefix)
         while not stop:
             time.sleep(0.2)
@@ -143,8 +154,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     def with_config(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
-        p.add_argument("--config", type=Path, default=None,
-                       help="TOML config (see config/edge.example.toml); default: built-in defaults")
+        p.add_argument(
+            "--config",
+            type=Path,
+            default=None,
+            help="TOML config (see config/edge.example.toml); default: built-in defaults",
+        )
         return p
 
     run = with_config(sub.add_parser("run", help="run the daemon"))
@@ -152,10 +167,14 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(fn=cmd_run)
 
     demo = sub.add_parser("demo", help="the whole loop with simulated beacons and central")
-    demo.add_argument("--headless", action="store_true", help="no window (automatic without a display)")
+    demo.add_argument(
+        "--headless", action="store_true", help="no window (automatic without a display)"
+    )
     demo.add_argument("--duration", type=float, default=None, help="stop after SECONDS")
     demo.add_argument("--screenshots", type=Path, default=Path("demo-output/screenshots"))
-    demo.add_argument("--trace", type=Path, default=None, help="trace to replay (ADVERTS.md format)")
+    demo.add_argument(
+        "--trace", type=Path, default=None, help="trace to replay (ADVERTS.md format)"
+    )
     demo.add_argument("--speed", type=float, default=5.0, help="replay speed (default 5x)")
     demo.set_defaults(fn=cmd_demo)
 
@@ -175,8 +194,12 @@ def build_parser() -> argparse.ArgumentParser:
     central.add_argument("--host", default="127.0.0.1")
     central.add_argument("--port", type=int, default=1883)
     central.add_argument("--prefix", default="omo/v1")
-    central.add_argument("--known", type=Path, default=None,
-                         help="file of known visitor ids, one a line (default: everyone)")
+    central.add_argument(
+        "--known",
+        type=Path,
+        default=None,
+        help="file of known visitor ids, one a line (default: everyone)",
+    )
     central.set_defaults(fn=cmd_central_sim)
     return parser
 

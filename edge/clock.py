@@ -11,7 +11,7 @@ TIME_ERROR = 5
 
 class _Timex(ctypes.Structure):
     # struct timex from <sys/timex.h>: enough leading fields plus padding for the rest.
-    _fields_ = [  # noqa: RUF012
+    _fields_ = [
         ("modes", ctypes.c_uint),
         ("offset", ctypes.c_long),
         ("freq", ctypes.c_long),

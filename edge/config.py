@@ -23,8 +23,10 @@ DEFAULT_CONTENT_DIR = Path(__file__).resolve().parent.parent / "signage_content"
 
 
 def _id(value: object) -> bool:
-    return isinstance(value, str) and 0 < len(value) <= 64 and all(
-        c.isalnum() or c in "-_." for c in value
+    return (
+        isinstance(value, str)
+        and 0 < len(value) <= 64
+        and all(c.isalnum() or c in "-_." for c in value)
     )
 
 
@@ -50,8 +52,12 @@ SCHEMA: dict[str, dict[str, Key]] = {
     "mqtt": {
         "host": Key(str, "", "a host name or IP address"),
         "port": Key(int, 1883, "an integer 1-65535", lambda v: 0 < v < 65536),
-        "prefix": Key(str, "omo/v1", "a topic prefix without wildcards or leading/trailing '/'",
-                      lambda v: bool(v) and not set(v) & {"#", "+"} and v.strip("/") == v),
+        "prefix": Key(
+            str,
+            "omo/v1",
+            "a topic prefix without wildcards or leading/trailing '/'",
+            lambda v: bool(v) and not set(v) & {"#", "+"} and v.strip("/") == v,
+        ),
         "username": Key(str, "", "a string"),
         "password": Key(str, "", "a string"),
         "tls_ca": Key(str, "", "a path to a PEM CA file, or empty for no TLS"),
@@ -61,10 +67,15 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "decide_timeout_ms": Key(int, 800, "an integer 50-10000", lambda v: 50 <= v <= 10_000),
     },
     "presence": {
-        "source": Key(str, "bleak", '"bleak" or "replay:PATH"',
-                      lambda v: v == "bleak" or (v.startswith("replay:") and len(v) > 7)),
-        "replay_speed": Key((int, float), 1.0, "a number >= 0 (0: as fast as possible)",
-                            lambda v: v >= 0),
+        "source": Key(
+            str,
+            "bleak",
+            '"bleak" or "replay:PATH"',
+            lambda v: v == "bleak" or (v.startswith("replay:") and len(v) > 7),
+        ),
+        "replay_speed": Key(
+            (int, float), 1.0, "a number >= 0 (0: as fast as possible)", lambda v: v >= 0
+        ),
         "replay_loop": Key(bool, False, "true or false"),
         "adapter": Key(str, "", "a Bluetooth adapter name such as hci0, or empty for the default"),
         **{
@@ -75,17 +86,23 @@ SCHEMA: dict[str, dict[str, Key]] = {
     "display": {
         "headless": Key(bool, False, "true or false"),
         "fullscreen": Key(bool, True, "true or false"),
-        "width": Key(int, 1920, "an integer 0-7680 (0: the screen's own size)",
-                     lambda v: 0 <= v <= 7680),
-        "height": Key(int, 1080, "an integer 0-4320 (0: the screen's own size)",
-                      lambda v: 0 <= v <= 4320),
+        "width": Key(
+            int, 1920, "an integer 0-7680 (0: the screen's own size)", lambda v: 0 <= v <= 7680
+        ),
+        "height": Key(
+            int, 1080, "an integer 0-4320 (0: the screen's own size)", lambda v: 0 <= v <= 4320
+        ),
         "rotation": Key(int, 0, "0, 90, 180 or 270", lambda v: v in (0, 90, 180, 270)),
         "fps": Key(int, 30, "an integer 1-120", lambda v: 1 <= v <= 120),
         "screenshot_dir": Key(str, "", "a folder path, or empty for no screenshots"),
     },
     "storage": {
-        "path": Key(str, "/var/lib/omo-edge/outbox.sqlite3", "a file path; its folder is the state dir",
-                    lambda v: bool(v)),
+        "path": Key(
+            str,
+            "/var/lib/omo-edge/outbox.sqlite3",
+            "a file path; its folder is the state dir",
+            bool,
+        ),
     },
     "sync": {
         "batch_max_events": Key(int, 200, "an integer 1-10000", lambda v: 1 <= v <= 10_000),
@@ -96,12 +113,20 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "public_keys": Key(dict, {}, "a table of kid = base64 Ed25519 public key"),
     },
     "checkin": {
-        "base_url": Key(str, "https://example.invalid/checkin", "an http(s) URL",
-                        lambda v: v.startswith(("https://", "http://"))),
+        "base_url": Key(
+            str,
+            "https://example.invalid/checkin",
+            "an http(s) URL",
+            lambda v: v.startswith(("https://", "http://")),
+        ),
     },
     "log": {
-        "level": Key(str, "info", "debug, info, warning or error",
-                     lambda v: v in ("debug", "info", "warning", "error")),
+        "level": Key(
+            str,
+            "info",
+            "debug, info, warning or error",
+            lambda v: v in ("debug", "info", "warning", "error"),
+        ),
     },
 }
 

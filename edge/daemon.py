@@ -108,9 +108,14 @@ class Daemon:
             raise self._io_error
         content_dir = Path(self.config["content"]["default_dir"])
         shots = disp["screenshot_dir"]
-        screen = Screen(disp["width"], disp["height"], rotation=disp["rotation"],
-                        headless=disp["headless"], fullscreen=disp["fullscreen"],
-                        screenshot_dir=Path(shots) if shots else None)
+        screen = Screen(
+            disp["width"],
+            disp["height"],
+            rotation=disp["rotation"],
+            headless=disp["headless"],
+            fullscreen=disp["fullscreen"],
+            screenshot_dir=Path(shots) if shots else None,
+        )
         watchers = []
         if duration_s is not None:
             timer = threading.Timer(duration_s, self.stop.set)
@@ -119,12 +124,19 @@ class Daemon:
             watchers.append(timer)
         try:
             with screen:
-                log.info("screen ready: %dx%d, video driver %s", *screen.canvas.get_size(),
-                         screen.driver)
-                self._stage = Stage(screen, load_playlist(content_dir), content_dir,
-                                    self._impression_from_render, self._shown, disp["fps"])
-                if stop_when_drained:
-                    self._call_io(self._stop_when_drained)
+                log.info(
+                    "screen ready: %dx%d, video driver %s", *screen.canvas.get_size(), screen.driver
+                )
+                self._stage = Stage(
+                    screen,
+                    load_playlist(content_dir),
+                    content_dir,
+                    on_impression=self._impression_from_render,
+                    on_shown=self._shown,
+                    fps=disp["fps"],
+                )
+                if stop_when_drained and self._loop is not None:
+                    asyncio.run_coroutine_threadsafe(self._stop_when_drained(), self._loop)
                 self._stage.run(self.stop)
                 self.stats.frames = self._stage.frames
         finally:
@@ -146,10 +158,17 @@ class Daemon:
     def _shown(self, showing: Showing, shot: Path | None) -> None:
         p = showing.personal
         if p is not None:
-            log.info("slide shown: %s (personal for %s, %d ms)%s", showing.slide.id,
-                     short_visitor(p.visitor), p.show_ms, f" -> {shot}" if shot else "")
+            log.info(
+                "slide shown: %s (personal for %s, %d ms)%s",
+                showing.slide.id,
+                short_visitor(p.visitor),
+                p.show_ms,
+                f" -> {shot}" if shot else "",
+            )
         else:
-            log.info("slide shown: %s (playlist)%s", showing.slide.id, f" -> {shot}" if shot else "")
+            log.info(
+                "slide shown: %s (playlist)%s", showing.slide.id, f" -> {shot}" if shot else ""
+            )
 
     # -- I/O thread ---------------------------------------------------------------
     def _io_thread(self) -> None:
@@ -173,21 +192,35 @@ class Daemon:
             pipeline = PresencePipeline(cfg.tracker_params, new_id)
             if cfg.provisioned:
                 m = cfg["mqtt"]
-                broker = BrokerSettings(m["host"], m["port"], m["username"], m["password"],
-                                        m["tls_ca"], m["tls_cert"], m["tls_key"], m["keepalive_s"])
+                broker = BrokerSettings(
+                    m["host"],
+                    m["port"],
+                    m["username"],
+                    m["password"],
+                    m["tls_ca"],
+                    m["tls_cert"],
+                    m["tls_key"],
+                    m["keepalive_s"],
+                )
                 self._link = MqttLink(self.topics, broker, self._loop, clock_synced)
                 self._decider = Decider(self._link, m["decide_timeout_ms"] / 1000)
                 self._link.start()
             else:
-                log.warning("device is not provisioned (store id, device id or broker missing): "
-                            "playing fallback content; events wait in the outbox")
+                log.warning(
+                    "device is not provisioned (store id, device id or broker missing): "
+                    "playing fallback content; events wait in the outbox"
+                )
             self._io_ready.set()
-            inputs = [asyncio.create_task(self._presence(pipeline), name="presence"),
-                      asyncio.create_task(self._ticks(pipeline), name="ticks")]
+            inputs = [
+                asyncio.create_task(self._presence(pipeline), name="presence"),
+                asyncio.create_task(self._ticks(pipeline), name="ticks"),
+            ]
             outputs = []
             if self._link is not None:
-                outputs = [asyncio.create_task(self._inbox(self._link), name="inbox"),
-                           asyncio.create_task(self._sync(self._link, outbox), name="sync")]
+                outputs = [
+                    asyncio.create_task(self._inbox(self._link), name="inbox"),
+                    asyncio.create_task(self._sync(self._link, outbox), name="sync"),
+                ]
             try:
                 await self._io_stop.wait()
             finally:
@@ -208,8 +241,11 @@ class Daemon:
         assert self._outbox is not None
         while not self.stop.is_set():
             status = self._outbox.status()
-            if self._source_done() and status["pending"] + status["inflight"] == 0 \
-                    and self._decides == 0:
+            if (
+                self._source_done()
+                and status["pending"] + status["inflight"] == 0
+                and self._decides == 0
+            ):
                 self.stop.set()
                 return
             await asyncio.sleep(0.05)
@@ -235,8 +271,12 @@ class Daemon:
     def _record_presence(self, events: list[PresenceEvent]) -> None:
         records = []
         for ev in events:
-            fields: dict[str, Any] = {"visitor": ev.visitor, "visit_id": ev.visit_id,
-                                      "zone": ev.zone, "rssi": ev.rssi}
+            fields: dict[str, Any] = {
+                "visitor": ev.visitor,
+                "visit_id": ev.visit_id,
+                "zone": ev.zone,
+                "rssi": ev.rssi,
+            }
             if ev.dwell_ms is not None:
                 fields["dwell_ms"] = ev.dwell_ms
             records.append(self._event(ev.type, fields))
@@ -245,8 +285,11 @@ class Daemon:
                 log.info("visitor entered: %s (%s)", short_visitor(ev.visitor), ev.zone)
                 self._start_decide(ev)
             elif ev.type == "visit.exit":
-                log.info("visitor left: %s after %.0f s", short_visitor(ev.visitor),
-                         (ev.dwell_ms or 0) / 1000)
+                log.info(
+                    "visitor left: %s after %.0f s",
+                    short_visitor(ev.visitor),
+                    (ev.dwell_ms or 0) / 1000,
+                )
         self._commit(records)
 
     # decisions -------------------------------------------------------------------
@@ -268,22 +311,43 @@ class Daemon:
             return
         took_ms = (time.perf_counter() - started) * 1000
         if decision.slide is None:
-            log.info("decision received for %s: nothing personal (%.1f ms)",
-                     short_visitor(ev.visitor), took_ms)
+            log.info(
+                "decision received for %s: nothing personal (%.1f ms)",
+                short_visitor(ev.visitor),
+                took_ms,
+            )
             return
         self.stats.decisions += 1
-        log.info("decision received for %s: %s (campaign %s, variant %s) in %.1f ms",
-                 short_visitor(ev.visitor), decision.content_id, decision.campaign_id,
-                 decision.variant, took_ms)
+        log.info(
+            "decision received for %s: %s (campaign %s, variant %s) in %.1f ms",
+            short_visitor(ev.visitor),
+            decision.content_id,
+            decision.campaign_id,
+            decision.variant,
+            took_ms,
+        )
         if self._stage is not None and decision.show_ms > 0:
-            self._stage.show(Personal(decision.slide, decision.show_ms, decision.request_id,
-                                      ev.visitor, decision.content_id or decision.slide.id,
-                                      decision.campaign_id, decision.variant))
+            self._stage.show(
+                Personal(
+                    decision.slide,
+                    decision.show_ms,
+                    decision.request_id,
+                    ev.visitor,
+                    decision.content_id or decision.slide.id,
+                    decision.campaign_id,
+                    decision.variant,
+                )
+            )
 
     # events ----------------------------------------------------------------------
     def _event(self, type_: str, fields: dict[str, Any]) -> dict[str, Any]:
-        return {"id": new_id(), "type": type_, "ts": int(time.time() * 1000),
-                "clock_synced": clock_synced(), **fields}
+        return {
+            "id": new_id(),
+            "type": type_,
+            "ts": int(time.time() * 1000),
+            "clock_synced": clock_synced(),
+            **fields,
+        }
 
     def _record_impression(self, impression: Impression) -> None:
         if impression.shown_ms <= 0:
@@ -343,8 +407,9 @@ class Daemon:
             link.publish(self.topics.events, batch.payload)
             acked = asyncio.create_task(self._ack_seen.wait())
             dropped = asyncio.create_task(link.disconnected.wait())
-            await asyncio.wait({acked, dropped}, timeout=timeout,
-                               return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait(
+                {acked, dropped}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+            )
             acked.cancel()
             dropped.cancel()
             if self._ack_seen.is_set():
@@ -352,8 +417,12 @@ class Daemon:
                 self._quiet.resolved("sync", "central acknowledges batches again")
             elif link.connected.is_set():
                 # No ack in time: resend the same batch later, backing off with jitter.
-                self._quiet.problem("sync", "no ack for batch %s within %.1f s; will resend",
-                                    batch.batch_id, timeout)
+                self._quiet.problem(
+                    "sync",
+                    "no ack for batch %s within %.1f s; will resend",
+                    batch.batch_id,
+                    timeout,
+                )
                 await asyncio.sleep(random.uniform(0, timeout / 2))
                 timeout = min(timeout * 2, 300.0)
 

@@ -12,14 +12,17 @@ from edge.errors import ContentRejected
 log = logging.getLogger(__name__)
 
 # Shown when even the fallback folder is unreadable: the screen is never black.
-LAST_RESORT = Slide(id="omo-edge-idle", kind="text", duration_ms=10_000, title="Welcome",
-                    body="")
+LAST_RESORT = Slide(id="omo-edge-idle", kind="text", duration_ms=10_000, title="Welcome", body="")
 
 
 def safe_name(name: str) -> bool:
     """An asset name is a name, never a path."""
-    return bool(name) and "/" not in name and "\\" not in name and name not in (".", "..") and (
-        not name.startswith(".")
+    return (
+        bool(name)
+        and "/" not in name
+        and "\\" not in name
+        and name not in (".", "..")
+        and (not name.startswith("."))
     )
 
 
@@ -41,9 +44,15 @@ def load_playlist(folder: Path) -> list[Slide]:
         except ContentRejected as exc:
             log.warning("fallback slide %d in %s skipped: %s", number, path, exc.reason)
             continue
-        if slide.image and not (safe_name(slide.image) and (folder / "images" / slide.image).is_file()):
-            log.warning("fallback slide %r skipped: image %r not in %s/images", slide.id, slide.image,
-                        folder)
+        if slide.image and not (
+            safe_name(slide.image) and (folder / "images" / slide.image).is_file()
+        ):
+            log.warning(
+                "fallback slide %r skipped: image %r not in %s/images",
+                slide.id,
+                slide.image,
+                folder,
+            )
             continue
         slides.append(slide)
     return slides or [LAST_RESORT]

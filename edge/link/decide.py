@@ -33,8 +33,14 @@ class Decider:
         request_id = new_id()
         future: asyncio.Future[Decision] = asyncio.get_running_loop().create_future()
         self._waiting[request_id] = future
-        body = {"request_id": request_id, "visitor": visitor, "visit_id": visit_id,
-                "trigger": trigger, "zone": zone, "ts": int(time.time() * 1000)}
+        body = {
+            "request_id": request_id,
+            "visitor": visitor,
+            "visit_id": visit_id,
+            "trigger": trigger,
+            "zone": zone,
+            "ts": int(time.time() * 1000),
+        }
         self._link.publish(
             self._link.topics.decide,
             json.dumps(body, separators=(",", ":")).encode(),

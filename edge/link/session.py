@@ -9,6 +9,7 @@ says it is done with them, so a crash never drops a committed-later message.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import socket
@@ -55,10 +56,8 @@ class BrokerSettings:
 
 def set_nodelay(_client: mqtt.Client, _userdata: Any, sock: Any) -> None:
     # paho never sets TCP_NODELAY; without it a request/response costs ~40-90 ms of Nagle.
-    try:
+    with contextlib.suppress(OSError):
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    except OSError:
-        pass
 
 
 class MqttLink:
@@ -107,14 +106,16 @@ class MqttLink:
         self._client = client
 
     def _state_payload(self, state: str) -> bytes:
-        return json.dumps({
-            "state": state,
-            "version": __version__,
-            "protocol": PROTOCOL_VERSION,
-            "capabilities": CAPABILITIES,
-            "clock_synced": self._clock_synced(),
-            "ts": int(time.time() * 1000),
-        }).encode()
+        return json.dumps(
+            {
+                "state": state,
+                "version": __version__,
+                "protocol": PROTOCOL_VERSION,
+                "capabilities": CAPABILITIES,
+                "clock_synced": self._clock_synced(),
+                "ts": int(time.time() * 1000),
+            }
+        ).encode()
 
     # -- lifecycle -------------------------------------------------------------
     def start(self) -> None:
@@ -128,7 +129,11 @@ class MqttLink:
         if self._client.is_connected():
             info = self._client.publish(self.topics.state, self._state_payload("offline"), 1, True)
             deadline = time.monotonic() + 2.0
-            while not info.is_published() and time.monotonic() < deadline and self._client.is_connected():
+            while (
+                not info.is_published()
+                and time.monotonic() < deadline
+                and self._client.is_connected()
+            ):
                 time.sleep(0.01)
         self._client.disconnect()
         self._client.loop_stop()
@@ -138,10 +143,17 @@ class MqttLink:
         self, client: mqtt.Client, _u: Any, _f: Any, reason: ReasonCode, _p: Properties | None
     ) -> None:
         if reason.is_failure:
-            self._quiet.problem("connect", "broker %s:%s refused the connection: %s",
-                                self.broker.host, self.broker.port, reason)
+            self._quiet.problem(
+                "connect",
+                "broker %s:%s refused the connection: %s",
+                self.broker.host,
+                self.broker.port,
+                reason,
+            )
             return
-        self._quiet.resolved("connect", "connected to broker %s:%s", self.broker.host, self.broker.port)
+        self._quiet.resolved(
+            "connect", "connected to broker %s:%s", self.broker.host, self.broker.port
+        )
         log.info("connected to broker %s:%s", self.broker.host, self.broker.port)
         client.subscribe([(t, 1) for t in self.topics.subscriptions()])
         client.publish(self.topics.state, self._state_payload("online"), qos=1, retain=True)
@@ -153,8 +165,13 @@ class MqttLink:
         self._loop.call_soon_threadsafe(self._set_connected, False)
         if self._stopping:
             return
-        self._quiet.problem("connect", "lost the broker %s:%s (%s); reconnecting in the background",
-                            self.broker.host, self.broker.port, reason)
+        self._quiet.problem(
+            "connect",
+            "lost the broker %s:%s (%s); reconnecting in the background",
+            self.broker.host,
+            self.broker.port,
+            reason,
+        )
 
     def _set_connected(self, up: bool) -> None:
         (self.connected.set if up else self.connected.clear)()
@@ -172,7 +189,9 @@ class MqttLink:
         except asyncio.QueueFull:
             # Not acknowledged: with QoS 1 the broker redelivers after reconnect.
             self.dropped_incoming += 1
-            self._quiet.problem("incoming-full", "incoming queue full; dropped a message on %s", item.topic)
+            self._quiet.problem(
+                "incoming-full", "incoming queue full; dropped a message on %s", item.topic
+            )
 
     # -- used from the event loop ----------------------------------------------
     def ack(self, item: Incoming) -> None:

@@ -96,7 +96,8 @@ class Outbox:
         with self.db.conn:
             self.db.conn.execute("BEGIN IMMEDIATE")
             self.db.conn.executemany(
-                "INSERT OR IGNORE INTO events(id, type, ts, body, size) VALUES (?, ?, ?, ?, ?)", rows
+                "INSERT OR IGNORE INTO events(id, type, ts, body, size) VALUES (?, ?, ?, ?, ?)",
+                rows,
             )
             self._bump("accepted_total", len(rows))
         return len(rows)
@@ -112,7 +113,8 @@ class Outbox:
         else:
             batch_id = new_id()
             candidates = self.db.execute(
-                "SELECT NULL, id, body, size FROM events WHERE batch_id IS NULL ORDER BY seq LIMIT ?",
+                "SELECT NULL, id, body, size FROM events"
+                " WHERE batch_id IS NULL ORDER BY seq LIMIT ?",
                 [max_events],
             ).fetchall()
             rows, total = [], 0
@@ -129,8 +131,13 @@ class Outbox:
                     "UPDATE events SET batch_id = ? WHERE id = ?", [(batch_id, r[1]) for r in rows]
                 )
         payload = (
-            '{"batch_id":' + json.dumps(batch_id) + ',"device_id":' + json.dumps(device_id)
-            + ',"events":[' + ",".join(r[2] for r in rows) + "]}"
+            '{"batch_id":'
+            + json.dumps(batch_id)
+            + ',"device_id":'
+            + json.dumps(device_id)
+            + ',"events":['
+            + ",".join(r[2] for r in rows)
+            + "]}"
         ).encode()
         return Batch(batch_id, tuple(r[1] for r in rows), payload)
 
@@ -138,7 +145,9 @@ class Outbox:
         """Central stored the batch: delete its rows. Returns how many left (0 if unknown)."""
         with self.db.conn:
             self.db.conn.execute("BEGIN IMMEDIATE")
-            count = self.db.conn.execute("DELETE FROM events WHERE batch_id = ?", [batch_id]).rowcount
+            count = self.db.conn.execute(
+                "DELETE FROM events WHERE batch_id = ?", [batch_id]
+            ).rowcount
             if count:
                 self._bump("acked_total", count)
         return int(count)
@@ -150,8 +159,8 @@ class Outbox:
     def status(self) -> dict[str, Any]:
         """The `omo-edge outbox status --json` object."""
         pending, inflight, oldest = self.db.execute(
-            "SELECT COUNT(*) FILTER (WHERE batch_id IS NULL), COUNT(*) FILTER (WHERE batch_id IS NOT NULL),"
-            " MIN(ts) FROM events"
+            "SELECT COUNT(*) FILTER (WHERE batch_id IS NULL),"
+            " COUNT(*) FILTER (WHERE batch_id IS NOT NULL), MIN(ts) FROM events"
         ).fetchone()
         dropped = {
             name.removeprefix("dropped."): int(value)

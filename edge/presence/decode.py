@@ -45,10 +45,14 @@ def decode_eddystone(payload: bytes) -> Beacon | None:
     if len(payload) < 18 or payload[0] != EDDYSTONE_UID_FRAME:
         return None
     namespace, instance = payload[2:12].hex(), payload[12:18].hex()
-    return Beacon(f"eddystone-uid:{namespace}:{instance}", "eddystone-uid", _signed(payload[1]) - 41)
+    return Beacon(
+        f"eddystone-uid:{namespace}:{instance}", "eddystone-uid", _signed(payload[1]) - 41
+    )
 
 
-def decode(manufacturer_data: Mapping[int, bytes], service_data: Mapping[str, bytes]) -> Beacon | None:
+def decode(
+    manufacturer_data: Mapping[int, bytes], service_data: Mapping[str, bytes]
+) -> Beacon | None:
     """The beacon in one advert, or None."""
     apple = manufacturer_data.get(APPLE)
     if apple is not None:

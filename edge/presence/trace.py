@@ -55,7 +55,9 @@ def parse_line(line: str, line_no: int) -> Advert | None:
         tx_power=tx_power,
         local_name=name if isinstance(name, str) else None,
         service_uuids=tuple(str(u).lower() for u in uuids),
-        manufacturer_data=_hex_map(obj.get("manufacturer_data"), "manufacturer_data", line_no, True),
+        manufacturer_data=_hex_map(
+            obj.get("manufacturer_data"), "manufacturer_data", line_no, True
+        ),
         service_data=_hex_map(obj.get("service_data"), "service_data", line_no, False),
     )
 

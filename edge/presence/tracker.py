@@ -98,7 +98,11 @@ class Tracker:
                 return []
             track.visit_id, track.zone, track.since = self.new_visit_id(), zone, now
             track.last_in_range = track.last_dwell = now
-            return [PresenceEvent("visit.enter", beacon.identity, track.visit_id, zone, rounded, now, now)]
+            return [
+                PresenceEvent(
+                    "visit.enter", beacon.identity, track.visit_id, zone, rounded, now, now
+                )
+            ]
         if distance <= p.exit_m:
             track.last_in_range = now
         if ZONE_RANK[zone] > ZONE_RANK[track.zone]:
@@ -114,18 +118,34 @@ class Tracker:
                 rssi = round(track.smoothed)
                 if now - track.last_in_range >= p.absence_timeout_s:
                     dwell_ms = round((track.last_in_range - track.since) * 1000)
-                    events.append(PresenceEvent(
-                        "visit.exit", visitor, track.visit_id, track.zone, rssi, now,
-                        track.since, dwell_ms,
-                    ))
+                    events.append(
+                        PresenceEvent(
+                            "visit.exit",
+                            visitor,
+                            track.visit_id,
+                            track.zone,
+                            rssi,
+                            now,
+                            track.since,
+                            dwell_ms,
+                        )
+                    )
                     track.visit_id, track.zone = None, "far"
                     # Restart smoothing so a returning visitor is judged afresh.
                     track.smoothed = float(track.last_rssi) - 20.0
                 elif now - track.last_dwell >= p.dwell_interval_s:
                     track.last_dwell = now
-                    events.append(PresenceEvent(
-                        "visit.dwell", visitor, track.visit_id, track.zone, rssi, now, track.since,
-                    ))
+                    events.append(
+                        PresenceEvent(
+                            "visit.dwell",
+                            visitor,
+                            track.visit_id,
+                            track.zone,
+                            rssi,
+                            now,
+                            track.since,
+                        )
+                    )
             if track.visit_id is None and now - track.last_heard >= p.forget_after_s:
                 del self._tracks[visitor]
         return events
@@ -135,10 +155,18 @@ class Tracker:
         events = []
         for visitor, track in self._tracks.items():
             if track.visit_id is not None:
-                events.append(PresenceEvent(
-                    "visit.exit", visitor, track.visit_id, track.zone, round(track.smoothed), now,
-                    track.since, round((track.last_in_range - track.since) * 1000),
-                ))
+                events.append(
+                    PresenceEvent(
+                        "visit.exit",
+                        visitor,
+                        track.visit_id,
+                        track.zone,
+                        round(track.smoothed),
+                        now,
+                        track.since,
+                        round((track.last_in_range - track.since) * 1000),
+                    )
+                )
                 track.visit_id = None
         return events
 

@@ -8,6 +8,7 @@ hands finished impressions back through a callback.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import threading
@@ -33,6 +34,7 @@ class Stage:
         screen: Screen,
         playlist: Sequence[Slide],
         content_dir: Path,
+        *,
         on_impression: Callable[[Impression], None],
         on_shown: Callable[[Showing, Path | None], None] = lambda _s, _p: None,
         fps: int = 30,
@@ -64,10 +66,8 @@ class Stage:
                 self.personal.put_nowait(personal)
                 return
             except queue.Full:
-                try:
+                with contextlib.suppress(queue.Empty):
                     self.personal.get_nowait()
-                except queue.Empty:
-                    pass
 
     def run(self, stop: threading.Event) -> None:
         """Render until `stop` is set or the window is closed; ends the last slide's impression."""

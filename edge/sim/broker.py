@@ -72,7 +72,9 @@ class Mosquitto:
         with self.log_path.open("ab") as log:
             self._proc = subprocess.Popen(
                 [self.binary or "mosquitto", "-c", str(self.config)],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
             )
         if not _wait_listening(self.port, time.monotonic() + timeout_s):
             self.stop()

@@ -13,7 +13,7 @@ import json
 import logging
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -53,11 +53,11 @@ class CentralSim:
         self,
         host: str,
         port: int,
+        *,
         prefix: str = "omo/v1",
         known: Iterable[str] | None = None,
         show_ms: int = 6000,
         ttl_ms: int = 60000,
-        on_note: Callable[[str], None] | None = None,
     ) -> None:
         self.prefix = prefix
         self.known = None if known is None else set(known)
@@ -70,7 +70,6 @@ class CentralSim:
         self.states: dict[str, dict[str, Any]] = {}
         self.bad_payloads = 0
         self._lock = threading.Lock()
-        self._note = on_note or (lambda _m: None)
         self._connected = threading.Event()
         self._host, self._port = host, port
         c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="central-sim", protocol=mqtt.MQTTv5)
@@ -85,7 +84,9 @@ class CentralSim:
         self._client.loop_start()
         if not self._connected.wait(timeout_s):
             self.stop()
-            raise TimeoutError(f"central sim could not reach the broker at {self._host}:{self._port}")
+            raise TimeoutError(
+                f"central sim could not reach the broker at {self._host}:{self._port}"
+            )
 
     def stop(self) -> None:
         self._client.disconnect()
@@ -165,7 +166,6 @@ class CentralSim:
             acking = self.acking
         if acking:
             client.publish(f"{device_topic}/events/ack", json.dumps({"batch_id": batch_id}), qos=1)
-        self._note(f"central stored batch of {len(events)} events ({new} new)")
 
     def totals(self) -> dict[str, Any]:
         with self._lock:

@@ -32,6 +32,7 @@ def run_demo(
     duration_s: float | None,
     headless: bool | None,
     screenshots: Path,
+    *,
     trace: Path = DEMO_TRACE,
     speed: float = 5.0,
     state_dir: Path | None = None,
@@ -44,22 +45,35 @@ def run_demo(
         with Mosquitto() as broker, CentralSim("127.0.0.1", broker.port) as central:
             print(f"mosquitto on 127.0.0.1:{broker.port}; central simulator connected")
             print(f"replaying {trace} at {speed:g}x; screenshots in {screenshots}")
-            cfg = config_mod.from_mapping({
-                "device": {"store_id": "demo-store", "device_id": "demo-screen-1"},
-                "mqtt": {"host": "127.0.0.1", "port": broker.port},
-                "presence": {"source": f"replay:{trace}", "replay_speed": speed},
-                "display": {"headless": headless, "fullscreen": False, "width": 1280,
-                            "height": 720, "screenshot_dir": str(screenshots)},
-                "storage": {"path": str(state / "outbox.sqlite3")},
-                "sync": {"ack_timeout_s": 2.0},
-            })
+            cfg = config_mod.from_mapping(
+                {
+                    "device": {"store_id": "demo-store", "device_id": "demo-screen-1"},
+                    "mqtt": {"host": "127.0.0.1", "port": broker.port},
+                    "presence": {"source": f"replay:{trace}", "replay_speed": speed},
+                    "display": {
+                        "headless": headless,
+                        "fullscreen": False,
+                        "width": 1280,
+                        "height": 720,
+                        "screenshot_dir": str(screenshots),
+                    },
+                    "storage": {"path": str(state / "outbox.sqlite3")},
+                    "sync": {"ack_timeout_s": 2.0},
+                }
+            )
             source = ReplaySource(trace, speed)
             stats = Daemon(cfg, source).run(duration_s)
             totals = central.totals()
-    summary = {**stats.summary(), "central_events": totals["events"],
-               "central_duplicates": totals["duplicates"], "screenshots": str(screenshots)}
-    print(f"visitors seen {summary['visitors_seen']}, decisions {summary['decisions']}, "
-          f"impressions {summary['impressions']}, events synced {summary['events_synced']}, "
-          f"events pending {summary['events_pending']}")
+    summary = {
+        **stats.summary(),
+        "central_events": totals["events"],
+        "central_duplicates": totals["duplicates"],
+        "screenshots": str(screenshots),
+    }
+    print(
+        f"visitors seen {summary['visitors_seen']}, decisions {summary['decisions']}, "
+        f"impressions {summary['impressions']}, events synced {summary['events_synced']}, "
+        f"events pending {summary['events_pending']}"
+    )
     print(json.dumps(summary, sort_keys=True))
     return summary

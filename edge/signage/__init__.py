@@ -1,0 +1,1 @@
+"""The pygame renderer: slide layouts, QR codes, the display adapter and screenshots."""

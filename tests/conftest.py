@@ -1,0 +1,146 @@
+"""Shared fixtures: a real Mosquitto per test, the central simulator, daemon processes."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from edge.sim.broker import Mosquitto
+from edge.sim.central import CentralSim
+
+os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
+os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
+
+DEMO_TRACE = Path(__file__).resolve().parent.parent / "edge" / "sim" / "traces" / "demo.jsonl"
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[Mosquitto]:
+    with Mosquitto(workdir=tmp_path / "mosquitto") as mosq:
+        yield mosq
+
+
+@pytest.fixture
+def central(broker: Mosquitto) -> Iterator[CentralSim]:
+    with CentralSim("127.0.0.1", broker.port) as sim:
+        yield sim
+
+
+def toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return str(value)
+
+
+def write_config(path: Path, tables: dict[str, dict[str, Any]]) -> Path:
+    lines = []
+    for section, keys in tables.items():
+        lines.append(f"[{section}]")
+        lines += [f"{k} = {toml_value(v)}" for k, v in keys.items()]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.fixture
+def device_config(tmp_path: Path, broker: Mosquitto) -> Callable[..., Path]:
+    """A provisioned device config on the test broker; keyword tables override sections."""
+
+    def make(trace: Path = DEMO_TRACE, speed: float = 20.0, **tables: dict[str, Any]) -> Path:
+        base: dict[str, dict[str, Any]] = {
+            "device": {"store_id": "store-1", "device_id": "screen-1"},
+            "mqtt": {"host": "127.0.0.1", "port": broker.port},
+            "presence": {"source": f"replay:{trace}", "replay_speed": speed},
+            "display": {
+                "headless": True,
+                "width": 960,
+                "height": 540,
+                "screenshot_dir": str(tmp_path / "shots"),
+            },
+            "storage": {"path": str(tmp_path / "state" / "outbox.sqlite3")},
+            "sync": {"ack_timeout_s": 1.0},
+        }
+        for section, keys in tables.items():
+            base.setdefault(section, {}).update(keys)
+        return write_config(tmp_path / "edge.toml", base)
+
+    return make
+
+
+class DaemonProcess:
+    """`omo-edge run` as a real process; output collected for assertions."""
+
+    def __init__(self, args: list[str]) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "edge.cli", *args],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self.out: list[str] = []
+        self.err: list[str] = []
+        self._readers = [
+            threading.Thread(target=self._read, args=(self.proc.stdout, self.out), daemon=True),
+            threading.Thread(target=self._read, args=(self.proc.stderr, self.err), daemon=True),
+        ]
+        for r in self._readers:
+            r.start()
+
+    @staticmethod
+    def _read(stream: Any, into: list[str]) -> None:
+        for line in stream:
+            into.append(line)
+
+    def wait(self, timeout: float = 90) -> int:
+        code = self.proc.wait(timeout)
+        self._close()
+        return code
+
+    def _close(self) -> None:
+        for r in self._readers:
+            r.join(5)
+        for stream in (self.proc.stdout, self.proc.stderr):
+            if stream is not None:
+                stream.close()
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self._close()
+
+    @property
+    def stdout(self) -> str:
+        return "".join(self.out)
+
+    @property
+    def stderr(self) -> str:
+        return "".join(self.err)
+
+
+@pytest.fixture
+def daemon() -> Iterator[Callable[..., DaemonProcess]]:
+    started: list[DaemonProcess] = []
+
+    def start(*args: str) -> DaemonProcess:
+        proc = DaemonProcess(list(args))
+        started.append(proc)
+        return proc
+
+    yield start
+    for proc in started:
+        proc.stop()
