@@ -23,10 +23,11 @@ DEFAULT_CONTENT_DIR = Path(__file__).resolve().parent.parent / "signage_content"
 
 
 def _id(value: object) -> bool:
+    """Empty (not provisioned yet) or a topic-safe id."""
     return (
         isinstance(value, str)
-        and 0 < len(value) <= 64
-        and all(c.isalnum() or c in "-_." for c in value)
+        and len(value) <= 64
+        and all((c.isascii() and c.isalnum()) or c in "-_." for c in value)
     )
 
 
@@ -46,8 +47,8 @@ def _positive(v: Any) -> bool:
 
 SCHEMA: dict[str, dict[str, Key]] = {
     "device": {
-        "store_id": Key(str, "", "letters, digits, '-', '_', '.' (1-64 chars)", _id),
-        "device_id": Key(str, "", "letters, digits, '-', '_', '.' (1-64 chars)", _id),
+        "store_id": Key(str, "", "empty, or up to 64 letters, digits, '-', '_', '.'", _id),
+        "device_id": Key(str, "", "empty, or up to 64 letters, digits, '-', '_', '.'", _id),
     },
     "mqtt": {
         "host": Key(str, "", "a host name or IP address"),
@@ -81,7 +82,14 @@ SCHEMA: dict[str, dict[str, Key]] = {
         **{
             f.name: Key((int, float), f.default, "a positive number", _positive)
             for f in fields(TrackerParams)
+            if f.name != "smoothing"
         },
+        "smoothing": Key(
+            (int, float),
+            TrackerParams().smoothing,
+            "a number above 0, at most 1",
+            lambda v: 0 < v <= 1,
+        ),
     },
     "display": {
         "headless": Key(bool, False, "true or false"),
@@ -109,7 +117,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "ack_timeout_s": Key((int, float), 10.0, "a number 0.1-600", lambda v: 0.1 <= v <= 600),
     },
     "content": {
-        "default_dir": Key(str, str(DEFAULT_CONTENT_DIR), "a folder with playlist.json"),
+        "default_dir": Key(str, "", "a folder with playlist.json, or empty for the shipped one"),
         "public_keys": Key(dict, {}, "a table of kid = base64 Ed25519 public key"),
     },
     "checkin": {
@@ -151,6 +159,11 @@ class Config:
     @property
     def state_dir(self) -> Path:
         return Path(self.values["storage"]["path"]).parent
+
+    @property
+    def content_dir(self) -> Path:
+        """The fallback content folder (`signage_content/` unless configured)."""
+        return Path(self.values["content"]["default_dir"] or DEFAULT_CONTENT_DIR)
 
     @property
     def tracker_params(self) -> TrackerParams:
@@ -201,6 +214,14 @@ def from_mapping(data: Mapping[str, Any], source: Path | None = None) -> Config:
         for key in given:
             if key not in keys:
                 warnings.append(f"unknown config key {section}.{key} ignored")
+    p = values["presence"]
+    if not p["immediate_m"] < p["near_m"] <= p["exit_m"]:
+        raise ConfigError(
+            "presence.near_m",
+            p["near_m"],
+            f"above presence.immediate_m ({p['immediate_m']}) and at most presence.exit_m "
+            f"({p['exit_m']})",
+        )
     for kid, pub in values["content"]["public_keys"].items():
         if not isinstance(pub, str) or not pub:
             raise ConfigError(f"content.public_keys.{kid}", pub, "a base64 Ed25519 public key")

@@ -106,7 +106,7 @@ class Daemon:
         self._io_ready.wait(30)
         if self._io_error is not None:
             raise self._io_error
-        content_dir = Path(self.config["content"]["default_dir"])
+        content_dir = self.config.content_dir
         shots = disp["screenshot_dir"]
         screen = Screen(
             disp["width"],

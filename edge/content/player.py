@@ -84,8 +84,9 @@ class Player:
         return done
 
     def preempt(self, personal: Personal, now: float) -> list[Impression]:
-        """Show `personal` now for its show_ms; returns the impression of what it cut short."""
-        done = [self._end(now)]
+        """Show `personal` now for its show_ms; returns the impressions it ends."""
+        done = self.advance(now)
+        done.append(self._end(now))
         self.showing = Showing(personal.slide, now, now + personal.show_ms / 1000, personal)
         return done
 

@@ -86,7 +86,8 @@ class Outbox:
         )
 
     def append(self, events: Iterable[Mapping[str, Any]]) -> int:
-        """Commit events (PROTOCOL.md Event objects) in one transaction; returns how many."""
+        """Commit events (PROTOCOL.md Event objects) in one transaction; returns how many
+        were new (an id already stored is not stored twice)."""
         rows = []
         for event in events:
             body = json.dumps(event, separators=(",", ":"), ensure_ascii=False)
@@ -95,12 +96,12 @@ class Outbox:
             return 0
         with self.db.conn:
             self.db.conn.execute("BEGIN IMMEDIATE")
-            self.db.conn.executemany(
+            added = self.db.conn.executemany(
                 "INSERT OR IGNORE INTO events(id, type, ts, body, size) VALUES (?, ?, ?, ?, ?)",
                 rows,
-            )
-            self._bump("accepted_total", len(rows))
-        return len(rows)
+            ).rowcount
+            self._bump("accepted_total", added)
+        return int(added)
 
     def next_batch(self, device_id: str, max_events: int, max_bytes: int = 64_000) -> Batch | None:
         """The batch to send now: the unacknowledged one in flight, else a new one of the oldest."""

@@ -14,6 +14,7 @@ EDDYSTONE_UUID = "0000feaa-0000-1000-8000-00805f9b34fb"
 IBEACON_PREFIX = b"\x02\x15"
 IBEACON_LEN = 23  # 0x02 0x15 + 16 uuid + 2 major + 2 minor + 1 tx power
 EDDYSTONE_UID_FRAME = 0x00
+EDDYSTONE_UID_LENGTHS = (18, 20)  # frame, tx, 10 namespace, 6 instance, (2 reserved)
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +43,7 @@ def decode_ibeacon(payload: bytes) -> Beacon | None:
 
 def decode_eddystone(payload: bytes) -> Beacon | None:
     """Eddystone-UID from 0xFEAA service data (tx power there is at 0 m: -41 dB to 1 m)."""
-    if len(payload) < 18 or payload[0] != EDDYSTONE_UID_FRAME:
+    if len(payload) not in EDDYSTONE_UID_LENGTHS or payload[0] != EDDYSTONE_UID_FRAME:
         return None
     namespace, instance = payload[2:12].hex(), payload[12:18].hex()
     return Beacon(

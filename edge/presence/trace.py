@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,9 @@ def _hex_map(obj: Any, name: str, line_no: int, key_is_int: bool) -> dict[Any, b
     for key, value in obj.items():
         try:
             k: Any = int(key) if key_is_int else str(key).lower()
+        except ValueError as exc:
+            raise TraceLineError(line_no, f"{name} key {key!r} is not a company id") from exc
+        try:
             out[k] = bytes.fromhex(value)
         except (TypeError, ValueError) as exc:
             raise TraceLineError(line_no, f"{name}[{key!r}] is not hex") from exc
@@ -37,14 +41,15 @@ def parse_line(line: str, line_no: int) -> Advert | None:
     if not isinstance(obj, dict):
         raise TraceLineError(line_no, "not a JSON object")
     t, rssi = obj.get("t"), obj.get("rssi")
-    if not isinstance(t, int | float) or isinstance(t, bool) or t < 0:
+    if not isinstance(t, int | float) or isinstance(t, bool) or not 0 <= t < math.inf:
         raise TraceLineError(line_no, f"t must be a non-negative number, got {t!r}")
     if not isinstance(rssi, int) or isinstance(rssi, bool) or not -127 <= rssi <= 20:
         raise TraceLineError(line_no, f"rssi must be an integer dBm, got {rssi!r}")
     tx_power = obj.get("tx_power")
     if tx_power is not None and (not isinstance(tx_power, int) or isinstance(tx_power, bool)):
         raise TraceLineError(line_no, f"tx_power must be an integer or null, got {tx_power!r}")
-    uuids = obj.get("service_uuids") or []
+    uuids = obj.get("service_uuids")
+    uuids = [] if uuids is None else uuids
     if not isinstance(uuids, list):
         raise TraceLineError(line_no, "service_uuids is not a list")
     name = obj.get("local_name")
