@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
+import time
 
 STA_UNSYNC = 0x0040
 TIME_ERROR = 5
+RECHECK_S = 5.0
 
 
 class _Timex(ctypes.Structure):
-    # struct timex from <sys/timex.h>: enough leading fields plus padding for the rest.
+    # struct timex from <sys/timex.h>: the leading fields, then room for the rest.
     _fields_ = [
         ("modes", ctypes.c_uint),
         ("offset", ctypes.c_long),
@@ -28,15 +31,40 @@ class _Timex(ctypes.Structure):
     ]
 
 
-def clock_synced() -> bool:
-    """True when the kernel says NTP (or chrony, timesyncd) has the clock in sync."""
+@functools.cache
+def _libc() -> ctypes.CDLL | None:
+    # find_library may run ldconfig: once per process, never per event.
     name = ctypes.util.find_library("c")
-    if name is None:
-        return False
     try:
-        libc = ctypes.CDLL(name, use_errno=True)
-        timex = _Timex()
+        return ctypes.CDLL(name, use_errno=True) if name else None
+    except OSError:
+        return None
+
+
+def _ask_kernel() -> bool:
+    libc = _libc()
+    if libc is None:
+        return False
+    timex = _Timex()
+    try:
         state = libc.adjtimex(ctypes.byref(timex))
     except (OSError, AttributeError):
         return False
     return bool(state != TIME_ERROR and not timex.status & STA_UNSYNC)
+
+
+_cache: tuple[float, bool] = (-RECHECK_S, False)
+
+
+def clock_synced() -> bool:
+    """True when the kernel says NTP (chrony, timesyncd) keeps the clock in sync.
+
+    Asked at most every few seconds: it is stamped on every event.
+    """
+    global _cache  # noqa: PLW0603 - a process-wide memo of a process-wide fact
+    checked, synced = _cache
+    now = time.monotonic()
+    if now - checked >= RECHECK_S:
+        synced = _ask_kernel()
+        _cache = (now, synced)
+    return synced
