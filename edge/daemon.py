@@ -11,11 +11,10 @@ import asyncio
 import contextlib
 import logging
 import os
-import random
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +29,7 @@ from edge.link.schemas import Decision, EventsAck, parse
 from edge.link.session import BrokerSettings, Incoming, MqttLink
 from edge.link.topics import Topics
 from edge.outbox.store import Outbox
+from edge.outbox.sync import Syncer
 from edge.presence.advert import AdvertSource
 from edge.presence.pipeline import PresencePipeline
 from edge.presence.tracker import PresenceEvent
@@ -81,9 +81,7 @@ class Daemon:
         self._source_done = source_done
         self._loop: asyncio.AbstractEventLoop | None = None
         self._io_stop: asyncio.Event | None = None
-        self._wake_sync: asyncio.Event | None = None
-        self._ack_seen: asyncio.Event | None = None
-        self._batch_in_flight: str | None = None
+        self._syncer: Syncer | None = None
         self._outbox: Outbox | None = None
         self._link: MqttLink | None = None
         self._decider: Decider | None = None
@@ -184,26 +182,21 @@ class Daemon:
     async def _io_main(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._io_stop = asyncio.Event()
-        self._wake_sync = asyncio.Event()
-        self._ack_seen = asyncio.Event()
         cfg = self.config
         with Outbox(Path(cfg["storage"]["path"])) as outbox:
             self._outbox = outbox
             pipeline = PresencePipeline(cfg.tracker_params, new_id)
             if cfg.provisioned:
                 m = cfg["mqtt"]
-                broker = BrokerSettings(
-                    m["host"],
-                    m["port"],
-                    m["username"],
-                    m["password"],
-                    m["tls_ca"],
-                    m["tls_cert"],
-                    m["tls_key"],
-                    m["keepalive_s"],
-                )
+                broker = BrokerSettings(**{f.name: m[f.name] for f in fields(BrokerSettings)})
                 self._link = MqttLink(self.topics, broker, self._loop, clock_synced)
                 self._decider = Decider(self._link, m["decide_timeout_ms"] / 1000)
+                self._syncer = Syncer(
+                    outbox,
+                    self._link,
+                    batch_max_events=cfg["sync"]["batch_max_events"],
+                    ack_timeout_s=float(cfg["sync"]["ack_timeout_s"]),
+                )
                 self._link.start()
             else:
                 log.warning(
@@ -216,17 +209,19 @@ class Daemon:
                 asyncio.create_task(self._ticks(pipeline), name="ticks"),
             ]
             outputs = []
-            if self._link is not None:
+            if self._link is not None and self._syncer is not None:
                 outputs = [
                     asyncio.create_task(self._inbox(self._link), name="inbox"),
-                    asyncio.create_task(self._sync(self._link, outbox), name="sync"),
+                    asyncio.create_task(self._syncer.run(), name="sync"),
                 ]
             try:
                 await self._io_stop.wait()
             finally:
                 await _cancel(inputs)
                 self._record_presence(pipeline.close(self.source.now()))
-                await self._drain(budget_s=3.0)
+                if self._syncer is not None:
+                    await self._syncer.drain(budget_s=3.0)  # the inbox still takes acks
+                    self.stats.events_synced = self._syncer.synced
                 await _cancel(outputs)
                 if self._link is not None:
                     await asyncio.to_thread(self._link.stop)
@@ -359,8 +354,8 @@ class Daemon:
         if not records or self._outbox is None:
             return
         self._outbox.append(records)
-        if self._wake_sync is not None:
-            self._wake_sync.set()
+        if self._syncer is not None:
+            self._syncer.wake()
 
     # link ------------------------------------------------------------------------
     async def _inbox(self, link: MqttLink) -> None:
@@ -379,63 +374,10 @@ class Daemon:
             assert self._decider is not None
             self._decider.answer(parse(item.topic, item.payload, Decision), item.correlation)
         elif item.topic == self.topics.events_ack:
-            ack = parse(item.topic, item.payload, EventsAck)
-            assert self._outbox is not None
-            count = self._outbox.ack(ack.batch_id)
-            if count:
-                self.stats.events_synced += count
-                log.info("batch synced: %d events acknowledged by central", count)
-            if ack.batch_id == self._batch_in_flight and self._ack_seen is not None:
-                self._ack_seen.set()
+            assert self._syncer is not None
+            self._syncer.ack(parse(item.topic, item.payload, EventsAck).batch_id)
         else:
             log.debug("message on unexpected topic %s ignored", item.topic)
-
-    async def _sync(self, link: MqttLink, outbox: Outbox) -> None:
-        assert self._wake_sync is not None and self._ack_seen is not None
-        sync = self.config["sync"]
-        base_timeout = float(sync["ack_timeout_s"])
-        timeout = base_timeout
-        while True:
-            await link.connected.wait()
-            batch = outbox.next_batch(self.topics.device_id, sync["batch_max_events"])
-            if batch is None:
-                self._wake_sync.clear()
-                await self._wake_sync.wait()
-                continue
-            self._batch_in_flight = batch.batch_id
-            self._ack_seen.clear()
-            link.publish(self.topics.events, batch.payload)
-            acked = asyncio.create_task(self._ack_seen.wait())
-            dropped = asyncio.create_task(link.disconnected.wait())
-            await asyncio.wait(
-                {acked, dropped}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
-            )
-            acked.cancel()
-            dropped.cancel()
-            if self._ack_seen.is_set():
-                timeout = base_timeout
-                self._quiet.resolved("sync", "central acknowledges batches again")
-            elif link.connected.is_set():
-                # No ack in time: resend the same batch later, backing off with jitter.
-                self._quiet.problem(
-                    "sync",
-                    "no ack for batch %s within %.1f s; will resend",
-                    batch.batch_id,
-                    timeout,
-                )
-                await asyncio.sleep(random.uniform(0, timeout / 2))
-                timeout = min(timeout * 2, 300.0)
-
-    async def _drain(self, budget_s: float) -> None:
-        """On a clean stop, give central a moment to take what is pending (sync still runs)."""
-        if self._link is None or self._outbox is None:
-            return
-        deadline = time.monotonic() + budget_s
-        while self._link.connected.is_set() and time.monotonic() < deadline:
-            status = self._outbox.status()
-            if status["pending"] + status["inflight"] == 0:
-                return
-            await asyncio.sleep(0.02)
 
 
 async def _cancel(tasks: list[asyncio.Task[None]]) -> None:

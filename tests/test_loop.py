@@ -183,3 +183,73 @@ def test_unprovisioned_device_plays_fallback_and_warns_of_unknown_key(
     shots = list((tmp_path / "shots").glob("*playlist-*.png"))
     assert shots, "no fallback content on screen"
     assert pixels(shots[0]).std() > 10, "the fallback screen is blank"
+
+
+def test_unacked_batch_is_resent_with_its_id_until_central_acks(
+    tmp_path: Path,
+    central: CentralSim,
+    device_config: Callable[..., Path],
+    daemon: Callable[..., DaemonProcess],
+) -> None:
+    central.acking = False
+    config = device_config(sync={"ack_timeout_s": 0.5})
+    proc = daemon("run", "--config", str(config), "--duration", "12")
+    time.sleep(5.0)
+    assert central.events, "nothing was sent while central stayed silent"
+    assert outbox_status(config)["inflight"], "a batch left the outbox without an ack"
+    central.acking = True
+    assert proc.wait() == 0, proc.stderr
+    assert max(central.batches.values()) >= 2, "no batch was resent"
+    assert central.duplicates > 0
+    status = outbox_status(config)
+    assert status["pending"] == 0 and status["inflight"] == 0
+    assert status["acked_total"] == len(central.events)
+
+
+def test_retained_state_says_online_while_running_and_offline_after(
+    central: CentralSim,
+    device_config: Callable[..., Path],
+    daemon: Callable[..., DaemonProcess],
+) -> None:
+    proc = daemon("run", "--config", str(device_config()), "--duration", "4")
+    deadline = time.monotonic() + 10
+    while "omo/v1/store-1/screen-1" not in central.states and time.monotonic() < deadline:
+        time.sleep(0.05)
+    online = central.states["omo/v1/store-1/screen-1"]
+    assert online["state"] == "online" and online["protocol"] == 1
+    assert isinstance(online["clock_synced"], bool) and online["version"]
+    assert proc.wait() == 0, proc.stderr
+    time.sleep(0.5)
+    assert central.states["omo/v1/store-1/screen-1"]["state"] == "offline"
+
+
+def test_demo_ends_by_itself_with_a_json_summary(tmp_path: Path) -> None:
+    shots = tmp_path / "shots"
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "edge.cli",
+            "demo",
+            "--headless",
+            "--duration",
+            "10",
+            "--speed",
+            "20",
+            "--screenshots",
+            str(shots),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=90,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr
+    summary = json.loads(out.stdout.strip().splitlines()[-1])
+    assert summary["visitors_seen"] > 0 and summary["decisions"] > 0
+    assert summary["impressions"] > 0 and summary["events_synced"] > 0
+    assert summary["events_pending"] == 0
+    assert summary["central_events"] == summary["events_synced"]
+    for line in ("visitor entered", "decision received", "slide shown", "batch synced"):
+        assert line in out.stdout
+    assert list(shots.glob("*.png"))

@@ -1,0 +1,90 @@
+"""The sync loop: outbox → `P/events`, one batch in flight, until central acknowledges it.
+
+A broker PUBACK is not an acknowledgement; only `P/events/ack` naming the
+batch is. An unacknowledged batch is resent with the same id, at once after
+a reconnect, otherwise after a timeout that doubles (with jitter) up to a cap.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+
+from edge.link.session import MqttLink
+from edge.outbox.store import Outbox
+from edge.quiet import QuietLog
+
+log = logging.getLogger(__name__)
+MAX_BACKOFF_S = 300.0
+
+
+class Syncer:
+    def __init__(
+        self, outbox: Outbox, link: MqttLink, *, batch_max_events: int, ack_timeout_s: float
+    ) -> None:
+        self._outbox = outbox
+        self._link = link
+        self._batch_max_events = batch_max_events
+        self._ack_timeout_s = ack_timeout_s
+        self._wake = asyncio.Event()
+        self._acked = asyncio.Event()
+        self._in_flight: str | None = None
+        self._quiet = QuietLog(log)
+        self.synced = 0
+
+    def wake(self) -> None:
+        """New events are in the outbox."""
+        self._wake.set()
+
+    def ack(self, batch_id: str) -> int:
+        """Central stored `batch_id`: delete its events; returns how many."""
+        count = self._outbox.ack(batch_id)
+        if count:
+            self.synced += count
+            log.info("batch synced: %d events acknowledged by central", count)
+        if batch_id == self._in_flight:
+            self._acked.set()
+        return count
+
+    def pending(self) -> int:
+        status = self._outbox.status()
+        return int(status["pending"] + status["inflight"])
+
+    async def run(self) -> None:
+        link, timeout = self._link, self._ack_timeout_s
+        while True:
+            await link.connected.wait()
+            batch = self._outbox.next_batch(link.topics.device_id, self._batch_max_events)
+            if batch is None:
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            self._in_flight = batch.batch_id
+            self._acked.clear()
+            link.publish(link.topics.events, batch.payload)
+            waits = {
+                asyncio.create_task(self._acked.wait()),
+                asyncio.create_task(link.disconnected.wait()),
+            }
+            try:
+                await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for task in waits:
+                    task.cancel()
+            if self._acked.is_set():
+                timeout = self._ack_timeout_s
+                self._quiet.resolved("ack", "central acknowledges batches again")
+            elif link.connected.is_set():
+                self._quiet.problem(
+                    "ack", "no ack for batch %s within %.1f s; will resend", batch.batch_id, timeout
+                )
+                await asyncio.sleep(random.uniform(0, timeout / 2))
+                timeout = min(timeout * 2, MAX_BACKOFF_S)
+
+    async def drain(self, budget_s: float) -> None:
+        """Wait (while `run` goes on) until nothing is pending, the link drops, or time is up."""
+        deadline = time.monotonic() + budget_s
+        while self._link.connected.is_set() and time.monotonic() < deadline and self.pending():
+            await asyncio.sleep(0.02)
