@@ -115,24 +115,8 @@ class Tracker:
         events: list[PresenceEvent] = []
         for visitor, track in list(self._tracks.items()):
             if track.visit_id is not None:
-                rssi = round(track.smoothed)
                 if now - track.last_in_range >= p.absence_timeout_s:
-                    dwell_ms = round((track.last_in_range - track.since) * 1000)
-                    events.append(
-                        PresenceEvent(
-                            "visit.exit",
-                            visitor,
-                            track.visit_id,
-                            track.zone,
-                            rssi,
-                            now,
-                            track.since,
-                            dwell_ms,
-                        )
-                    )
-                    track.visit_id, track.zone = None, "far"
-                    # Restart smoothing so a returning visitor is judged afresh.
-                    track.smoothed = float(track.last_rssi) - 20.0
+                    events.append(self._end_visit(visitor, track, now))
                 elif now - track.last_dwell >= p.dwell_interval_s:
                     track.last_dwell = now
                     events.append(
@@ -141,7 +125,7 @@ class Tracker:
                             visitor,
                             track.visit_id,
                             track.zone,
-                            rssi,
+                            round(track.smoothed),
                             now,
                             track.since,
                         )
@@ -152,23 +136,29 @@ class Tracker:
 
     def close_all(self, now: float) -> list[PresenceEvent]:
         """Exit every open visit (the daemon is stopping)."""
-        events = []
-        for visitor, track in self._tracks.items():
-            if track.visit_id is not None:
-                events.append(
-                    PresenceEvent(
-                        "visit.exit",
-                        visitor,
-                        track.visit_id,
-                        track.zone,
-                        round(track.smoothed),
-                        now,
-                        track.since,
-                        round((track.last_in_range - track.since) * 1000),
-                    )
-                )
-                track.visit_id = None
-        return events
+        return [
+            self._end_visit(visitor, track, now)
+            for visitor, track in self._tracks.items()
+            if track.visit_id is not None
+        ]
+
+    @staticmethod
+    def _end_visit(visitor: str, track: _Track, now: float) -> PresenceEvent:
+        assert track.visit_id is not None
+        event = PresenceEvent(
+            "visit.exit",
+            visitor,
+            track.visit_id,
+            track.zone,
+            round(track.smoothed),
+            now,
+            track.since,
+            round((track.last_in_range - track.since) * 1000),
+        )
+        track.visit_id, track.zone = None, "far"
+        # Start the average well below the last reading: a return must be earned afresh.
+        track.smoothed = float(track.last_rssi) - 20.0
+        return event
 
     @property
     def visitors_present(self) -> int:
