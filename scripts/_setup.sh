@@ -29,8 +29,13 @@ make_venv() {
     local stamp="$VENV/.omo-installed-$extras"
     if [ ! -f "$stamp" ] || [ "$ROOT/pyproject.toml" -nt "$stamp" ]; then
         echo "==> installing omo-edge[$extras] into the venv"
-        "$PY" -m pip install -q --disable-pip-version-check --upgrade pip >/dev/null
-        "$PY" -m pip install -q --disable-pip-version-check -e "$ROOT[$extras]"
+        local log="$VENV/pip-install.log"
+        if ! { "$PY" -m pip install -q --disable-pip-version-check --upgrade pip &&
+               "$PY" -m pip install -q --disable-pip-version-check -e "$ROOT[$extras]"; } >"$log" 2>&1; then
+            cat "$log" >&2
+            echo "pip install failed (log above, kept in $log)" >&2
+            return 1
+        fi
         touch "$stamp"
     fi
 }
