@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from edge.errors import ConfigError, ConfigFileError
+from edge.presence.allow import AllowList, InvalidAllowEntry
 from edge.presence.tracker import TrackerParams
 
 log = logging.getLogger(__name__)
@@ -79,16 +80,24 @@ SCHEMA: dict[str, dict[str, Key]] = {
         ),
         "replay_loop": Key(bool, False, "true or false"),
         "adapter": Key(str, "", "a Bluetooth adapter name such as hci0, or empty for the default"),
+        "scanning_mode": Key(
+            str,
+            "active",
+            '"active" or "passive" (passive needs bluetoothd --experimental)',
+            lambda v: v in ("active", "passive"),
+        ),
+        "allow_ibeacon_uuids": Key(list, [], "a list of iBeacon UUIDs (empty: all)"),
+        "allow_eddystone_namespaces": Key(
+            list, [], "a list of 20-hex-digit namespaces (empty: all)"
+        ),
+        "allow_line_hwids": Key(list, [], "a list of 10-hex-digit LINE hardware ids (empty: all)"),
         **{
             f.name: Key((int, float), f.default, "a positive number", _positive)
             for f in fields(TrackerParams)
-            if f.name != "smoothing"
+            if f.name != "body_loss_db"
         },
-        "smoothing": Key(
-            (int, float),
-            TrackerParams().smoothing,
-            "a number above 0, at most 1",
-            lambda v: 0 < v <= 1,
+        "body_loss_db": Key(
+            (int, float), TrackerParams().body_loss_db, "a number 0-20", lambda v: 0 <= v <= 20
         ),
     },
     "display": {
@@ -111,9 +120,26 @@ SCHEMA: dict[str, dict[str, Key]] = {
             "a file path; its folder is the state dir",
             bool,
         ),
+        "max_events": Key(
+            int, 1_000_000, "an integer >= 1000, or 0 for no limit", lambda v: v == 0 or v >= 1000
+        ),
+        "max_bytes": Key(
+            int,
+            512 * 1024 * 1024,
+            "an integer >= 1048576, or 0 for no limit",
+            lambda v: v == 0 or v >= 1024 * 1024,
+        ),
+        "group_ms": Key(
+            int, 50, "an integer 0-50 (0: a transaction per event)", lambda v: 0 <= v <= 50
+        ),
+        "group_max": Key(int, 100, "an integer 1-100", lambda v: 1 <= v <= 100),
+        "memory_max": Key(int, 10_000, "an integer 100-1000000", lambda v: 100 <= v <= 1_000_000),
     },
     "sync": {
         "batch_max_events": Key(int, 200, "an integer 1-10000", lambda v: 1 <= v <= 10_000),
+        "batch_max_bytes": Key(
+            int, 64_000, "an integer 1024-262144", lambda v: 1024 <= v <= 262_144
+        ),
         "ack_timeout_s": Key((int, float), 10.0, "a number 0.1-600", lambda v: 0.1 <= v <= 600),
     },
     "content": {
@@ -126,6 +152,14 @@ SCHEMA: dict[str, dict[str, Key]] = {
             "https://example.invalid/checkin",
             "an http(s) URL",
             lambda v: v.startswith(("https://", "http://")),
+        ),
+    },
+    "health": {
+        "interval_s": Key(
+            (int, float),
+            300,
+            "a number of seconds >= 10, or 0 for never",
+            lambda v: v == 0 or v >= 10,
         ),
     },
     "log": {
@@ -166,6 +200,10 @@ class Config:
         return Path(self.values["content"]["default_dir"] or DEFAULT_CONTENT_DIR)
 
     @property
+    def allow_list(self) -> AllowList:
+        return allow_list(self.values["presence"])
+
+    @property
     def tracker_params(self) -> TrackerParams:
         p = self.values["presence"]
         return TrackerParams(**{f.name: float(p[f.name]) for f in fields(TrackerParams)})
@@ -176,6 +214,18 @@ class Config:
         for section, keys in overrides.items():
             merged.setdefault(section, {}).update(keys)
         return from_mapping(merged, self.source)
+
+
+def allow_list(presence: Mapping[str, Any]) -> AllowList:
+    """The beacon allow-list of a validated `[presence]` table."""
+    try:
+        return AllowList.from_lists(
+            presence["allow_ibeacon_uuids"],
+            presence["allow_eddystone_namespaces"],
+            presence["allow_line_hwids"],
+        )
+    except InvalidAllowEntry as exc:
+        raise ConfigError(f"presence.allow_{exc.list_name}", exc.entry, exc.allowed) from exc
 
 
 def _check(section: str, key: str, spec: Key, value: Any) -> Any:
@@ -222,6 +272,7 @@ def from_mapping(data: Mapping[str, Any], source: Path | None = None) -> Config:
             f"above presence.immediate_m ({p['immediate_m']}) and at most presence.exit_m "
             f"({p['exit_m']})",
         )
+    allow_list(values["presence"])  # raises ConfigError naming the bad entry
     for kid, pub in values["content"]["public_keys"].items():
         if not isinstance(pub, str) or not pub:
             raise ConfigError(f"content.public_keys.{kid}", pub, "a base64 Ed25519 public key")

@@ -31,7 +31,7 @@ def test_scan_replay_json_prints_beacons_and_visits_per_adverts_md() -> None:
     assert enters and len(enters) == len(exits), "every visit that starts must end"
     for v in visits:
         assert v["zone"] in ("immediate", "near", "far") and v["visit_id"]
-        assert v["visitor"].startswith(("ibeacon:", "eddystone-uid:"))
+        assert v["visitor"].split(":")[0] in ("ibeacon", "eddystone-uid", "line", "altbeacon")
     assert {v["visit_id"] for v in enters} == {v["visit_id"] for v in exits}
     times = [line["t"] for line in lines]
     assert times == sorted(times), "scan output is not in trace time order"

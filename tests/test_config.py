@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import tomllib
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
@@ -67,6 +68,7 @@ def test_presence_keys_reach_the_tracker(tmp_path: Path) -> None:
     assert params.near_m == 3.0
     assert params.absence_timeout_s == 12.5
     assert params.exit_m == TrackerParams().exit_m
+    assert params.body_loss_db == TrackerParams().body_loss_db
 
 
 @pytest.mark.parametrize(
@@ -82,7 +84,17 @@ def test_presence_keys_reach_the_tracker(tmp_path: Path) -> None:
         ('[presence]\nsource = "bluetooth"', "presence.source", "'bluetooth'", "bleak"),
         ('[presence]\nsource = "replay:"', "presence.source", "'replay:'", "replay:PATH"),
         ("[presence]\nnear_m = -1", "presence.near_m", "-1", "positive"),
-        ("[presence]\nsmoothing = true", "presence.smoothing", "True", "number"),
+        ("[presence]\nbody_loss_db = true", "presence.body_loss_db", "True", "a number 0-20"),
+        ("[presence]\nbody_loss_db = 30", "presence.body_loss_db", "30", "a number 0-20"),
+        ("[presence]\nbody_loss_db = -1", "presence.body_loss_db", "-1", "a number 0-20"),
+        ("[presence]\nenter_evidence_dbs = 0", "presence.enter_evidence_dbs", "0", "positive"),
+        ("[presence]\nexit_evidence_dbs = -3", "presence.exit_evidence_dbs", "-3", "positive"),
+        (
+            "[presence]\nmeasurement_noise_db2 = 0",
+            "presence.measurement_noise_db2",
+            "0",
+            "positive",
+        ),
         ("[presence]\nreplay_loop = 1", "presence.replay_loop", "1", "true or false"),
         ('[mqtt]\nprefix = "omo/#"', "mqtt.prefix", "'omo/#'", "wildcards"),
         ('[device]\ndevice_id = "edge 01"', "device.device_id", "'edge 01'", "letters"),
@@ -116,10 +128,48 @@ def test_public_key_must_be_a_nonempty_string(tmp_path: Path) -> None:
     assert "content.public_keys.k1" in str(info.value)
 
 
-def test_smoothing_above_one_is_refused(tmp_path: Path) -> None:
+@pytest.mark.parametrize("value", ["30", "-1", "20.5"])
+def test_body_loss_outside_0_to_20_is_refused(tmp_path: Path, value: str) -> None:
     with pytest.raises(ConfigError) as info:
-        load(write(tmp_path, "[presence]\nsmoothing = 30\n"))
-    assert "presence.smoothing" in str(info.value)
+        load(write(tmp_path, f"[presence]\nbody_loss_db = {value}\n"))
+    message = str(info.value)
+    assert "presence.body_loss_db" in message
+    assert value in message
+    assert "a number 0-20" in message
+    assert info.value.key == "presence.body_loss_db"
+
+
+@pytest.mark.parametrize("value", [0, 20, 4.5])
+def test_body_loss_from_0_to_20_is_accepted(tmp_path: Path, value: float) -> None:
+    """Unlike the other tracker keys, 0 is allowed: a beacon carried in the open."""
+    params = load(write(tmp_path, f"[presence]\nbody_loss_db = {value}\n")).tracker_params
+    assert params.body_loss_db == value
+    assert isinstance(params.body_loss_db, float)
+
+
+def test_every_tracker_param_is_a_presence_key(tmp_path: Path) -> None:
+    """Each TrackerParams field can be set in [presence] and reaches the tracker as a float."""
+    defaults = TrackerParams()
+    changed = {
+        f.name: getattr(defaults, f.name) * 2 if f.name != "body_loss_db" else 7
+        for f in fields(TrackerParams)
+    }
+    text = "[presence]\n" + "".join(f"{k} = {v}\n" for k, v in changed.items())
+    config = load(write(tmp_path, text))
+    assert config.warnings == ()
+    assert config.tracker_params == TrackerParams(**changed)
+    assert set(changed) <= set(SCHEMA["presence"])
+
+
+def test_old_smoothing_key_warns_and_loads(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A config from before the Kalman tracker still loads; the dropped key is named."""
+    with caplog.at_level(logging.WARNING, logger="edge.config"):
+        config = load(write(tmp_path, "[presence]\nsmoothing = 0.3\n"))
+    assert config.tracker_params == TrackerParams()
+    assert any("presence.smoothing" in w for w in config.warnings)
+    assert any("presence.smoothing" in r.getMessage() for r in caplog.records)
 
 
 def test_unknown_key_warns_and_loads(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:

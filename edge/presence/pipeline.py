@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from edge.presence.advert import Advert
-from edge.presence.decode import Beacon, decode
+from edge.presence.decode import Beacon, BeaconDecoder
 from edge.presence.tracker import PresenceEvent, Tracker, TrackerParams
 
 
@@ -19,6 +19,7 @@ from edge.presence.tracker import PresenceEvent, Tracker, TrackerParams
 class PresencePipeline:
     params: TrackerParams
     new_visit_id: Callable[[], str]
+    decoder: BeaconDecoder = field(default_factory=BeaconDecoder)
     tick_s: float = 0.25
     adverts: int = 0
     beacons: int = 0
@@ -32,7 +33,7 @@ class PresencePipeline:
         """Ticks due before this advert, then the advert itself."""
         self.adverts += 1
         events = self.tick(advert.t) if self._due(advert.t) else []
-        beacon = decode(advert.manufacturer_data, advert.service_data)
+        beacon = self.decoder.decode(advert.manufacturer_data, advert.service_data)
         if beacon is not None:
             self.beacons += 1
             events += self.tracker.observe(beacon, advert.rssi, advert.t)
