@@ -30,6 +30,10 @@ class AdvertSource(Protocol):
 
     def now(self) -> float: ...
 
+    def health(self) -> Mapping[str, int | float | str]:
+        """Counters and state for `device.health` (adverts seen, drops, restarts, ...)."""
+        ...
+
     def adverts(self) -> AsyncIterator[Advert]:
         """Yield adverts until the source ends (a replay) or is cancelled (a scanner)."""
         ...

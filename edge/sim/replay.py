@@ -38,6 +38,9 @@ class ReplaySource:
             return self._last_t
         return (time.monotonic() - self._origin) * self.speed
 
+    def health(self) -> dict[str, int | float | str]:
+        return {"state": "done" if self.done else "replaying", "malformed_lines": self.malformed}
+
     async def adverts(self) -> AsyncIterator[Advert]:
         self._origin = time.monotonic()
         while True:
