@@ -30,7 +30,9 @@ from edge.link.session import BrokerSettings, Incoming, MqttLink
 from edge.link.topics import Topics
 from edge.outbox.store import Outbox
 from edge.outbox.sync import Syncer
+from edge.outbox.writer import EventWriter
 from edge.presence.advert import AdvertSource
+from edge.presence.decode import BeaconDecoder
 from edge.presence.pipeline import PresencePipeline
 from edge.presence.tracker import PresenceEvent
 from edge.quiet import QuietLog
@@ -83,6 +85,7 @@ class Daemon:
         self._io_stop: asyncio.Event | None = None
         self._syncer: Syncer | None = None
         self._outbox: Outbox | None = None
+        self._writer: EventWriter | None = None
         self._link: MqttLink | None = None
         self._decider: Decider | None = None
         self._stage: Stage | None = None
@@ -183,9 +186,17 @@ class Daemon:
         self._loop = asyncio.get_running_loop()
         self._io_stop = asyncio.Event()
         cfg = self.config
-        with Outbox(Path(cfg["storage"]["path"])) as outbox:
+        store = cfg["storage"]
+        with Outbox(Path(store["path"]), store["max_events"], store["max_bytes"]) as outbox:
             self._outbox = outbox
-            pipeline = PresencePipeline(cfg.tracker_params, new_id)
+            self._writer = EventWriter(
+                outbox,
+                group_s=store["group_ms"] / 1000,
+                group_max=store["group_max"],
+                memory_max=store["memory_max"],
+                on_written=self._written,
+            )
+            pipeline = PresencePipeline(cfg.tracker_params, new_id, BeaconDecoder(cfg.allow_list))
             if cfg.provisioned:
                 m = cfg["mqtt"]
                 broker = BrokerSettings(**{f.name: m[f.name] for f in fields(BrokerSettings)})
@@ -195,6 +206,7 @@ class Daemon:
                     outbox,
                     self._link,
                     batch_max_events=cfg["sync"]["batch_max_events"],
+                    batch_max_bytes=cfg["sync"]["batch_max_bytes"],
                     ack_timeout_s=float(cfg["sync"]["ack_timeout_s"]),
                 )
                 self._link.start()
@@ -208,6 +220,8 @@ class Daemon:
                 asyncio.create_task(self._presence(pipeline), name="presence"),
                 asyncio.create_task(self._ticks(pipeline), name="ticks"),
             ]
+            if cfg["health"]["interval_s"]:
+                inputs.append(asyncio.create_task(self._health(pipeline), name="health"))
             outputs = []
             if self._link is not None and self._syncer is not None:
                 outputs = [
@@ -219,10 +233,12 @@ class Daemon:
             finally:
                 await _cancel(inputs)
                 self._record_presence(pipeline.close(self.source.now()))
+                self._writer.flush()  # flush() on clean shutdown: nothing left in memory
                 if self._syncer is not None:
                     await self._syncer.drain(budget_s=3.0)  # the inbox still takes acks
                     self.stats.events_synced = self._syncer.synced
                 await _cancel(outputs)
+                self._writer.flush()
                 if self._link is not None:
                     await asyncio.to_thread(self._link.stop)
                 status = outbox.status()
@@ -235,12 +251,8 @@ class Daemon:
     async def _stop_when_drained(self) -> None:
         assert self._outbox is not None
         while not self.stop.is_set():
-            status = self._outbox.status()
-            if (
-                self._source_done()
-                and status["pending"] + status["inflight"] == 0
-                and self._decides == 0
-            ):
+            idle = self._decides == 0 and (self._writer is None or self._writer.held == 0)
+            if self._source_done() and idle and self._outbox.pending() == 0:
                 self.stop.set()
                 return
             await asyncio.sleep(0.05)
@@ -255,6 +267,31 @@ class Daemon:
                     self._record_presence(events)
         except (OSError, EdgeError) as exc:
             log.error("advert source stopped: %s; the screen keeps playing", exc)
+
+    async def _health(self, pipeline: PresencePipeline) -> None:
+        """A `device.health` event every `[health] interval_s`: what ops need to see trouble."""
+        started = time.monotonic()
+        while True:
+            await asyncio.sleep(float(self.config["health"]["interval_s"]))
+            fields: dict[str, Any] = {
+                "uptime_s": round(time.monotonic() - started),
+                "adverts": self.stats.adverts,
+                "visitors_present": pipeline.tracker.visitors_present,
+                "frames": self._stage.frames if self._stage else 0,
+                "rejected_payloads": self.stats.rejected_payloads,
+                "broker_connected": int(bool(self._link and self._link.connected.is_set())),
+                "incoming_dropped": self._link.dropped_incoming if self._link else 0,
+            }
+            fields.update({f"decode_{k}": v for k, v in pipeline.decoder.counters.items()})
+            fields.update({f"scanner_{k}": v for k, v in self.source.health().items()})
+            if self._outbox is not None:
+                status = self._outbox.status()
+                fields.update(
+                    outbox_pending=status["pending"] + status["inflight"],
+                    outbox_bytes=status["db_bytes"],
+                )
+                fields.update({f"dropped_{k}": v for k, v in status["dropped"].items()})
+            self._commit([self._event("device.health", fields)])
 
     async def _ticks(self, pipeline: PresencePipeline) -> None:
         while True:
@@ -351,9 +388,11 @@ class Daemon:
         self._commit([self._event("impression", impression.event_fields())])
 
     def _commit(self, records: list[dict[str, Any]]) -> None:
-        if not records or self._outbox is None:
-            return
-        self._outbox.append(records)
+        if self._writer is not None:
+            for record in records:
+                self._writer.add(record)
+
+    def _written(self) -> None:
         if self._syncer is not None:
             self._syncer.wake()
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import json
 import sqlite3
 import subprocess
@@ -92,7 +91,9 @@ def test_broker_outage_loses_nothing(
     proc = daemon("run", "--config", str(config), "--duration", "22")
     time.sleep(3.0)
     broker.stop()
+    down_ms = time.time() * 1000
     time.sleep(5.0)
+    up_ms = time.time() * 1000
     broker.start()
     assert proc.wait() == 0, proc.stderr
     assert "lost the broker" in proc.stdout
@@ -103,9 +104,8 @@ def test_broker_outage_loses_nothing(
     db.close()
     assert left == 0, "events still waiting after the broker came back"
     assert accepted == len(central.events), "central did not receive every accepted event"
-    ts = sorted(e["ts"] for e in central.events.values())
-    gaps = [b - a for a, b in itertools.pairwise(ts)]
-    assert ts and max(gaps) < 5000, "the outage window has no events: nothing was recorded offline"
+    offline = [e for e in central.events.values() if down_ms <= e["ts"] <= up_ms]
+    assert offline, "no event was recorded while the broker was down"
 
 
 def test_garbage_on_decision_topic_is_rejected_and_daemon_keeps_going(

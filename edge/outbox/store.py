@@ -4,22 +4,41 @@ An event is accepted once its transaction commits. Rows are grouped into
 batches; a batch keeps its id and rows until central acknowledges it, so a
 resend after a crash or outage is the same batch (PROTOCOL.md: at-least-once,
 de-duplicated centrally by event id).
+
+Why synchronous=FULL: in WAL mode NORMAL syncs only at checkpoints, so a
+power cut (a Pi's everyday failure) can lose the last transactions even
+though they were committed; FULL fsyncs the WAL on every commit. The cost is
+one fsync per transaction, which is why the daemon groups its own events
+into short transactions (edge/outbox/writer.py).
+
+Bounds: a row and a byte budget. Over budget, low-value kinds go first
+(`visit.dwell`, `device.health`), then the oldest of any kind; never a batch
+in flight. Every drop is counted by type in a persistent counter.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import sqlite3
-from collections.abc import Iterable, Mapping
+import time
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import sqlite_utils
 
+from edge.errors import EdgeError
 from edge.ids import new_id
 
-# Numbered migrations: index = schema version after applying it. Append only.
+log = logging.getLogger(__name__)
+
+LOW_VALUE = ("visit.dwell", "device.health")
+DROP_CHUNK = 500
+
+# Numbered migrations: index + 1 = schema version after applying it. Append only.
 MIGRATIONS: tuple[str, ...] = (
     """
     CREATE TABLE events (
@@ -34,7 +53,18 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX events_batch_seq ON events (batch_id, seq);
     CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
     """,
+    # Running totals, so status and budgets never count a million rows.
+    """
+    INSERT OR REPLACE INTO counters(name, value) SELECT 'stored_rows', COUNT(*) FROM events;
+    INSERT OR REPLACE INTO counters(name, value)
+        SELECT 'stored_bytes', COALESCE(SUM(size), 0) FROM events;
+    CREATE INDEX events_type_seq ON events (type, seq) WHERE batch_id IS NULL;
+    """,
 )
+
+
+class StorageError(EdgeError):
+    """The outbox cannot write (disk full, read-only file system, I/O error)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,19 +76,65 @@ class Batch:
     payload: bytes
 
 
+def _is_corrupt(exc: sqlite3.DatabaseError) -> bool:
+    text = str(exc).lower()
+    return "malformed" in text or "not a database" in text or "corrupt" in text
+
+
+@contextlib.contextmanager
+def _storage_errors() -> Iterator[None]:
+    """sqlite3's write failures as one StorageError a caller can retry on."""
+    try:
+        yield
+    except sqlite3.OperationalError as exc:
+        raise StorageError(f"outbox cannot write: {exc}") from exc
+
+
 class Outbox:
     """The durable queue of events. Use as a context manager; one close path."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, max_rows: int = 0, max_bytes: int = 0) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        self.db = sqlite_utils.Database(conn)
-        # WAL keeps readers (status) off the writer's back; FULL fsyncs the WAL on
-        # every commit, so an accepted event survives a power cut, not just a crash.
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=FULL")
-        self._migrate()
+        self.max_rows, self.max_bytes = max_rows, max_bytes
+        self.recovered_from: Path | None = None
+        try:
+            self._open()
+        except sqlite3.DatabaseError as exc:
+            if not _is_corrupt(exc):
+                raise
+            self.recovered_from = self._move_aside(exc)
+            self._open()
+
+    def _open(self) -> None:
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=10)
+        try:
+            self.db = sqlite_utils.Database(conn)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=FULL")
+            check = self.db.execute("PRAGMA quick_check(1)").fetchone()[0]
+            if check != "ok":
+                raise sqlite3.DatabaseError(f"database disk image is malformed ({check})")
+            self._migrate()
+        except sqlite3.DatabaseError:
+            conn.close()
+            raise
+
+    def _move_aside(self, exc: Exception) -> Path:
+        """A corrupt file is kept for forensics under a timestamped name; we start afresh."""
+        stamp = time.strftime("%Y%m%dT%H%M%S")
+        aside = self.path.with_name(f"{self.path.name}.corrupt-{stamp}")
+        for suffix in ("", "-wal", "-shm"):
+            part = Path(str(self.path) + suffix)
+            if part.exists():
+                part.rename(Path(str(aside) + suffix))
+        log.error(
+            "outbox %s is corrupt (%s); moved it to %s and started a fresh one",
+            self.path,
+            exc,
+            aside,
+        )
+        return aside
 
     def _migrate(self) -> None:
         version = int(self.db.execute("PRAGMA user_version").fetchone()[0])
@@ -79,7 +155,7 @@ class Outbox:
         self.db.conn.close()
 
     def _bump(self, name: str, by: int) -> None:
-        self.db.execute(
+        self.db.conn.execute(
             "INSERT INTO counters(name, value) VALUES (?, ?) "
             "ON CONFLICT(name) DO UPDATE SET value = value + excluded.value",
             [name, by],
@@ -87,21 +163,96 @@ class Outbox:
 
     def append(self, events: Iterable[Mapping[str, Any]]) -> int:
         """Commit events (PROTOCOL.md Event objects) in one transaction; returns how many
-        were new (an id already stored is not stored twice)."""
+        were new (an id already stored is not stored twice). StorageError if it cannot."""
         rows = []
         for event in events:
             body = json.dumps(event, separators=(",", ":"), ensure_ascii=False)
             rows.append((event["id"], event["type"], event["ts"], body, len(body.encode())))
         if not rows:
             return 0
-        with self.db.conn:
+        with _storage_errors(), self.db.conn:
             self.db.conn.execute("BEGIN IMMEDIATE")
-            added = self.db.conn.executemany(
+            before = self.db.conn.total_changes
+            self.db.conn.executemany(
                 "INSERT OR IGNORE INTO events(id, type, ts, body, size) VALUES (?, ?, ?, ?, ?)",
                 rows,
-            ).rowcount
-            self._bump("accepted_total", added)
-        return int(added)
+            )
+            added = self.db.conn.total_changes - before
+            if added:
+                size = sum(r[4] for r in rows) if added == len(rows) else self._size_of(rows)
+                self._bump("accepted_total", added)
+                self._bump("stored_rows", added)
+                self._bump("stored_bytes", size)
+                self._enforce_budget()
+        return added
+
+    def _size_of(self, rows: list[tuple[Any, ...]]) -> int:
+        """Bytes of the rows of `rows` that are stored (some ids were there already)."""
+        ids = [r[0] for r in rows]
+        marks = ",".join("?" * len(ids))
+        got = self.db.conn.execute(
+            f"SELECT COALESCE(SUM(size), 0) FROM events WHERE id IN ({marks})",
+            ids,
+        ).fetchone()
+        return int(got[0])
+
+    def _enforce_budget(self) -> None:
+        """Inside a write transaction: drop low-value, then oldest, until within budget."""
+        for kinds in (LOW_VALUE, None):
+            while self._over_budget():
+                if kinds is None:
+                    victims = self.db.conn.execute(
+                        "SELECT seq, type, size FROM events WHERE batch_id IS NULL"
+                        " ORDER BY seq LIMIT ?",
+                        [DROP_CHUNK],
+                    ).fetchall()
+                else:
+                    victims = self.db.conn.execute(
+                        "SELECT seq, type, size FROM events WHERE batch_id IS NULL"
+                        f" AND type IN ({','.join('?' * len(kinds))}) ORDER BY seq LIMIT ?",
+                        [*kinds, DROP_CHUNK],
+                    ).fetchall()
+                if not victims:
+                    break
+                victims = self._just_enough(victims)
+                self.db.conn.executemany(
+                    "DELETE FROM events WHERE seq = ?", [(v[0],) for v in victims]
+                )
+                by_type: dict[str, int] = {}
+                for _seq, kind, _size in victims:
+                    by_type[kind] = by_type.get(kind, 0) + 1
+                for kind, count in by_type.items():
+                    self._bump(f"dropped.{kind}", count)
+                self._bump("stored_rows", -len(victims))
+                self._bump("stored_bytes", -sum(v[2] for v in victims))
+
+    def _totals(self) -> tuple[int, int]:
+        got = dict(
+            self.db.conn.execute(
+                "SELECT name, value FROM counters WHERE name IN ('stored_rows', 'stored_bytes')"
+            ).fetchall()
+        )
+        return int(got.get("stored_rows", 0)), int(got.get("stored_bytes", 0))
+
+    def _over_budget(self) -> bool:
+        rows, size = self._totals()
+        return bool(
+            (self.max_rows and rows > self.max_rows) or (self.max_bytes and size > self.max_bytes)
+        )
+
+    def _just_enough(self, victims: list[tuple[int, str, int]]) -> list[tuple[int, str, int]]:
+        """The fewest of `victims` (in order) whose removal brings us within budget."""
+        rows, size = self._totals()
+        chosen = []
+        for victim in victims:
+            if not (
+                (self.max_rows and rows > self.max_rows)
+                or (self.max_bytes and size > self.max_bytes)
+            ):
+                break
+            chosen.append(victim)
+            rows, size = rows - 1, size - victim[2]
+        return chosen
 
     def next_batch(self, device_id: str, max_events: int, max_bytes: int = 64_000) -> Batch | None:
         """The batch to send now: the unacknowledged one in flight, else a new one of the oldest."""
@@ -126,7 +277,7 @@ class Outbox:
                 total += row[3]
             if not rows:
                 return None
-            with self.db.conn:
+            with _storage_errors(), self.db.conn:
                 self.db.conn.execute("BEGIN IMMEDIATE")
                 self.db.conn.executemany(
                     "UPDATE events SET batch_id = ? WHERE id = ?", [(batch_id, r[1]) for r in rows]
@@ -143,26 +294,47 @@ class Outbox:
         return Batch(batch_id, tuple(r[1] for r in rows), payload)
 
     def ack(self, batch_id: str) -> int:
-        """Central stored the batch: delete its rows. Returns how many left (0 if unknown)."""
-        with self.db.conn:
+        """Central stored the batch: delete its rows. Returns how many (0 if unknown)."""
+        with _storage_errors(), self.db.conn:
             self.db.conn.execute("BEGIN IMMEDIATE")
-            count = self.db.conn.execute(
-                "DELETE FROM events WHERE batch_id = ?", [batch_id]
-            ).rowcount
+            gone = self.db.conn.execute(
+                "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM events WHERE batch_id = ?",
+                [batch_id],
+            ).fetchone()
+            count = int(gone[0])
             if count:
+                self.db.conn.execute("DELETE FROM events WHERE batch_id = ?", [batch_id])
                 self._bump("acked_total", count)
-        return int(count)
+                self._bump("stored_rows", -count)
+                self._bump("stored_bytes", -int(gone[1]))
+        return count
 
     def counter(self, name: str) -> int:
         row = self.db.execute("SELECT value FROM counters WHERE name = ?", [name]).fetchone()
         return int(row[0]) if row else 0
 
+    def bump(self, name: str, by: int = 1) -> None:
+        """Add to a persistent counter in a transaction of its own."""
+        with _storage_errors(), self.db.conn:
+            self.db.conn.execute("BEGIN IMMEDIATE")
+            self._bump(name, by)
+
+    def pending(self) -> int:
+        """Events not yet acknowledged (in flight included); cheap."""
+        return self._totals()[0]
+
+    def events(self) -> Iterator[str]:
+        """Every unacknowledged event's JSON, oldest first (for export)."""
+        for (body,) in self.db.execute("SELECT body FROM events ORDER BY seq"):
+            yield str(body)
+
     def status(self) -> dict[str, Any]:
         """The `omo-edge outbox status --json` object."""
-        pending, inflight, oldest = self.db.execute(
-            "SELECT COUNT(*) FILTER (WHERE batch_id IS NULL),"
-            " COUNT(*) FILTER (WHERE batch_id IS NOT NULL), MIN(ts) FROM events"
+        rows, _size = self._totals()
+        (inflight,) = self.db.execute(
+            "SELECT COUNT(*) FROM events WHERE batch_id IS NOT NULL"
         ).fetchone()
+        (oldest,) = self.db.execute("SELECT MIN(ts) FROM events").fetchone()
         dropped = {
             name.removeprefix("dropped."): int(value)
             for name, value in self.db.execute(
@@ -170,10 +342,12 @@ class Outbox:
             ).fetchall()
         }
         db_bytes = sum(
-            p.stat().st_size for p in self.path.parent.glob(self.path.name + "*") if p.is_file()
+            p.stat().st_size
+            for p in self.path.parent.glob(self.path.name + "*")
+            if p.is_file() and ".corrupt-" not in p.name
         )
         return {
-            "pending": int(pending),
+            "pending": rows - int(inflight),
             "inflight": int(inflight),
             "dropped": dropped,
             "acked_total": self.counter("acked_total"),

@@ -13,7 +13,7 @@ import random
 import time
 
 from edge.link.session import MqttLink
-from edge.outbox.store import Outbox
+from edge.outbox.store import Outbox, StorageError
 from edge.quiet import QuietLog
 
 log = logging.getLogger(__name__)
@@ -22,11 +22,18 @@ MAX_BACKOFF_S = 300.0
 
 class Syncer:
     def __init__(
-        self, outbox: Outbox, link: MqttLink, *, batch_max_events: int, ack_timeout_s: float
+        self,
+        outbox: Outbox,
+        link: MqttLink,
+        *,
+        batch_max_events: int,
+        ack_timeout_s: float,
+        batch_max_bytes: int = 64_000,
     ) -> None:
         self._outbox = outbox
         self._link = link
         self._batch_max_events = batch_max_events
+        self._batch_max_bytes = batch_max_bytes
         self._ack_timeout_s = ack_timeout_s
         self._wake = asyncio.Event()
         self._acked = asyncio.Event()
@@ -40,7 +47,11 @@ class Syncer:
 
     def ack(self, batch_id: str) -> int:
         """Central stored `batch_id`: delete its events; returns how many."""
-        count = self._outbox.ack(batch_id)
+        try:
+            count = self._outbox.ack(batch_id)
+        except StorageError as exc:  # the batch is resent and acknowledged again later
+            self._quiet.problem("storage", "cannot delete acknowledged events: %s", exc)
+            return 0
         if count:
             self.synced += count
             log.info("batch synced: %d events acknowledged by central", count)
@@ -49,14 +60,20 @@ class Syncer:
         return count
 
     def pending(self) -> int:
-        status = self._outbox.status()
-        return int(status["pending"] + status["inflight"])
+        return self._outbox.pending()
 
     async def run(self) -> None:
         link, timeout = self._link, self._ack_timeout_s
         while True:
             await link.connected.wait()
-            batch = self._outbox.next_batch(link.topics.device_id, self._batch_max_events)
+            try:
+                batch = self._outbox.next_batch(
+                    link.topics.device_id, self._batch_max_events, self._batch_max_bytes
+                )
+            except StorageError as exc:
+                self._quiet.problem("storage", "cannot prepare a batch: %s; retrying", exc)
+                await asyncio.sleep(self._ack_timeout_s)
+                continue
             if batch is None:
                 self._wake.clear()
                 await self._wake.wait()
