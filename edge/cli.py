@@ -176,6 +176,58 @@ def cmd_outbox_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_outbox_export(args: argparse.Namespace) -> int:
+    from edge.outbox.store import Outbox
+
+    cfg = config_mod.load(args.config)
+    path = Path(cfg["storage"]["path"])
+    if not path.exists():
+        raise EdgeError(f"no outbox at {path} (storage.path)")
+    count = 0
+    with Outbox(path) as outbox:
+        out = sys.stdout if str(args.file) == "-" else args.file.open("w", encoding="utf-8")
+        try:
+            for body in outbox.events():
+                out.write(body + "\n")
+                count += 1
+        finally:
+            if out is not sys.stdout:
+                out.close()
+    print(f"exported {count} pending events to {args.file}", file=sys.stderr)
+    return 0
+
+
+def cmd_outbox_drain(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from edge.lock import StateLock
+    from edge.outbox.drain import drain
+
+    _setup_logging("warning")
+    cfg = config_mod.load(args.config)
+    interactive = sys.stderr.isatty()
+
+    def progress(done: int, total: int, left: float | None) -> None:
+        width = 30
+        filled = width * done // total if total else width
+        eta = "--:--" if left is None else f"{int(left) // 60:02d}:{int(left) % 60:02d}"
+        line = f"[{'#' * filled}{'.' * (width - filled)}] {done}/{total} events, ETA {eta}"
+        print(
+            ("\r" if interactive else "") + line,
+            end="" if interactive else "\n",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    with StateLock(cfg.state_dir, "outbox drain"):
+        sent = asyncio.run(drain(cfg, progress, args.connect_timeout))
+    print(
+        ("\n" if interactive else "") + f"drained: {sent} events acknowledged by central",
+        file=sys.stderr,
+    )
+    return 0
+
+
 def cmd_central_sim(args: argparse.Namespace) -> int:
     from edge.sim.central import CentralSim
 
@@ -260,6 +312,13 @@ def build_parser() -> argparse.ArgumentParser:
     status = with_config(outbox_sub.add_parser("status", help="pending, in flight, dropped, acked"))
     status.add_argument("--json", action="store_true")
     status.set_defaults(fn=cmd_outbox_status)
+    drain = with_config(outbox_sub.add_parser("drain", help="push every pending event now"))
+    drain.add_argument("--connect-timeout", type=float, default=30.0, metavar="SECONDS",
+                       help="give up if the broker cannot be reached in this time (default 30)")
+    drain.set_defaults(fn=cmd_outbox_drain)
+    export = with_config(outbox_sub.add_parser("export", help="pending events as JSON lines"))
+    export.add_argument("file", type=Path, help="output file, or - for standard output")
+    export.set_defaults(fn=cmd_outbox_export)
 
     central = sub.add_parser("central-sim", help="simulated central platform")
     central.add_argument("--host", default="127.0.0.1")

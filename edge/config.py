@@ -66,6 +66,9 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "tls_cert": Key(str, "", "a path to a PEM client certificate, or empty"),
         "tls_key": Key(str, "", "a path to a PEM private key, or empty"),
         "keepalive_s": Key(int, 30, "an integer 5-600", lambda v: 5 <= v <= 600),
+        "session_expiry_s": Key(
+            int, 604_800, "an integer 0-4294967295", lambda v: 0 <= v <= 0xFFFFFFFF
+        ),
         "decide_timeout_ms": Key(int, 800, "an integer 50-10000", lambda v: 50 <= v <= 10_000),
     },
     "presence": {

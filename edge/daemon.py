@@ -25,9 +25,10 @@ from edge.content.player import Impression, Personal, Showing
 from edge.errors import EdgeError, PayloadRejected
 from edge.ids import new_id, short_visitor
 from edge.link.decide import Decider
-from edge.link.schemas import Decision, EventsAck, parse
+from edge.link.schemas import Checkin, Decision, EventsAck, parse
 from edge.link.session import BrokerSettings, Incoming, MqttLink
 from edge.link.topics import Topics
+from edge.lock import StateLock
 from edge.outbox.store import Outbox
 from edge.outbox.sync import Syncer
 from edge.outbox.writer import EventWriter
@@ -99,6 +100,10 @@ class Daemon:
     # -- main thread --------------------------------------------------------------
     def run(self, duration_s: float | None = None, stop_when_drained: bool = False) -> Stats:
         """Render on this thread, I/O on another, until stopped (or `duration_s` passes)."""
+        with StateLock(self.config.state_dir, "daemon"):
+            return self._run(duration_s, stop_when_drained)
+
+    def _run(self, duration_s: float | None, stop_when_drained: bool) -> Stats:
         disp = self.config["display"]
         if disp["headless"]:
             os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
@@ -401,22 +406,40 @@ class Daemon:
         while True:
             item = await link.incoming.get()
             try:
-                self._handle(item)
+                done = self._handle(item)
             except PayloadRejected as exc:
                 self.stats.rejected_payloads += 1
                 self._quiet.problem(f"payload:{item.topic}", "%s (counted; ignored)", exc)
-            finally:
+                done = True  # bad input is not redelivered: it would be just as bad again
+            if done:
                 link.ack(item)
 
-    def _handle(self, item: Incoming) -> None:
+    def _handle(self, item: Incoming) -> bool:
+        """Act on one message; False leaves it unacknowledged, so the broker redelivers it."""
         if item.topic == self.topics.decision:
             assert self._decider is not None
             self._decider.answer(parse(item.topic, item.payload, Decision), item.correlation)
         elif item.topic == self.topics.events_ack:
             assert self._syncer is not None
             self._syncer.ack(parse(item.topic, item.payload, EventsAck).batch_id)
+        elif item.topic == self.topics.checkin:
+            return self._checkin(parse(item.topic, item.payload, Checkin))
         else:
             log.debug("message on unexpected topic %s ignored", item.topic)
+        return True
+
+    def _checkin(self, checkin: Checkin) -> bool:
+        """A phone scanned this screen's code: committed before the broker hears we have it."""
+        visitor = checkin.visitor if "analytics" in checkin.consent else None
+        event = self._event(
+            "checkin",
+            {"visitor": visitor, "visit_id": new_id(), "nonce": checkin.nonce, "via": "central"},
+        )
+        assert self._writer is not None
+        if not self._writer.commit_now([event]):
+            return False
+        log.info("check-in committed for %s", short_visitor(visitor))
+        return True
 
 
 async def _cancel(tasks: list[asyncio.Task[None]]) -> None:

@@ -35,6 +35,21 @@ class Decision(msgspec.Struct, frozen=True, kw_only=True):
             raise ValueError(f"ttl_ms {self.ttl_ms} is negative")
 
 
+class Checkin(msgspec.Struct, frozen=True, kw_only=True):
+    """A phone scanned this screen's QR code (delivered by central on `P/checkin`)."""
+
+    visitor: str
+    nonce: str
+    consent: list[str] = []
+    ts: int = 0
+
+    def __post_init__(self) -> None:
+        if not self.visitor or len(self.visitor) > 256:
+            raise ValueError("visitor must be 1-256 characters")
+        if not 8 <= len(self.nonce) <= 128:
+            raise ValueError("nonce must be 8-128 characters")
+
+
 T = TypeVar("T")
 
 

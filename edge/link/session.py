@@ -52,6 +52,7 @@ class BrokerSettings:
     tls_cert: str = ""
     tls_key: str = ""
     keepalive_s: int = 30
+    session_expiry_s: int = 7 * 24 * 3600
 
 
 def set_nodelay(_client: mqtt.Client, _userdata: Any, sock: Any) -> None:
@@ -120,7 +121,17 @@ class MqttLink:
     # -- lifecycle -------------------------------------------------------------
     def start(self) -> None:
         """Begin connecting in paho's thread; returns at once (the broker may be down)."""
-        self._client.connect_async(self.broker.host, self.broker.port, self.broker.keepalive_s)
+        # A persistent session: QoS 1 messages for us (check-ins, commands) wait at the
+        # broker while we are away, and unacknowledged ones come again after a crash.
+        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+        props.SessionExpiryInterval = self.broker.session_expiry_s
+        self._client.connect_async(
+            self.broker.host,
+            self.broker.port,
+            self.broker.keepalive_s,
+            clean_start=False,
+            properties=props,
+        )
         self._client.loop_start()
 
     def stop(self) -> None:

@@ -41,6 +41,10 @@ class Topics:
     def decision(self) -> str:
         return f"{self.base}/decision"
 
+    @property
+    def checkin(self) -> str:
+        return f"{self.base}/checkin"
+
     def subscriptions(self) -> list[str]:
         """What the device subscribes to (a subset of PROTOCOL.md's ACL, growing with features)."""
-        return [self.events_ack, self.decision]
+        return [self.events_ack, self.decision, self.checkin]
