@@ -313,8 +313,13 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--json", action="store_true")
     status.set_defaults(fn=cmd_outbox_status)
     drain = with_config(outbox_sub.add_parser("drain", help="push every pending event now"))
-    drain.add_argument("--connect-timeout", type=float, default=30.0, metavar="SECONDS",
-                       help="give up if the broker cannot be reached in this time (default 30)")
+    drain.add_argument(
+        "--connect-timeout",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="give up if the broker cannot be reached in this time (default 30)",
+    )
     drain.set_defaults(fn=cmd_outbox_drain)
     export = with_config(outbox_sub.add_parser("export", help="pending events as JSON lines"))
     export.add_argument("file", type=Path, help="output file, or - for standard output")

@@ -40,8 +40,22 @@ class PayloadRejected(EdgeError):
 
 
 class ContentRejected(EdgeError):
-    """Content (a slide, manifest or asset) cannot be shown."""
+    """Content (a slide, manifest or asset) cannot be shown.
 
-    def __init__(self, reason: str) -> None:
+    `reason` is a stable code for the `content.rejected` event (see
+    edge/content/reasons.py); `detail` says in words what was wrong.
+    """
+
+    def __init__(
+        self,
+        reason: str,
+        detail: str = "",
+        *,
+        manifest_version: int | None = None,
+        sha256: str | None = None,
+    ) -> None:
         self.reason = reason
-        super().__init__(reason)
+        self.detail = detail or reason
+        self.manifest_version = manifest_version
+        self.sha256 = sha256
+        super().__init__(f"{reason}: {detail}" if detail else reason)

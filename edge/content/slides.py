@@ -8,7 +8,8 @@ import msgspec
 
 from edge.errors import ContentRejected
 
-SlideKind = Literal["text", "image", "coupon", "qr"]
+SlideKind = Literal["text", "image", "coupon", "qr", "video"]
+KINDS = ("text", "image", "coupon", "qr", "video")
 
 
 class Slide(msgspec.Struct, frozen=True, kw_only=True):
@@ -26,6 +27,9 @@ class Slide(msgspec.Struct, frozen=True, kw_only=True):
     code: str = ""
     qr_url: str | None = None
     image: str | None = None
+    video: str | None = None  # an asset name, like image
+    fit: Literal["fit", "fill"] = "fit"  # image/video: letterbox whole, or fill and crop
+    transition: Literal["cut", "crossfade"] = "crossfade"  # how this slide comes on screen
     background: str = "#101820"
     foreground: str = "#f5f5f0"
     accent: str = "#f2aa4c"
@@ -37,6 +41,8 @@ class Slide(msgspec.Struct, frozen=True, kw_only=True):
             raise ValueError(f"duration_ms {self.duration_ms} outside 500..3600000")
         if self.kind == "image" and not self.image:
             raise ValueError("image slide without image")
+        if self.kind == "video" and not self.video:
+            raise ValueError("video slide without video")
         if self.kind == "qr" and not self.qr_url:
             raise ValueError("qr slide without qr_url")
         for name in ("background", "foreground", "accent"):
@@ -48,7 +54,13 @@ class Slide(msgspec.Struct, frozen=True, kw_only=True):
 
 def parse_slide(obj: Any) -> Slide:
     """A Slide from decoded JSON, or ContentRejected saying what is wrong."""
+    if isinstance(obj, dict) and isinstance(obj.get("kind"), str) and obj["kind"] not in KINDS:
+        raise ContentRejected(
+            "unknown_slide_kind",
+            f"slide {obj.get('id')!r} has kind {obj['kind']!r}; "
+            f"this device shows {', '.join(KINDS)}",
+        )
     try:
         return msgspec.convert(obj, Slide)
     except (msgspec.ValidationError, ValueError) as exc:
-        raise ContentRejected(f"bad slide: {exc}") from exc
+        raise ContentRejected("malformed", f"bad slide: {exc}") from exc

@@ -25,7 +25,9 @@ def qr_surface(data: str, max_px: int, border: int = QUIET_ZONE) -> pygame.Surfa
     try:
         code = segno.make(data, error="m", micro=False)
     except ValueError as exc:  # segno's DataOverflowError is a ValueError
-        raise ContentRejected(f"cannot make a QR code of {len(data)} characters: {exc}") from exc
+        raise ContentRejected(
+            "malformed", f"cannot make a QR code of {len(data)} characters: {exc}"
+        ) from exc
     matrix = code.matrix
     n = len(matrix) + 2 * border
     small = pygame.Surface((n, n))
