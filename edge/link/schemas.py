@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TypeVar
+from typing import Any, Literal, TypeVar
 
 import msgspec
 
@@ -48,6 +48,23 @@ class Checkin(msgspec.Struct, frozen=True, kw_only=True):
             raise ValueError("visitor must be 1-256 characters")
         if not 8 <= len(self.nonce) <= 128:
             raise ValueError("nonce must be 8-128 characters")
+
+
+CommandName = Literal["screenshot", "reload", "purge_visitor", "set_log_level", "reprovision"]
+
+
+class Command(msgspec.Struct, frozen=True, kw_only=True):
+    """An operation central asks of this device on `P/cmd`."""
+
+    cmd_id: str
+    cmd: CommandName
+    args: dict[str, Any] = {}
+    ts: int = 0
+    expires_ts: int
+
+    def __post_init__(self) -> None:
+        if not 1 <= len(self.cmd_id) <= 128:
+            raise ValueError("cmd_id must be 1-128 characters")
 
 
 T = TypeVar("T")

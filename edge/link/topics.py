@@ -45,6 +45,14 @@ class Topics:
     def checkin(self) -> str:
         return f"{self.base}/checkin"
 
+    @property
+    def cmd(self) -> str:
+        return f"{self.base}/cmd"
+
+    @property
+    def cmd_result(self) -> str:
+        return f"{self.base}/cmd/result"
+
     def subscriptions(self) -> list[str]:
         """What the device subscribes to (a subset of PROTOCOL.md's ACL, growing with features)."""
-        return [self.events_ack, self.decision, self.checkin]
+        return [self.events_ack, self.decision, self.checkin, self.cmd]

@@ -60,7 +60,12 @@ MIGRATIONS: tuple[str, ...] = (
         SELECT 'stored_bytes', COALESCE(SUM(size), 0) FROM events;
     CREATE INDEX events_type_seq ON events (type, seq) WHERE batch_id IS NULL;
     """,
+    # Commands already carried out, so a redelivered or replayed cmd_id is refused.
+    """
+    CREATE TABLE commands (cmd_id TEXT PRIMARY KEY, ts INTEGER NOT NULL);
+    """,
 )
+SEEN_COMMANDS_KEPT = 10_000
 
 
 class StorageError(EdgeError):
@@ -307,6 +312,38 @@ class Outbox:
                 self._bump("acked_total", count)
                 self._bump("stored_rows", -count)
                 self._bump("stored_bytes", -int(gone[1]))
+        return count
+
+    def remember_command(self, cmd_id: str, ts: int) -> bool:
+        """Record `cmd_id` as carried out; False if it was already (a replay or redelivery)."""
+        with _storage_errors(), self.db.conn:
+            self.db.conn.execute("BEGIN IMMEDIATE")
+            fresh = self.db.conn.execute(
+                "INSERT OR IGNORE INTO commands(cmd_id, ts) VALUES (?, ?)", [cmd_id, ts]
+            ).rowcount
+            self.db.conn.execute(
+                "DELETE FROM commands WHERE rowid <= (SELECT MAX(rowid) FROM commands) - ?",
+                [SEEN_COMMANDS_KEPT],
+            )
+        return bool(fresh)
+
+    def purge_visitor(self, visitor: str) -> int:
+        """Delete every unacknowledged event about `visitor` (a privacy request)."""
+        with _storage_errors(), self.db.conn:
+            self.db.conn.execute("BEGIN IMMEDIATE")
+            gone = self.db.conn.execute(
+                "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM events"
+                " WHERE json_extract(body, '$.visitor') = ?",
+                [visitor],
+            ).fetchone()
+            count = int(gone[0])
+            if count:
+                self.db.conn.execute(
+                    "DELETE FROM events WHERE json_extract(body, '$.visitor') = ?", [visitor]
+                )
+                self._bump("stored_rows", -count)
+                self._bump("stored_bytes", -int(gone[1]))
+                self._bump("purged_total", count)
         return count
 
     def counter(self, name: str) -> int:

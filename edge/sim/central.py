@@ -12,6 +12,7 @@ import hashlib
 import json
 import logging
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterable
 from typing import Any
@@ -69,6 +70,9 @@ class CentralSim:
         self.decisions = 0
         self.states: dict[str, dict[str, Any]] = {}
         self.bad_payloads = 0
+        self.assets: dict[str, bytes] = {}  # sha256 -> bytes it serves on P/asset/get
+        self.asset_requests: Counter[str] = Counter()
+        self.cmd_results: dict[str, dict[str, Any]] = {}
         self._lock = threading.Lock()
         self._connected = threading.Event()
         self._host, self._port = host, port
@@ -101,7 +105,15 @@ class CentralSim:
 
     def _on_connect(self, client: mqtt.Client, *_a: Any) -> None:
         p = self.prefix
-        client.subscribe([(f"{p}/+/+/decide", 1), (f"{p}/+/+/events", 1), (f"{p}/+/+/state", 1)])
+        client.subscribe(
+            [
+                (f"{p}/+/+/decide", 1),
+                (f"{p}/+/+/events", 1),
+                (f"{p}/+/+/state", 1),
+                (f"{p}/+/+/asset/get", 1),
+                (f"{p}/+/+/cmd/result", 1),
+            ]
+        )
         self._connected.set()
 
     def _on_message(self, client: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
@@ -111,7 +123,12 @@ class CentralSim:
                 raise ValueError("not an object")
             kind = msg.topic.rsplit("/", 1)[1]
             device_topic = msg.topic.rsplit("/", 1)[0]
-            if kind == "decide":
+            if msg.topic.endswith("/asset/get"):
+                self._serve_asset(client, msg.topic.removesuffix("/asset/get"), body)
+            elif msg.topic.endswith("/cmd/result"):
+                with self._lock:
+                    self.cmd_results[str(body["cmd_id"])] = body
+            elif kind == "decide":
                 self._decide(client, msg, body)
             elif kind == "events":
                 self._store(client, device_topic, body)
@@ -166,6 +183,39 @@ class CentralSim:
             acking = self.acking
         if acking:
             client.publish(f"{device_topic}/events/ack", json.dumps({"batch_id": batch_id}), qos=1)
+
+    def _serve_asset(self, client: mqtt.Client, device_topic: str, body: dict[str, Any]) -> None:
+        sha = str(body["sha256"])
+        with self._lock:
+            self.asset_requests[sha] += 1
+            data = self.assets.get(sha)
+        if data is not None:
+            client.publish(f"{device_topic}/asset/{sha}", data, qos=1)
+
+    def publish(self, topic: str, payload: bytes, retain: bool = False) -> None:
+        """Publish as central (manifests, check-ins, commands) and wait until the broker has it."""
+        self._client.publish(topic, payload, qos=1, retain=retain).wait_for_publish(5)
+
+    def command(
+        self,
+        device_topic: str,
+        cmd: str,
+        args: dict[str, Any] | None = None,
+        cmd_id: str | None = None,
+        expires_in_s: float = 60,
+    ) -> str:
+        """Send `P/cmd`; the answer lands in `cmd_results[cmd_id]`."""
+        now = int(time.time() * 1000)
+        cmd_id = cmd_id or f"cmd-{now}-{len(self.cmd_results)}"
+        body = {
+            "cmd_id": cmd_id,
+            "cmd": cmd,
+            "args": args or {},
+            "ts": now,
+            "expires_ts": now + int(expires_in_s * 1000),
+        }
+        self.publish(f"{device_topic}/cmd", json.dumps(body).encode())
+        return cmd_id
 
     def totals(self) -> dict[str, Any]:
         with self._lock:
