@@ -289,13 +289,15 @@ class Daemon:
             }
             fields.update({f"decode_{k}": v for k, v in pipeline.decoder.counters.items()})
             fields.update({f"scanner_{k}": v for k, v in self.source.health().items()})
-            if self._outbox is not None:
-                status = self._outbox.status()
+            if self._outbox is not None:  # cheap figures only: status() scans for the oldest
                 fields.update(
-                    outbox_pending=status["pending"] + status["inflight"],
-                    outbox_bytes=status["db_bytes"],
+                    outbox_pending=self._outbox.pending(), outbox_bytes=self._outbox.file_bytes()
                 )
-                fields.update({f"dropped_{k}": v for k, v in status["dropped"].items()})
+                fields.update({f"dropped_{k}": v for k, v in self._outbox.dropped().items()})
+            if self._writer is not None:
+                fields.update(
+                    storage_ok=int(self._writer.storage_ok), events_in_memory=self._writer.held
+                )
             self._commit([self._event("device.health", fields)])
 
     async def _ticks(self, pipeline: PresencePipeline) -> None:

@@ -91,7 +91,7 @@ def _storage_errors() -> Iterator[None]:
     """sqlite3's write failures as one StorageError a caller can retry on."""
     try:
         yield
-    except sqlite3.OperationalError as exc:
+    except sqlite3.DatabaseError as exc:  # full, read-only, I/O error, corruption found late
         raise StorageError(f"outbox cannot write: {exc}") from exc
 
 
@@ -129,6 +129,10 @@ class Outbox:
         """A corrupt file is kept for forensics under a timestamped name; we start afresh."""
         stamp = time.strftime("%Y%m%dT%H%M%S")
         aside = self.path.with_name(f"{self.path.name}.corrupt-{stamp}")
+        n = 1
+        while aside.exists():  # never overwrite an earlier copy
+            aside = self.path.with_name(f"{self.path.name}.corrupt-{stamp}-{n}")
+            n += 1
         for suffix in ("", "-wal", "-shm"):
             part = Path(str(self.path) + suffix)
             if part.exists():
@@ -166,40 +170,49 @@ class Outbox:
             [name, by],
         )
 
-    def append(self, events: Iterable[Mapping[str, Any]]) -> int:
+    def append(
+        self, events: Iterable[Mapping[str, Any]], dropped: Mapping[str, int] | None = None
+    ) -> int:
         """Commit events (PROTOCOL.md Event objects) in one transaction; returns how many
-        were new (an id already stored is not stored twice). StorageError if it cannot."""
-        rows = []
+        were new (an id already stored is not stored twice). `dropped` adds to the drop
+        counters in the same transaction. StorageError if it cannot."""
+        rows = {}
         for event in events:
             body = json.dumps(event, separators=(",", ":"), ensure_ascii=False)
-            rows.append((event["id"], event["type"], event["ts"], body, len(body.encode())))
-        if not rows:
+            rows[event["id"]] = (event["id"], event["type"], event["ts"], body, len(body.encode()))
+        if not rows and not dropped:
             return 0
         with _storage_errors(), self.db.conn:
             self.db.conn.execute("BEGIN IMMEDIATE")
-            before = self.db.conn.total_changes
-            self.db.conn.executemany(
-                "INSERT OR IGNORE INTO events(id, type, ts, body, size) VALUES (?, ?, ?, ?, ?)",
-                rows,
-            )
-            added = self.db.conn.total_changes - before
-            if added:
-                size = sum(r[4] for r in rows) if added == len(rows) else self._size_of(rows)
-                self._bump("accepted_total", added)
-                self._bump("stored_rows", added)
-                self._bump("stored_bytes", size)
+            for kind, count in (dropped or {}).items():
+                self._bump(f"dropped.{kind}", count)
+            if not rows:
+                return 0
+            known = self._known(list(rows))
+            fresh = [row for event_id, row in rows.items() if event_id not in known]
+            if fresh:
+                self.db.conn.executemany(
+                    "INSERT INTO events(id, type, ts, body, size) VALUES (?, ?, ?, ?, ?)", fresh
+                )
+                self._bump("accepted_total", len(fresh))
+                self._bump("stored_rows", len(fresh))
+                self._bump("stored_bytes", sum(row[4] for row in fresh))
                 self._enforce_budget()
-        return added
+        return len(fresh)
 
-    def _size_of(self, rows: list[tuple[Any, ...]]) -> int:
-        """Bytes of the rows of `rows` that are stored (some ids were there already)."""
-        ids = [r[0] for r in rows]
-        marks = ",".join("?" * len(ids))
-        got = self.db.conn.execute(
-            f"SELECT COALESCE(SUM(size), 0) FROM events WHERE id IN ({marks})",
-            ids,
-        ).fetchone()
-        return int(got[0])
+    def _known(self, ids: list[str]) -> set[str]:
+        """Which of `ids` are stored already (a redelivery is not stored twice)."""
+        known: set[str] = set()
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            known.update(
+                row[0]
+                for row in self.db.conn.execute(
+                    f"SELECT id FROM events WHERE id IN ({marks})", chunk
+                )
+            )
+        return known
 
     def _enforce_budget(self) -> None:
         """Inside a write transaction: drop low-value, then oldest, until within budget."""
@@ -261,8 +274,10 @@ class Outbox:
 
     def next_batch(self, device_id: str, max_events: int, max_bytes: int = 64_000) -> Batch | None:
         """The batch to send now: the unacknowledged one in flight, else a new one of the oldest."""
+        # ORDER BY batch_id, seq lets SQLite walk the (batch_id, seq) index instead of the table.
         rows = self.db.execute(
-            "SELECT batch_id, id, body, size FROM events WHERE batch_id IS NOT NULL ORDER BY seq"
+            "SELECT batch_id, id, body, size FROM events WHERE batch_id IS NOT NULL"
+            " ORDER BY batch_id, seq"
         ).fetchall()
         if rows:
             batch_id = rows[0][0]
@@ -372,22 +387,28 @@ class Outbox:
             "SELECT COUNT(*) FROM events WHERE batch_id IS NOT NULL"
         ).fetchone()
         (oldest,) = self.db.execute("SELECT MIN(ts) FROM events").fetchone()
-        dropped = {
+        return {
+            "pending": rows - int(inflight),
+            "inflight": int(inflight),
+            "dropped": self.dropped(),
+            "acked_total": self.counter("acked_total"),
+            "oldest_pending_ts": oldest,
+            "db_bytes": self.file_bytes(),
+        }
+
+    def dropped(self) -> dict[str, int]:
+        """Events dropped by the budgets, by type (persistent)."""
+        return {
             name.removeprefix("dropped."): int(value)
             for name, value in self.db.execute(
                 "SELECT name, value FROM counters WHERE name LIKE 'dropped.%' ORDER BY name"
             ).fetchall()
         }
-        db_bytes = sum(
+
+    def file_bytes(self) -> int:
+        """The database's size on disk (file, WAL and shared memory)."""
+        return sum(
             p.stat().st_size
             for p in self.path.parent.glob(self.path.name + "*")
             if p.is_file() and ".corrupt-" not in p.name
         )
-        return {
-            "pending": rows - int(inflight),
-            "inflight": int(inflight),
-            "dropped": dropped,
-            "acked_total": self.counter("acked_total"),
-            "oldest_pending_ts": oldest,
-            "db_bytes": db_bytes,
-        }

@@ -85,12 +85,10 @@ class EventWriter:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        if not self._pending:
+        if not self._pending and not self.dropped_in_memory:
             return True
         try:
-            self._outbox.append(self._pending)
-            for kind, count in self.dropped_in_memory.items():
-                self._outbox.bump(f"dropped.{kind}", count)
+            self._outbox.append(self._pending, dropped=self.dropped_in_memory)
         except StorageError as exc:
             self._failed(exc)
             return False
