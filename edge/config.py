@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from edge.content.manifest import valid_public_key
 from edge.errors import ConfigError, ConfigFileError
 from edge.presence.allow import AllowList, InvalidAllowEntry
 from edge.presence.tracker import TrackerParams
@@ -148,6 +149,13 @@ SCHEMA: dict[str, dict[str, Key]] = {
     "content": {
         "default_dir": Key(str, "", "a folder with playlist.json, or empty for the shipped one"),
         "public_keys": Key(dict, {}, "a table of kid = base64 Ed25519 public key"),
+        "cache_bytes": Key(int, 2 * 1024**3, "an integer >= 1048576", lambda v: v >= 1024 * 1024),
+        "max_asset_bytes": Key(
+            int, 200 * 1024**2, "an integer 1024-4294967296", lambda v: 1024 <= v <= 2**32
+        ),
+        "max_image_pixels": Key(
+            int, 40_000_000, "an integer 1-500000000", lambda v: 1 <= v <= 500_000_000
+        ),
     },
     "checkin": {
         "base_url": Key(
@@ -277,8 +285,10 @@ def from_mapping(data: Mapping[str, Any], source: Path | None = None) -> Config:
         )
     allow_list(values["presence"])  # raises ConfigError naming the bad entry
     for kid, pub in values["content"]["public_keys"].items():
-        if not isinstance(pub, str) or not pub:
-            raise ConfigError(f"content.public_keys.{kid}", pub, "a base64 Ed25519 public key")
+        if not valid_public_key(pub):
+            raise ConfigError(
+                f"content.public_keys.{kid}", pub, "base64 of a raw 32-byte Ed25519 public key"
+            )
     for w in warnings:
         log.warning("%s", w)
     return Config(values, source, tuple(warnings))
