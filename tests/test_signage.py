@@ -7,6 +7,7 @@ import os
 os.environ["SDL_VIDEODRIVER"] = "dummy"
 os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
 
+import itertools
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -19,6 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from edge.content.slides import Slide, SlideKind, parse_slide
+from edge.signage import painter, text, video
 from edge.signage.painter import paint
 from edge.signage.qr import qr_surface
 from edge.signage.screen import DisplayError, Screen, available_drivers
@@ -243,3 +245,95 @@ def test_awkward_content_never_crashes(size: tuple[int, int], kind: SlideKind) -
 )
 def test_any_text_at_any_size_paints(slide: Slide, size: tuple[int, int]) -> None:
     paint(pygame.Surface(size), slide, no_images, badge=slide.title or None)
+
+
+# -- fonts and Japanese --------------------------------------------------------------
+
+
+def glyph(f: pygame.font.Font, ch: str) -> np.ndarray:
+    return pygame.surfarray.array3d(f.render(ch, True, (255, 255, 255), (0, 0, 0)))
+
+
+def test_the_shipped_font_is_a_small_japanese_subset_with_its_licence() -> None:
+    fonts = CONTENT / "fonts"
+    assert text.FONT_PATH.parent == fonts
+    assert text.FONT_PATH.stat().st_size < 2_000_000
+    assert (fonts / "OFL.txt").read_text().startswith("Copyright")
+    assert "SIL Open Font License" in (fonts / "OFL.txt").read_text()
+
+
+def test_japanese_renders_glyphs_not_boxes() -> None:
+    f = text.font(120)
+    tofu = glyph(f, "\ue000")  # a private-use code point: no font has it, .notdef is drawn
+    chars = sorted(set("あなたにおすすめ 特別クーポン".replace(" ", "")))
+    drawn = {ch: glyph(f, ch) for ch in chars}
+    for ch, image in drawn.items():
+        assert image.max() == 255, ch  # ink
+        assert image.shape != tofu.shape or not np.array_equal(image, tofu), ch
+    for a, b in itertools.combinations(chars, 2):
+        assert not np.array_equal(drawn[a], drawn[b]), (a, b)
+
+
+def test_a_japanese_slide_on_screen(tmp_path: Path) -> None:
+    slide = Slide(id="jp", kind="text", title="あなたにおすすめ 特別クーポン", body="本日限り")
+    with Screen(1920, 1080, headless=True, screenshot_dir=tmp_path) as screen:
+        shot = pixels(shoot(screen, slide))
+    ink = np.abs(shot.astype(int) - (0x10, 0x18, 0x20)).max(axis=2) > 100
+    rows = np.flatnonzero(ink.any(axis=1))
+    assert 0.01 < ink.mean() < 0.3 and rows.size > 100
+
+
+def test_japanese_wraps_between_characters_but_not_before_closing_marks() -> None:
+    f = text.font(60)
+    sentence = "本日限り、レジでこの画面をお見せください。会員様は全品オフ\uff01"
+    width = f.size(sentence[:9])[0]
+    lines = text.wrap(sentence, f, width)
+    assert "".join(lines) == sentence
+    assert all(f.size(line)[0] <= width for line in lines)
+    assert not any(line[0] in text.NO_LINE_START for line in lines)
+
+
+def test_phrases_between_spaces_stay_whole_when_that_costs_little() -> None:
+    fitted = text.fit("あなたにおすすめ 特別クーポン", 700, 400, max_size=250, min_size=20)
+    assert fitted.lines == ("あなたにおすすめ", "特別クーポン")
+
+
+# -- pictures: fit and fill ----------------------------------------------------------
+
+
+def striped(size: tuple[int, int]) -> pygame.Surface:
+    """Left half red, right half blue, a white dot in the middle."""
+    image = pygame.Surface(size)
+    image.fill((255, 0, 0), (0, 0, size[0] // 2, size[1]))
+    image.fill((0, 0, 255), (size[0] // 2, 0, size[0] - size[0] // 2, size[1]))
+    image.fill((255, 255, 255), pygame.Rect(0, 0, 10, 10).move(size[0] // 2 - 5, size[1] // 2 - 5))
+    return image
+
+
+@pytest.mark.parametrize("size", [(1920, 1080), (1080, 1920)])
+@pytest.mark.parametrize("fit", ["fit", "fill"])
+def test_image_fit_and_fill(size: tuple[int, int], fit: str) -> None:
+    slide = Slide(id="p", kind="image", image="x", fit=fit, background="#00ff00")  # type: ignore[arg-type]
+    surface = pygame.Surface(size)
+    paint(surface, slide, lambda _name: striped((400, 400)))
+    a = pygame.surfarray.array3d(surface)
+    w, h = size
+    assert tuple(a[w // 2, h // 2]) == (255, 255, 255)
+    green = (a == (0, 255, 0)).all(axis=2).mean()
+    if fit == "fill":
+        assert green == 0
+        assert tuple(a[2, h // 2]) == (255, 0, 0) and tuple(a[w - 3, h // 2]) == (0, 0, 255)
+    else:  # a square in a rectangle: bars on the long sides
+        assert 0.4 < green < 0.5
+        assert (tuple(a[2, h // 2]) == (0, 255, 0)) == (w > h)
+
+
+def test_fitted_rect_and_video_sizes() -> None:
+    area = pygame.Rect(0, 0, 1920, 1080)
+    assert painter.fitted_rect((640, 480), area, "fit") == pygame.Rect(240, 0, 1440, 1080)
+    assert painter.fitted_rect((640, 480), area, "fill") == pygame.Rect(0, -180, 1920, 1440)
+    assert video.scaled_size((1280, 720), (1920, 1080), "fit") == (1920, 1080)
+    w, h = video.scaled_size((640, 480), (1080, 1920), "fit")
+    assert w % video.ROW_ALIGN_PX == 0 and w <= 1080 and abs(w / h - 4 / 3) < 0.01
+    w, h = video.scaled_size((640, 480), (1080, 1920), "fill")
+    assert w % video.ROW_ALIGN_PX == 0 and w >= 1080 and h >= 1920

@@ -45,16 +45,13 @@ def paint(
 ) -> None:
     """Fill `surface` with `slide`; `badge` is a small corner label such as "offline"."""
     box = surface.get_rect()
-    look = _Look(
-        pygame.Color(slide.background),
-        pygame.Color(slide.foreground),
-        pygame.Color(slide.accent),
-        max(1, min(box.size)),
-    )
+    look = _look(surface, slide)
     surface.fill(look.background)
     inner = box.inflate(-2 * look.px(0.06), -2 * look.px(0.06))
     if slide.kind == "image":
         _image_slide(surface, slide, image_for, look)
+    elif slide.kind == "video":
+        _caption(surface, slide, look)  # the Stage puts the frames in picture_area()
     elif slide.kind == "coupon":
         _coupon_slide(surface, slide, image_for, look)
     elif slide.kind == "qr":
@@ -65,29 +62,114 @@ def paint(
         _badge(surface, badge, look)
 
 
+def _look(surface: pygame.Surface, slide: Slide) -> _Look:
+    return _Look(
+        pygame.Color(slide.background),
+        pygame.Color(slide.foreground),
+        pygame.Color(slide.accent),
+        max(1, min(surface.get_size())),
+    )
+
+
 # -- layouts ---------------------------------------------------------------------------
 
 
-def _image_slide(surface: pygame.Surface, slide: Slide, image_for: ImageFor, look: _Look) -> None:
-    """The image letterboxed over the surface, with the caption (if any) right under it."""
+def picture_area(size: tuple[int, int], slide: Slide) -> pygame.Rect:
+    """Where an image or video slide's picture goes: all of it above the caption band."""
+    area = pygame.Rect((0, 0), size)
+    area.h -= _band(area, slide)
+    return area
+
+
+def fitted_rect(source: tuple[int, int], area: pygame.Rect, fit: str) -> pygame.Rect:
+    """Where a `source`-sized picture lands, scaled to `area` keeping its aspect.
+
+    "fit" letterboxes the whole picture inside `area`; "fill" covers `area` (the
+    result is larger than `area` and centred on it, to be clipped).
+    """
+    sw, sh = max(1, source[0]), max(1, source[1])
+    pick = max if fit == "fill" else min
+    scale = pick(area.w / sw, area.h / sh)
+    rect = pygame.Rect(0, 0, max(1, round(sw * scale)), max(1, round(sh * scale)))
+    rect.center = area.center
+    return rect
+
+
+def placeholder(surface: pygame.Surface, area: pygame.Rect, slide: Slide) -> None:
+    """The neutral "picture missing" frame in `slide`'s colours: never a black hole."""
+    _placeholder(surface, area, _look(surface, slide))
+
+
+def _band(area: pygame.Rect, slide: Slide) -> int:
+    """Height of the caption band under an image or video (0 without title and body)."""
+    if not (slide.title or slide.body):
+        return 0
+    return int(area.h * (0.22 if slide.body else 0.15) * (0.8 if area.h > area.w else 1))
+
+
+def _caption(surface: pygame.Surface, slide: Slide, look: _Look, top: int | None = None) -> None:
+    """Title and body in the band under the picture (from `top`, else at the bottom)."""
     area = surface.get_rect()
-    band = 0
-    if slide.title or slide.body:
-        band = int(area.h * (0.22 if slide.body else 0.15) * (0.8 if area.h > area.w else 1))
-    picture = pygame.Rect(area.x, area.y, area.w, area.h - band)
-    scaled = _scaled(slide.image, image_for, picture.size)
-    if scaled is None:
+    band = _band(area, slide)
+    if not band:
+        return
+    pad = look.px(0.025)
+    y = area.bottom - band if top is None else top
+    caption = pygame.Rect(area.x, y, area.w, band).inflate(-2 * pad, -2 * pad)
+    _title_body(surface, caption, slide, look, color=look.foreground, align="center", rule=False)
+
+
+def _image_slide(surface: pygame.Surface, slide: Slide, image_for: ImageFor, look: _Look) -> None:
+    """The image letterboxed ("fit") or cropped to cover ("fill") above its caption.
+
+    A letterboxed image and its caption are centred as a pair, so a portrait screen
+    keeps them together.
+    """
+    area = surface.get_rect()
+    band = _band(area, slide)
+    picture = picture_area(area.size, slide)
+    image = _usable(image_for(slide.image) if slide.image else None)
+    if image is None:
         _placeholder(surface, picture, look)
-    else:  # centre picture and caption as a pair, so a portrait screen keeps them together
-        picture.h = scaled.get_height()
-        picture.y = area.y + (area.h - picture.h - band) // 2
-        surface.blit(scaled, scaled.get_rect(center=picture.center))
-    if band:
-        pad = look.px(0.025)
-        caption = pygame.Rect(area.x, picture.bottom, area.w, band).inflate(-2 * pad, -2 * pad)
-        _title_body(
-            surface, caption, slide, look, color=look.foreground, align="center", rule=False
-        )
+        _caption(surface, slide, look)
+        return
+    if slide.fit == "fill":
+        rect = fitted_rect(image.get_size(), picture, "fill")
+        scale = rect.w / image.get_width()
+        seen = pygame.Rect(  # the part of the image that lands on the picture area
+            round((picture.x - rect.x) / scale),
+            round((picture.y - rect.y) / scale),
+            round(picture.w / scale),
+            round(picture.h / scale),
+        ).clip(image.get_rect())
+        if seen.w and seen.h:
+            _scale_into(surface, image.subsurface(seen), picture)
+        _caption(surface, slide, look)
+        return
+    rect = fitted_rect(image.get_size(), picture, "fit")
+    rect.y = area.y + (area.h - rect.h - band) // 2
+    _scale_into(surface, image, rect)
+    _caption(surface, slide, look, top=rect.bottom)
+
+
+def _scale_into(surface: pygame.Surface, image: pygame.Surface, rect: pygame.Rect) -> None:
+    """`image` smooth-scaled onto `rect` of `surface` (which may reach past its edges).
+
+    An opaque image in the surface's own pixel format is scaled straight into it:
+    no frame-sized temporary, which matters on a device with little memory.
+    """
+    inside = rect.clip(surface.get_rect())
+    if (
+        inside == rect
+        and rect.w
+        and rect.h
+        and not image.get_flags() & pygame.SRCALPHA
+        and image.get_bitsize() == surface.get_bitsize()
+        and image.get_masks() == surface.get_masks()
+    ):
+        pygame.transform.smoothscale(image, rect.size, surface.subsurface(rect))
+    else:
+        surface.blit(pygame.transform.smoothscale(image, rect.size), rect)
 
 
 def _coupon_slide(surface: pygame.Surface, slide: Slide, image_for: ImageFor, look: _Look) -> None:
@@ -200,18 +282,24 @@ def _title_body(
     text.draw(surface, copy, area.x, y + rule_h + gap, width=area.w, color=color, align=align)
 
 
-def _scaled(name: str | None, image_for: ImageFor, size: tuple[int, int]) -> pygame.Surface | None:
-    """The named image smooth-scaled to fit `size` keeping its aspect, or None if missing."""
-    image = image_for(name) if name else None
-    if image is None or min(size) <= 0 or min(image.get_size()) == 0:
+def _usable(image: pygame.Surface | None) -> pygame.Surface | None:
+    """`image` in a depth smoothscale takes (24 or 32 bits), or None if empty."""
+    if image is None or min(image.get_size()) == 0:
         return None
-    if image.get_bitsize() not in (24, 32):  # smoothscale needs 24 or 32 bits per pixel
+    if image.get_bitsize() not in (24, 32):
         converted = pygame.Surface(image.get_size(), pygame.SRCALPHA, 32)
         converted.blit(image, (0, 0))
         image = converted
-    scale = min(size[0] / image.get_width(), size[1] / image.get_height())
-    fitted = (max(1, round(image.get_width() * scale)), max(1, round(image.get_height() * scale)))
-    return pygame.transform.smoothscale(image, fitted)
+    return image
+
+
+def _scaled(name: str | None, image_for: ImageFor, size: tuple[int, int]) -> pygame.Surface | None:
+    """The named image smooth-scaled to fit `size` keeping its aspect, or None if missing."""
+    image = _usable(image_for(name) if name else None)
+    if image is None or min(size) <= 0:
+        return None
+    rect = fitted_rect(image.get_size(), pygame.Rect((0, 0), size), "fit")
+    return pygame.transform.smoothscale(image, rect.size)
 
 
 def _picture(

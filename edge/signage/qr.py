@@ -7,7 +7,6 @@ reliably than a smoothed one.
 from __future__ import annotations
 
 import pygame
-import segno
 
 from edge.errors import ContentRejected
 
@@ -22,6 +21,8 @@ def qr_surface(data: str, max_px: int, border: int = QUIET_ZONE) -> pygame.Surfa
     on a very small `max_px` the code is larger than asked rather than unreadable).
     Raises ContentRejected if `data` cannot be encoded.
     """
+    import segno  # lazy: its writers pull in urllib and ssl (~6 MB) that a screen may not need
+
     try:
         code = segno.make(data, error="m", micro=False)
     except ValueError as exc:  # segno's DataOverflowError is a ValueError

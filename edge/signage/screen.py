@@ -6,6 +6,7 @@ onto the panel, so a landscape panel hung portrait needs only `rotation`.
 
 from __future__ import annotations
 
+import ctypes
 import os
 import re
 from pathlib import Path
@@ -62,9 +63,11 @@ class Screen:
     def __enter__(self) -> Screen:
         if self.headless:
             os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+        _return_big_buffers()
         try:
             pygame.display.init()
-            flags = pygame.FULLSCREEN if self.fullscreen else 0
+            # Headless has no screen to fill: keep the configured size for screenshots.
+            flags = pygame.FULLSCREEN if self.fullscreen and not self.headless else 0
             self._display = pygame.display.set_mode((self.width, self.height), flags)
         except pygame.error as exc:
             driver = os.environ.get("SDL_VIDEODRIVER") or "SDL's default"
@@ -142,6 +145,27 @@ class Screen:
         for _, old in shots[: -self.keep_screenshots]:
             old.unlink(missing_ok=True)
         return path
+
+
+_M_MMAP_THRESHOLD = -3
+_MMAP_THRESHOLD_BYTES = 256 << 10
+
+
+def _return_big_buffers() -> None:
+    """Make glibc give frame-sized buffers back to the system as soon as they are freed.
+
+    Slides come and go with 8 MB pictures. glibc's adaptive threshold moves such
+    blocks from mmap onto the heap after the first is freed, where fragmentation
+    keeps them: RSS then creeps up by tens of MB. A fixed threshold stops that.
+    Elsewhere (musl, macOS) this does nothing.
+    """
+    try:
+        libc = ctypes.CDLL(None)
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return
+    mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
+    mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD_BYTES)
 
 
 def _screenshots(folder: Path) -> list[tuple[int, Path]]:
