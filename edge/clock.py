@@ -7,6 +7,9 @@ import ctypes.util
 import functools
 import time
 
+# 2026-11-01T00:00:00Z: no true time is before this release. Before the clock is
+# synchronised it is the only time we can trust: whatever expired before it has expired.
+TIME_FLOOR_MS = 1_793_491_200_000
 STA_UNSYNC = 0x0040
 TIME_ERROR = 5
 RECHECK_S = 5.0
@@ -54,6 +57,11 @@ def _ask_kernel() -> bool:
 
 
 _cache: tuple[float, bool] = (-RECHECK_S, False)
+
+
+def trusted_now_ms(now_ms: int, synced: bool) -> int:
+    """`now_ms` when the clock is synchronised, else the latest time we know has passed."""
+    return now_ms if synced else TIME_FLOOR_MS
 
 
 def clock_synced() -> bool:

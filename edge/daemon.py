@@ -9,23 +9,29 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from edge.clock import clock_synced
+from edge.commands import CommandRunner
 from edge.config import Config
-from edge.content.fallback import load_playlist
+from edge.content.assets import AssetStore
+from edge.content.fallback import image_path, load_playlist
+from edge.content.manager import ContentManager, Resolver
 from edge.content.player import Impression, Personal, Showing
-from edge.errors import EdgeError, PayloadRejected
+from edge.content.slides import Slide
+from edge.errors import ContentRejected, EdgeError, PayloadRejected
 from edge.ids import new_id, short_visitor
 from edge.link.decide import Decider
-from edge.link.schemas import Checkin, Decision, EventsAck, parse
+from edge.link.schemas import Checkin, Command, Decision, EventsAck, parse
 from edge.link.session import BrokerSettings, Incoming, MqttLink
 from edge.link.topics import Topics
 from edge.lock import StateLock
@@ -87,6 +93,9 @@ class Daemon:
         self._syncer: Syncer | None = None
         self._outbox: Outbox | None = None
         self._writer: EventWriter | None = None
+        self._content: tuple[Sequence[Slide], Resolver] | None = None
+        self._manager: ContentManager | None = None
+        self._commands: CommandRunner | None = None
         self._link: MqttLink | None = None
         self._decider: Decider | None = None
         self._stage: Stage | None = None
@@ -112,7 +121,6 @@ class Daemon:
         self._io_ready.wait(30)
         if self._io_error is not None:
             raise self._io_error
-        content_dir = self.config.content_dir
         shots = disp["screenshot_dir"]
         screen = Screen(
             disp["width"],
@@ -133,10 +141,11 @@ class Daemon:
                 log.info(
                     "screen ready: %dx%d, video driver %s", *screen.canvas.get_size(), screen.driver
                 )
+                slides, resolve = self._content or self._fallback()
                 self._stage = Stage(
                     screen,
-                    load_playlist(content_dir),
-                    content_dir,
+                    slides,
+                    resolve,
                     on_impression=self._impression_from_render,
                     on_shown=self._shown,
                     fps=disp["fps"],
@@ -152,6 +161,26 @@ class Daemon:
             self._call_io(self._request_io_stop)
             io_thread.join(30)
         return self.stats
+
+    def _fallback(self) -> tuple[Sequence[Slide], Resolver]:
+        folder = self.config.content_dir
+        return load_playlist(folder), lambda name: image_path(folder, name)
+
+    def _content_changed(self, slides: Sequence[Slide], resolve: Resolver) -> None:
+        """Called on the I/O thread when what should play changes (empty: our own content)."""
+        fallback = not slides
+        if fallback:
+            slides, resolve = self._fallback()
+        if self._stage is None:
+            self._content = (slides, resolve)
+        else:
+            self._stage.set_playlist(slides, resolve, fallback=fallback)
+        log.info(
+            "now playing %s",
+            "the device's own content"
+            if fallback
+            else f"{len(slides)} slides of the central manifest",
+        )
 
     def _call_io(self, fn: Callable[[], Any]) -> None:
         if self._loop is not None and not self._loop.is_closed():
@@ -214,6 +243,14 @@ class Daemon:
                     batch_max_bytes=cfg["sync"]["batch_max_bytes"],
                     ack_timeout_s=float(cfg["sync"]["ack_timeout_s"]),
                 )
+                self._manager = self._content_manager(self._link)
+                self._commands = CommandRunner(
+                    outbox,
+                    self._link,
+                    clock_synced=clock_synced,
+                    screenshot=self._screenshot,
+                    reload=self._reload,
+                )
                 self._link.start()
             else:
                 log.warning(
@@ -227,6 +264,8 @@ class Daemon:
             ]
             if cfg["health"]["interval_s"]:
                 inputs.append(asyncio.create_task(self._health(pipeline), name="health"))
+            if self._manager is not None:
+                inputs.append(asyncio.create_task(self._content_clock(self._manager)))
             outputs = []
             if self._link is not None and self._syncer is not None:
                 outputs = [
@@ -261,6 +300,62 @@ class Daemon:
                 self.stop.set()
                 return
             await asyncio.sleep(0.05)
+
+    # content ---------------------------------------------------------------------
+    def _content_manager(self, link: MqttLink) -> ContentManager:
+        """Manifests and assets from central; the last good ones played from disk at once."""
+        cfg, state = self.config, self.config.state_dir
+        c = cfg["content"]
+        assets = AssetStore(
+            state / "assets",
+            max_bytes=c["cache_bytes"],
+            max_asset_bytes=c["max_asset_bytes"],
+            max_image_pixels=c["max_image_pixels"],
+        )
+        manager = ContentManager(
+            state / "content",
+            assets,
+            public_keys=c["public_keys"],
+            store_id=cfg["device"]["store_id"],
+            device_id=cfg["device"]["device_id"],
+            clock_synced=clock_synced,
+            on_rejected=self._content_rejected,
+            request_asset=lambda sha: link.publish(
+                link.topics.asset_get, json.dumps({"sha256": sha}).encode()
+            ),
+            on_content=self._content_changed,
+        )
+        manager.load(int(time.time() * 1000))
+        manager.evaluate(datetime.now(UTC))
+        return manager
+
+    async def _content_clock(self, manager: ContentManager) -> None:
+        """Re-evaluate the schedule when it next changes (and ask again for late assets)."""
+        while True:
+            wake = manager.evaluate(datetime.now(UTC))
+            manager.tick(time.monotonic())
+            delay = 30.0 if wake is None else (wake - datetime.now(UTC)).total_seconds()
+            await asyncio.sleep(min(30.0, max(0.05, delay)))
+
+    def _content_rejected(self, exc: ContentRejected) -> None:
+        fields: dict[str, Any] = {"reason": exc.reason, "detail": exc.detail}
+        if exc.sha256 is not None:
+            fields["sha256"] = exc.sha256
+        else:
+            fields["manifest_version"] = exc.manifest_version
+        self._commit([self._event("content.rejected", fields)])
+
+    def _screenshot(self) -> asyncio.Future[bytes]:
+        if self._stage is None:
+            raise EdgeError("the screen is not up yet")
+        return asyncio.wrap_future(self._stage.request_screenshot())
+
+    def _reload(self) -> None:
+        if self._manager is not None:
+            self._manager.force_refresh()
+            self._manager.evaluate(datetime.now(UTC))
+        if self._stage is not None:
+            self._stage.reload()
 
     # presence --------------------------------------------------------------------
     async def _presence(self, pipeline: PresencePipeline) -> None:
@@ -426,6 +521,18 @@ class Daemon:
             self._syncer.ack(parse(item.topic, item.payload, EventsAck).batch_id)
         elif item.topic == self.topics.checkin:
             return self._checkin(parse(item.topic, item.payload, Checkin))
+        elif item.topic == self.topics.cmd:
+            assert self._commands is not None
+            return self._commands.receive(parse(item.topic, item.payload, Command))
+        elif item.topic in (self.topics.manifest, self.topics.store_manifest):
+            assert self._manager is not None
+            scope = "device" if item.topic == self.topics.manifest else "store"
+            self._manager.receive_manifest(scope, item.payload, int(time.time() * 1000))
+            self._manager.evaluate(datetime.now(UTC))
+        elif (sha := self.topics.asset_sha(item.topic)) is not None:
+            assert self._manager is not None
+            self._manager.receive_asset(sha, item.payload)
+            self._manager.evaluate(datetime.now(UTC))
         else:
             log.debug("message on unexpected topic %s ignored", item.topic)
         return True

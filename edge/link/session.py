@@ -24,6 +24,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
+from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from edge import PROTOCOL_VERSION, __version__
 from edge.link.topics import Topics
@@ -166,7 +167,9 @@ class MqttLink:
             "connect", "connected to broker %s:%s", self.broker.host, self.broker.port
         )
         log.info("connected to broker %s:%s", self.broker.host, self.broker.port)
-        client.subscribe([(t, 1) for t in self.topics.subscriptions()])
+        # No Local: `P/asset/+` would otherwise bring back our own `P/asset/get`.
+        options = SubscribeOptions(qos=1, noLocal=True)
+        client.subscribe([(t, options) for t in self.topics.subscriptions()])
         client.publish(self.topics.state, self._state_payload("online"), qos=1, retain=True)
         self._loop.call_soon_threadsafe(self._set_connected, True)
 

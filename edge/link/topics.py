@@ -46,6 +46,25 @@ class Topics:
         return f"{self.base}/checkin"
 
     @property
+    def manifest(self) -> str:
+        return f"{self.base}/manifest"
+
+    @property
+    def store_manifest(self) -> str:
+        return f"{self.store}/manifest"
+
+    @property
+    def asset_get(self) -> str:
+        return f"{self.base}/asset/get"
+
+    def asset_sha(self, topic: str) -> str | None:
+        """The sha256 of an `P/asset/{sha256}` topic, or None for any other topic."""
+        prefix = f"{self.base}/asset/"
+        if not topic.startswith(prefix) or topic == self.asset_get:
+            return None
+        return topic.removeprefix(prefix)
+
+    @property
     def cmd(self) -> str:
         return f"{self.base}/cmd"
 
@@ -55,4 +74,12 @@ class Topics:
 
     def subscriptions(self) -> list[str]:
         """What the device subscribes to (a subset of PROTOCOL.md's ACL, growing with features)."""
-        return [self.events_ack, self.decision, self.checkin, self.cmd]
+        return [
+            self.events_ack,
+            self.decision,
+            self.checkin,
+            self.cmd,
+            self.manifest,
+            self.store_manifest,
+            f"{self.base}/asset/+",
+        ]
