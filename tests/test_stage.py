@@ -29,6 +29,7 @@ import zxingcpp
 
 from edge.content.player import Impression, Personal
 from edge.content.slides import Slide
+from edge.errors import ContentRejected
 from edge.signage.scenes import Images, Resolve
 from edge.signage.screen import Screen
 from edge.signage.stage import Stage
@@ -466,3 +467,206 @@ def test_images_are_cached_by_path_within_a_byte_budget(tmp_path: Path) -> None:
     assert failures == ["bad.png"]  # one attempt, one report
     images.clear()
     assert images.get(paths[1]) is not b
+
+
+# -- the check-in card ---------------------------------------------------------------
+
+CHECKIN = "https://checkin.example/c?d=edge-01&n=0f1e2d3c4b5a6978"
+CHECKIN_2 = "https://checkin.example/c?d=edge-01&n=89abcdef01234567"
+
+
+def codes(shot: np.ndarray) -> list[str]:
+    return sorted(code.text for code in zxingcpp.read_barcodes(shot))
+
+
+def checkin(url: str | None) -> Callable[[Run], None]:
+    return lambda run: run.stage.set_checkin(url)
+
+
+def then_screenshot(url: str | None) -> Callable[[Run], None]:
+    """Change the card and ask for the next frame at once (from the same thread)."""
+
+    def action(run: Run) -> None:
+        run.stage.set_checkin(url)
+        screenshot(run)
+
+    return action
+
+
+def shots(run: Run) -> list[np.ndarray]:
+    return [png_pixels(future.result(timeout=5)) for future in run.shots]
+
+
+@pytest.mark.parametrize("rotation", [0, 90])
+@pytest.mark.parametrize("kind", ["text", "image"])
+def test_checkin_code_decodes_on_every_kind_of_slide(
+    tmp_path: Path, kind: str, rotation: int
+) -> None:
+    quadrants(tmp_path / "q.png")
+    slide = Slide(
+        id=kind,
+        kind=kind,  # type: ignore[arg-type]
+        title="Welcome to our store",
+        body="Fresh daily.",
+        image="q.png",
+        fit="fill",  # the picture reaches into the corner under the card
+    )
+    with Screen(1920, 1080, rotation=rotation, headless=True) as screen:
+        run = play(
+            screen, [slide], files(tmp_path), 0.5, at=[(0, checkin(CHECKIN)), (0.3, screenshot)]
+        )
+    (shot,) = shots(run)
+    assert shot.shape == ((1080, 1920, 3) if rotation == 0 else (1920, 1080, 3))
+    assert codes(shot) == [CHECKIN]
+    (found,) = zxingcpp.read_barcodes(shot)
+    h, w, _ = shot.shape
+    box = [(p.x, p.y) for p in (found.position.top_left, found.position.bottom_right)]
+    assert all(x > w * 0.8 and y > h - min(w, h) * 0.3 for x, y in box)  # bottom right
+    side = max(abs(box[1][0] - box[0][0]), abs(box[1][1] - box[0][1]))
+    assert 0.09 * min(w, h) < side < 0.18 * min(w, h)  # small; the quiet zone adds the rest
+    (x0, y0), (x1, y1) = box
+    code = shot[min(y0, y1) : max(y0, y1), min(x0, x1) : max(x0, x1)]
+    assert {tuple(c) for c in code.reshape(-1, 3)} == {(0, 0, 0), (255, 255, 255)}  # crisp
+
+
+def test_a_new_code_replaces_the_old_at_once_without_a_transition(tmp_path: Path) -> None:
+    slides = [
+        text_slide("one", "#c03030", duration_ms=1500, transition="crossfade"),
+        text_slide("two", "#3050c0", duration_ms=30_000, transition="crossfade"),
+    ]
+    with Screen(1280, 720, headless=True) as screen:
+        run = play(
+            screen,
+            slides,
+            tmp_path,
+            1.9,
+            at=[
+                (0, checkin(CHECKIN)),
+                (0.4, screenshot),
+                (0.7, then_screenshot(CHECKIN_2)),
+                (1.0, checkin(CHECKIN_2)),  # the same again: nothing to do
+            ],
+            crossfade_ms=200,
+        )
+    before, after = shots(run)
+    assert codes(before) == [CHECKIN]
+    assert codes(after) == [CHECKIN_2]
+    assert not any(black(f) for _, f in run.frames)
+    at_change = [f for t, f in run.frames if 0.6 < t < 1.4]
+    assert len(at_change) == 1  # one frame with the new code: no fade, no repaint storm
+    assert close(at_change[0][2, 2], (0xC0, 0x30, 0x30), 2)  # the same slide, all of it
+    # the slide kept its clock: "two" came at 1.5 s (+ its 0.2 s fade), not 1.5 s after the change
+    assert [sid for _, sid in run.shown] == ["one", "two"]
+    assert 1.55 < run.shown[1][0] < 1.85
+    assert [i.showing.slide.id for i in run.impressions] == ["one", "two"]
+
+
+@pytest.mark.parametrize("rotation", [0, 90])
+def test_a_coupon_keeps_its_own_code_clear_of_the_checkin_card(rotation: int) -> None:
+    for image in ("market.png", None):
+        slide = Slide(
+            id="coupon",
+            kind="coupon",
+            title="20% off fruit today",
+            body="Scan to add the coupon to your member account.",
+            code="FRUIT20",
+            qr_url=URL,
+            image=image,
+        )
+        with Screen(1920, 1080, rotation=rotation, headless=True) as screen:
+            run = play(screen, [slide], CONTENT, 0.5, at=[(0, checkin(CHECKIN)), (0.3, screenshot)])
+        (shot,) = shots(run)
+        assert codes(shot) == sorted([URL, CHECKIN]), image
+
+
+def test_a_qr_slide_goes_without_the_card() -> None:
+    slide = Slide(id="q", kind="qr", title="Join us", body="Scan me", qr_url=URL)
+    with Screen(1920, 1080, headless=True) as screen:
+        run = play(screen, [slide], CONTENT, 0.5, at=[(0, checkin(CHECKIN)), (0.3, screenshot)])
+    (shot,) = shots(run)
+    assert codes(shot) == [URL]
+
+
+def test_none_takes_the_card_away_and_restores_the_slide(tmp_path: Path) -> None:
+    quadrants(tmp_path / "q.png")
+    slide = Slide(id="i", kind="image", image="q.png", fit="fill", duration_ms=30_000)
+    plain = shoot([slide], files(tmp_path), size=(1280, 720))
+    with Screen(1280, 720, headless=True) as screen:
+        run = play(
+            screen,
+            [slide],
+            files(tmp_path),
+            0.9,
+            at=[(0, checkin(CHECKIN)), (0.3, screenshot), (0.5, then_screenshot(None))],
+        )
+    carded, bare = shots(run)
+    assert codes(carded) == [CHECKIN]
+    assert codes(bare) == []
+    assert np.array_equal(bare, plain)  # the slide's own pixels, exactly
+    assert not any(black(f) for _, f in run.frames)
+    assert [sid for _, sid in run.shown] == ["i"]
+
+
+def test_the_card_stays_on_through_a_crossfade(tmp_path: Path) -> None:
+    slides = [
+        text_slide("one", "#c03030", duration_ms=1000),
+        text_slide("two", "#3050c0", duration_ms=2000, transition="crossfade"),
+    ]
+    with Screen(1280, 720, headless=True) as screen:
+        run = play(
+            screen,
+            slides,
+            tmp_path,
+            1.8,
+            at=[(0, checkin(CHECKIN)), (1.3, screenshot), (1.5, then_screenshot(CHECKIN_2))],
+            crossfade_ms=1000,
+            fps=60,
+        )
+    assert [sid for _, sid in run.shown][:1] == ["one"]
+    for shot, url in zip(shots(run), [CHECKIN, CHECKIN_2], strict=True):
+        r, _, b = shot[2, 2]
+        assert 0x40 < r < 0xB0 and 0x40 < b < 0xB0  # mid-fade: a blend of both slides
+        assert codes(shot) == [url]
+    assert not any(black(f) for _, f in run.frames)
+
+
+def test_the_card_stays_over_video_frames_and_leaves_them_whole(tmp_path: Path) -> None:
+    clip(tmp_path / "c.mp4", [BLUE])
+    slide = Slide(id="v", kind="video", video="c.mp4", fit="fill", duration_ms=30_000)
+    with Screen(1280, 720, headless=True) as screen:
+        run = play(
+            screen,
+            [slide],
+            files(tmp_path),
+            1.3,
+            at=[(0, checkin(CHECKIN)), (0.6, screenshot), (0.8, checkin(None)), (1.1, screenshot)],
+        )
+    carded, bare = shots(run)
+    assert close(carded[360, 640], BLUE, 50)  # frames are playing
+    assert codes(carded) == [CHECKIN]
+    assert codes(bare) == []
+    assert close(bare[700, 1260], BLUE, 50)  # the video, where the card was
+
+
+def test_a_personal_slide_carries_the_card(tmp_path: Path) -> None:
+    playlist = [text_slide("base", "#2040a0", duration_ms=30_000)]
+    personal = Personal(text_slide("you", "#a08020"), 5000, "req-1", "v1", "c1", None, None)
+    with Screen(1280, 720, headless=True) as screen:
+        run = play(
+            screen,
+            playlist,
+            tmp_path,
+            1.2,
+            at=[(0, checkin(CHECKIN)), (0.2, lambda r: r.stage.show(personal)), (1.0, screenshot)],
+        )
+    assert [sid for _, sid in run.shown] == ["base", "you"]
+    (shot,) = shots(run)
+    assert close(shot[2, 2], (0xA0, 0x80, 0x20), 2)
+    assert codes(shot) == [CHECKIN]
+
+
+def test_an_unencodable_checkin_url_is_refused_on_the_callers_thread(tmp_path: Path) -> None:
+    with Screen(320, 180, headless=True) as screen:
+        stage = Stage(screen, [text_slide("s", "#406080")], tmp_path, on_impression=print)
+        with pytest.raises(ContentRejected):
+            stage.set_checkin("https://x.example/?" + "x" * 5000)

@@ -15,12 +15,16 @@ import pygame
 from edge.content.slides import Slide
 from edge.errors import ContentRejected
 from edge.signage import text
-from edge.signage.qr import qr_surface
+from edge.signage.qr import Matrix, matrix_surface, qr_surface
 
 ImageFor = Callable[[str], pygame.Surface | None]
 """Looks an asset name up; returns None for anything it cannot load."""
 
 WHITE = pygame.Color(255, 255, 255)
+INK = pygame.Color(16, 24, 32)
+
+CHECKIN_QR = 0.17
+"""The check-in card's QR square (white quiet zone included), as a fraction of the short side."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,8 +46,13 @@ def paint(
     slide: Slide,
     image_for: ImageFor,
     badge: str | None = None,
+    keep_clear: pygame.Rect | None = None,
 ) -> None:
-    """Fill `surface` with `slide`; `badge` is a small corner label such as "offline"."""
+    """Fill `surface` with `slide`; `badge` is a small corner label such as "offline".
+
+    `keep_clear` is a rectangle that something else will cover (the check-in card):
+    a coupon keeps its own QR code and picture out of it; other kinds ignore it.
+    """
     box = surface.get_rect()
     look = _look(surface, slide)
     surface.fill(look.background)
@@ -53,7 +62,7 @@ def paint(
     elif slide.kind == "video":
         _caption(surface, slide, look)  # the Stage puts the frames in picture_area()
     elif slide.kind == "coupon":
-        _coupon_slide(surface, slide, image_for, look)
+        _coupon_slide(surface, slide, image_for, look, keep_clear)
     elif slide.kind == "qr":
         _qr_slide(surface, inner, slide, look)
     else:
@@ -172,8 +181,18 @@ def _scale_into(surface: pygame.Surface, image: pygame.Surface, rect: pygame.Rec
         surface.blit(pygame.transform.smoothscale(image, rect.size), rect)
 
 
-def _coupon_slide(surface: pygame.Surface, slide: Slide, image_for: ImageFor, look: _Look) -> None:
-    """An accent-coloured card: text and a big code, beside (or above) the QR and image."""
+def _coupon_slide(
+    surface: pygame.Surface,
+    slide: Slide,
+    image_for: ImageFor,
+    look: _Look,
+    keep_clear: pygame.Rect | None = None,
+) -> None:
+    """An accent-coloured card: text and a big code, beside (or above) the QR and image.
+
+    The QR and image cells stay out of `keep_clear`; the text never reaches it on
+    a check-in corner (it is left of, or above, the cells).
+    """
     card = surface.get_rect().inflate(-2 * look.px(0.04), -2 * look.px(0.04))
     pygame.draw.rect(surface, look.accent, card, border_radius=look.px(0.04))
     ink = _ink_on(look.accent, look.background, look.foreground)
@@ -195,6 +214,8 @@ def _coupon_slide(surface: pygame.Surface, slide: Slide, image_for: ImageFor, lo
             side = pygame.Rect(0, inner.y, int(min(inner.h, inner.w * 0.4)), inner.h)
             side.right = inner.right
             text_area.w -= side.w + pad
+        if keep_clear is not None:
+            side = _avoid(side, keep_clear, len(cells), pad, across=portrait)
         for cell, draw_cell in zip(
             _split(side, len(cells), pad, across=portrait), cells, strict=True
         ):
@@ -370,7 +391,78 @@ def _badge(surface: pygame.Surface, label: str, look: _Look) -> None:
     surface.blit(pill, (surface.get_width() - pill.get_width() - margin, margin))
 
 
+# -- the check-in card -----------------------------------------------------------------
+
+
+def checkin_corner(size: tuple[int, int]) -> pygame.Rect:
+    """Where the check-in card goes on a `size` canvas: the bottom-right corner.
+
+    Its size depends only on the canvas, so a new code always covers the old one
+    exactly.
+    """
+    look = _Look(WHITE, INK, INK, max(1, min(size)))
+    box = look.px(CHECKIN_QR, 21 + 2 * 4)  # never below one pixel per module of a version 1 code
+    margin = look.px(0.02)
+    rect = pygame.Rect(0, 0, box, box + look.px(0.04, 10))
+    rect.bottomright = (size[0] - margin, size[1] - margin)
+    canvas = pygame.Rect((0, 0), size)
+    return rect.clamp(canvas).clip(canvas)
+
+
+def checkin_card(size: tuple[int, int], code: Matrix, label: str) -> pygame.Surface:
+    """The check-in card for a `size` canvas: `code` on white, `label` under it.
+
+    The QR code fills as much of the card's top square as whole-pixel modules
+    allow; the spare pixels widen its quiet zone, which the label never enters.
+    """
+    rect = checkin_corner(size)
+    look = _Look(WHITE, INK, INK, max(1, min(size)))
+    card = pygame.Surface(rect.size, pygame.SRCALPHA)
+    box = rect.w
+    pygame.draw.rect(card, WHITE, card.get_rect(), border_radius=look.px(0.01, 0))
+    qr = matrix_surface(code, box)
+    card.blit(qr, qr.get_rect(center=(box // 2, box // 2)))
+    strip = pygame.Rect(0, box, rect.w, rect.h - box).inflate(-2 * look.px(0.008), 0)
+    strip.h -= look.px(0.006)  # a little white under the words
+    fitted = text.fit(
+        label,
+        strip.w,
+        strip.h,
+        max_size=look.px(0.035),
+        min_size=look.px(0.015, 8),
+        max_lines=1,
+    )
+    text.draw(
+        card,
+        fitted,
+        strip.x,
+        strip.centery - fitted.height // 2,
+        width=strip.w,
+        color=INK,
+    )
+    return card.convert_alpha() if pygame.display.get_surface() is not None else card
+
+
 # -- helpers ---------------------------------------------------------------------------
+
+
+def _avoid(area: pygame.Rect, keep: pygame.Rect, n: int, gap: int, across: bool) -> pygame.Rect:
+    """The part of `area` beside `keep` (cut on one side) whose `n` cells are largest."""
+    if not area.colliderect(keep):
+        return area
+    room = keep.inflate(2 * gap, 2 * gap)
+    left = area.clip(area.x, area.y, room.x - area.x, area.h)
+    above = area.clip(area.x, area.y, area.w, room.y - area.y)
+    right = area.clip(room.right, area.y, area.right - room.right, area.h)
+    below = area.clip(area.x, room.bottom, area.w, area.bottom - room.bottom)
+
+    def cell(side: pygame.Rect) -> int:
+        if side.w <= 0 or side.h <= 0:
+            return 0
+        first = _split(side, n, gap, across)[0]
+        return min(first.w, first.h)
+
+    return max([left, above, right, below], key=cell)
 
 
 def _split(area: pygame.Rect, n: int, gap: int, across: bool) -> list[pygame.Rect]:

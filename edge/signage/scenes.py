@@ -79,13 +79,27 @@ def _bytes(image: pygame.Surface | None) -> int:
 
 
 class Scene:
-    """A static slide: painted once; nothing changes until the next slide."""
+    """A static slide: painted once; nothing changes until the next slide.
 
-    def __init__(self, slide: Slide, size: tuple[int, int], resolve: Resolve, images: Images):
+    `corner` is where the Stage may lay its check-in card: layouts that must not be
+    covered (a coupon's QR code) keep out of it, and `under` keeps the slide's own
+    pixels there, so the card can be changed or taken away without painting again.
+    """
+
+    def __init__(
+        self,
+        slide: Slide,
+        size: tuple[int, int],
+        resolve: Resolve,
+        images: Images,
+        corner: pygame.Rect | None = None,
+    ):
         self.slide = slide
         self.resolve = resolve
         self.surface: pygame.Surface | None = _blank(size)
-        paint(self.surface, slide, lambda name: images.get(resolve(name)))
+        paint(self.surface, slide, lambda name: images.get(resolve(name)), keep_clear=corner)
+        self.corner = corner
+        self.under = None if corner is None else self.surface.subsurface(corner).copy()
 
     @property
     def moving(self) -> bool:
@@ -127,8 +141,9 @@ class VideoScene(Scene):
         *,
         on_error: Callable[[str, str], None],
         poll_s: float,
+        corner: pygame.Rect | None = None,
     ) -> None:
-        super().__init__(slide, size, resolve, images)
+        super().__init__(slide, size, resolve, images, corner)
         self.area = picture_area(size, slide)
         self._poll_s = poll_s
         self._placeholder_drawn = False

@@ -1,13 +1,22 @@
 """The render loop: owns the main thread, the Screen and the Player.
 
 Other threads talk to it only through the thread-safe methods (`show`,
-`set_playlist`, `request_screenshot`, `reload`), which queue a request and wake
-the loop. The loop asks the pure Player what is on screen, paints the next slide
-off-screen before the current one ends, cuts or crossfades to it (never through
-black), plays video frames as they fall due, and otherwise sleeps until the
-next deadline: an unchanged slide is neither repainted nor presented. It writes
-a screenshot of the first full frame of every slide and hands finished
-impressions back through a callback.
+`set_playlist`, `set_checkin`, `request_screenshot`, `reload`), which queue a
+request and wake the loop. The loop asks the pure Player what is on screen,
+paints the next slide off-screen before the current one ends, cuts or crossfades
+to it (never through black), plays video frames as they fall due, and otherwise
+sleeps until the next deadline: an unchanged slide is neither repainted nor
+presented. It writes a screenshot of the first full frame of every slide and
+hands finished impressions back through a callback.
+
+The check-in card (a QR code and a label, see `set_checkin`) sits in the
+bottom-right corner of every slide but a "qr" one. It is painted into each scene
+as it is built, so it costs nothing per frame; a new code is laid over the old
+one on the canvas (and on any scene not yet on screen) and presented at once.
+The slide's own pixels under the card are kept (`Scene.under`, and `_shadow` for
+the canvas, blended along with every crossfade step), so taking the card away
+needs no repaint either; video frames that reach the corner update them and get
+the card laid over them again before they are presented.
 """
 
 from __future__ import annotations
@@ -32,6 +41,8 @@ from edge.content.fallback import image_path
 from edge.content.player import Impression, Personal, Player, Showing
 from edge.content.slides import Slide
 from edge.quiet import QuietLog
+from edge.signage.painter import checkin_card, checkin_corner
+from edge.signage.qr import Matrix, qr_matrix
 from edge.signage.scenes import Images, Resolve, Scene, VideoScene
 from edge.signage.screen import Screen
 
@@ -42,6 +53,11 @@ MAX_SLEEP_S = 0.1
 
 READY_WAIT_S = 0.5
 """How long the previous picture stays up while a video slide waits for its first frame."""
+
+CARDLESS_KINDS = frozenset({"qr"})
+"""Slide kinds shown without the check-in card: their own big QR code is the call to
+action, and a second code next to it would leave shoppers guessing which to scan.
+(A coupon keeps the card: its QR code and picture are laid out clear of the corner.)"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +75,13 @@ class _Prepared:
     resolve: Resolve
     generation: int
     scene: Scene | None  # None: it is the slide on screen again, a still picture
+
+
+@dataclass(frozen=True, slots=True)
+class _Checkin:
+    url: str | None  # None: no card
+    label: str
+    code: Matrix | None
 
 
 @dataclass(slots=True)
@@ -108,6 +131,7 @@ class Stage:
         self._personal: queue.Queue[Personal] = queue.Queue(maxsize=64)
         self._requested: _Playlist | None = None
         self._reload_requested = False
+        self._checkin_requested: _Checkin | None = None
         self._shots: list[Future[bytes]] = []
         # render-thread state
         self._active = _Playlist(tuple(playlist), _resolver(resolve), fallback=True)
@@ -122,6 +146,12 @@ class Stage:
         self._begun = False  # whether its clock has started (first frame drawn)
         self._last_present = -math.inf
         self._video_totals = {"decoded": 0, "dropped": 0}  # of closed video scenes
+        # the check-in card (render thread)
+        self._checkin = _Checkin(None, "", None)
+        self._card: pygame.Surface | None = None
+        self._corner_rect: pygame.Rect | None = None  # where it goes, once the canvas is known
+        self._shadow: pygame.Surface | None = None  # the canvas's pixels under it, without it
+        self._canvas_card = False  # whether the canvas's picture carries it
 
     # -- any thread ----------------------------------------------------------------
     def show(self, personal: Personal) -> None:
@@ -147,6 +177,25 @@ class Stage:
             raise ValueError("a playlist needs at least one slide")
         with self._lock:
             self._requested = _Playlist(tuple(slides), resolve, fallback)
+        self._wake.set()
+
+    def set_checkin(self, url: str | None, label: str = "Scan to check in") -> None:
+        """Thread-safe: show a QR code of `url` with `label` under it on every slide; None: none.
+
+        The card (QR square 17 % of the screen's short side, white quiet zone
+        included, whole-pixel modules) sits in the bottom-right corner of every slide,
+        playlist or personal, in either orientation and through crossfades. Slides of
+        kind "qr" go without it (see CARDLESS_KINDS); coupons keep their QR code and
+        picture clear of that corner. A new `url` or `label` replaces the card on the
+        picture at once: no transition, no repaint of the slide, its timing and
+        impression untouched. The same `url` and `label` again change nothing.
+        Raises ContentRejected (on the calling thread) if `url` cannot be a QR code.
+        """
+        # error correction L (raised where the version allows): a screen is not a torn
+        # sticker, and fewer modules mean larger ones in the same small corner
+        code = None if url is None else qr_matrix(url, error="l")
+        with self._lock:
+            self._checkin_requested = _Checkin(url, label, code)
         self._wake.set()
 
     def request_screenshot(self) -> Future[bytes]:
@@ -193,7 +242,10 @@ class Stage:
         with self._lock:
             requested, self._requested = self._requested, None
             reload, self._reload_requested = self._reload_requested, False
+            checkin, self._checkin_requested = self._checkin_requested, None
             shots, self._shots = self._shots, []
+        if checkin is not None:
+            self._set_card(checkin)
         if requested is not None:
             self._queued = requested
             self._drop_prepared()
@@ -248,16 +300,23 @@ class Stage:
 
     def _build(self, slide: Slide, resolve: Resolve) -> Scene:
         size = self.screen.canvas.get_size()
+        corner = self._corner()
+        scene: Scene
         if slide.kind == "video":
-            return VideoScene(
+            scene = VideoScene(
                 slide,
                 size,
                 resolve,
                 self._images,
                 on_error=self._video_failed,
                 poll_s=self._frame_s / 2,
+                corner=corner,
             )
-        return Scene(slide, size, resolve, self._images)
+        else:
+            scene = Scene(slide, size, resolve, self._images, corner)
+        if scene.surface is not None and self._card is not None and _carries_card(scene):
+            scene.surface.blit(self._card, corner)
+        return scene
 
     def _enter(self, showing: Showing) -> None:
         """Put `showing` on screen: reuse or paint its scene, then fade or cut to it."""
@@ -347,6 +406,8 @@ class Stage:
         canvas = self.screen.canvas
         picture = scene.surface if scene.surface is not None else canvas
         changed = scene.draw(now, picture)
+        if changed is not None:
+            self._keep_card(scene, picture, changed)
         fade = self._fade
         if fade is not None and picture is not canvas:
             target = min(1.0, (now - fade.start) / fade.seconds)
@@ -356,15 +417,26 @@ class Stage:
                 step = round(255 * (target - fade.shown) / (1 - fade.shown))
                 if step <= 0:
                     return
+                if fade.shown == 0:  # the card stays crisp through the fade, not faded in
+                    self._canvas_card = _carries_card(scene)
+                    if self._canvas_card:
+                        self._lay_card(canvas, self._canvas_under(), card=True)
                 picture.set_alpha(step)
                 canvas.blit(picture, (0, 0))
                 picture.set_alpha(None)
+                if scene.under is not None:  # the canvas without the card fades alike
+                    scene.under.set_alpha(step)
+                    self._canvas_under().blit(scene.under, (0, 0))
+                    scene.under.set_alpha(None)
                 fade.shown += (1 - fade.shown) * step / 255
                 self._present(now)
                 return
             self._cut = True
         if self._cut and picture is not canvas:
             canvas.blit(picture, (0, 0))
+            if scene.under is not None:
+                self._canvas_under().blit(scene.under, (0, 0))
+            self._canvas_card = _carries_card(scene)
             scene.settle()
             self._fade, self._cut = None, False
             self._present(now)
@@ -372,6 +444,56 @@ class Stage:
                 self._shown(self._on_screen)
         elif changed is not None:
             self._present(now)
+
+    # the check-in card -------------------------------------------------------------
+    def _corner(self) -> pygame.Rect:
+        if self._corner_rect is None:
+            self._corner_rect = checkin_corner(self.screen.canvas.get_size())
+        return self._corner_rect
+
+    def _canvas_under(self) -> pygame.Surface:
+        if self._shadow is None:
+            self._shadow = self.screen.canvas.subsurface(self._corner()).copy()
+        return self._shadow
+
+    def _set_card(self, checkin: _Checkin) -> None:
+        """Lay the new card (or none) on every picture that carries one, and show it."""
+        old = self._checkin
+        if checkin.url == old.url and (checkin.url is None or checkin.label == old.label):
+            return
+        self._checkin = checkin
+        self._card = (
+            None
+            if checkin.code is None
+            else checkin_card(self.screen.canvas.get_size(), checkin.code, checkin.label)
+        )
+        pending = [self._scene, self._prepared.scene if self._prepared else None]
+        for scene in pending:  # pictures not (or not yet wholly) on the canvas
+            if scene is not None and scene.surface is not None and scene.under is not None:
+                self._lay_card(scene.surface, scene.under, _carries_card(scene))
+        if self.frames:  # something is on screen: change it in place
+            self._lay_card(self.screen.canvas, self._canvas_under(), self._canvas_card)
+            self._present(time.monotonic())
+
+    def _lay_card(self, target: pygame.Surface, under: pygame.Surface, card: bool) -> None:
+        """The corner of `target` as the slide has it (`under`), with the card on it if `card`."""
+        corner = self._corner()
+        target.blit(under, corner)
+        if card and self._card is not None:
+            target.blit(self._card, corner)
+
+    def _keep_card(self, scene: Scene, picture: pygame.Surface, changed: pygame.Rect) -> None:
+        """After a video frame: keep what it drew in the corner, and lay the card over it."""
+        corner = self._corner()
+        clip = changed.clip(corner)
+        if not clip.w or not clip.h or scene.under is None:
+            return
+        inside = clip.move(-corner.x, -corner.y)
+        scene.under.blit(picture, inside, area=clip)
+        if picture is self.screen.canvas:
+            self._canvas_under().blit(picture, inside, area=clip)
+        if self._card is not None and _carries_card(scene):
+            picture.blit(self._card, clip, area=inside)
 
     def _present(self, now: float) -> None:
         self.screen.present()
@@ -422,6 +544,10 @@ class Stage:
         self._quiet.problem(
             f"video:{name}", "video %r cannot be played (%s): showing a placeholder", name, why
         )
+
+
+def _carries_card(scene: Scene) -> bool:
+    return scene.slide.kind not in CARDLESS_KINDS
 
 
 def _resolver(resolve: Resolve | Path) -> Resolve:
