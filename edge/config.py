@@ -164,6 +164,30 @@ SCHEMA: dict[str, dict[str, Key]] = {
             "an http(s) URL",
             lambda v: v.startswith(("https://", "http://")),
         ),
+        "accept_s": Key(
+            (int, float), 120, "a number of seconds 10-3600", lambda v: 10 <= v <= 3600
+        ),
+        "rotate_s": Key(
+            (int, float),
+            60,
+            "a number of seconds 5-3600, at most accept_s",
+            lambda v: 5 <= v <= 3600,
+        ),
+        "lan_address": Key(
+            str, "", "an IPv4 address of this device to listen on, or empty for no LAN check-in"
+        ),
+        "lan_port": Key(
+            int, 8787, "an integer 0-65535 (0: any free port)", lambda v: 0 <= v <= 65535
+        ),
+        "public_keys": Key(
+            dict,
+            {},
+            "a table of kid = base64 Ed25519 public key (the platform's visitor-token keys)",
+        ),
+    },
+    "personalize": {
+        "cooldown_s": Key((int, float), 30, "a number of seconds 0-3600", lambda v: 0 <= v <= 3600),
+        "max_in_flight": Key(int, 8, "an integer 1-100", lambda v: 1 <= v <= 100),
     },
     "health": {
         "interval_s": Key(
@@ -284,11 +308,19 @@ def from_mapping(data: Mapping[str, Any], source: Path | None = None) -> Config:
             f"({p['exit_m']})",
         )
     allow_list(values["presence"])  # raises ConfigError naming the bad entry
-    for kid, pub in values["content"]["public_keys"].items():
-        if not valid_public_key(pub):
-            raise ConfigError(
-                f"content.public_keys.{kid}", pub, "base64 of a raw 32-byte Ed25519 public key"
-            )
+    for section in ("content", "checkin"):
+        for kid, pub in values[section]["public_keys"].items():
+            if not valid_public_key(pub):
+                raise ConfigError(
+                    f"{section}.public_keys.{kid}",
+                    pub,
+                    "base64 of a raw 32-byte Ed25519 public key",
+                )
+    ck = values["checkin"]
+    if ck["rotate_s"] > ck["accept_s"]:
+        raise ConfigError(
+            "checkin.rotate_s", ck["rotate_s"], f"at most checkin.accept_s ({ck['accept_s']})"
+        )
     for w in warnings:
         log.warning("%s", w)
     return Config(values, source, tuple(warnings))

@@ -38,16 +38,19 @@ from edge.lock import StateLock
 from edge.outbox.store import Outbox
 from edge.outbox.sync import Syncer
 from edge.outbox.writer import EventWriter
+from edge.personalize import Personalizer
 from edge.presence.advert import AdvertSource
+from edge.presence.checkin import NonceBook, qr_url
 from edge.presence.decode import BeaconDecoder
+from edge.presence.lan import LanCheckin, nonce_refusal
 from edge.presence.pipeline import PresencePipeline
+from edge.presence.tokens import VisitorToken
 from edge.presence.tracker import PresenceEvent
 from edge.quiet import QuietLog
 from edge.signage.screen import Screen
 from edge.signage.stage import Stage
 
 log = logging.getLogger("edge.daemon")
-MAX_DECIDES_IN_FLIGHT = 8
 
 
 @dataclass
@@ -99,7 +102,18 @@ class Daemon:
         self._link: MqttLink | None = None
         self._decider: Decider | None = None
         self._stage: Stage | None = None
-        self._decides = 0
+        ck = config["checkin"]
+        self._nonces = NonceBook(accept_s=ck["accept_s"], rotate_s=ck["rotate_s"])
+        self._nonce_file = config.state_dir / "nonces.json"
+        self._load_nonces()
+        self._checkin_url: str | None = None
+        self._personalizer = Personalizer(
+            None,
+            show=self._show_personal,
+            offer=self._offer,
+            cooldown_s=config["personalize"]["cooldown_s"],
+            max_in_flight=config["personalize"]["max_in_flight"],
+        )
         self._quiet = QuietLog(log)
         self._io_ready = threading.Event()
         self._io_error: BaseException | None = None
@@ -150,6 +164,8 @@ class Daemon:
                     on_shown=self._shown,
                     fps=disp["fps"],
                 )
+                if self._checkin_url is not None:
+                    self._stage.set_checkin(self._checkin_url)
                 if stop_when_drained and self._loop is not None:
                     asyncio.run_coroutine_threadsafe(self._stop_when_drained(), self._loop)
                 self._stage.run(self.stop)
@@ -236,6 +252,13 @@ class Daemon:
                 broker = BrokerSettings(**{f.name: m[f.name] for f in fields(BrokerSettings)})
                 self._link = MqttLink(self.topics, broker, self._loop, clock_synced)
                 self._decider = Decider(self._link, m["decide_timeout_ms"] / 1000)
+                self._personalizer = Personalizer(
+                    self._decider,
+                    show=self._show_personal,
+                    offer=self._offer,
+                    cooldown_s=cfg["personalize"]["cooldown_s"],
+                    max_in_flight=cfg["personalize"]["max_in_flight"],
+                )
                 self._syncer = Syncer(
                     outbox,
                     self._link,
@@ -266,6 +289,8 @@ class Daemon:
                 inputs.append(asyncio.create_task(self._health(pipeline), name="health"))
             if self._manager is not None:
                 inputs.append(asyncio.create_task(self._content_clock(self._manager)))
+            inputs.append(asyncio.create_task(self._nonce_clock(), name="nonces"))
+            lan = await self._start_lan()
             outputs = []
             if self._link is not None and self._syncer is not None:
                 outputs = [
@@ -276,6 +301,8 @@ class Daemon:
                 await self._io_stop.wait()
             finally:
                 await _cancel(inputs)
+                if lan is not None:
+                    await lan.aclose()
                 self._record_presence(pipeline.close(self.source.now()))
                 self._writer.flush()  # flush() on clean shutdown: nothing left in memory
                 if self._syncer is not None:
@@ -295,7 +322,9 @@ class Daemon:
     async def _stop_when_drained(self) -> None:
         assert self._outbox is not None
         while not self.stop.is_set():
-            idle = self._decides == 0 and (self._writer is None or self._writer.held == 0)
+            idle = self._personalizer.in_flight == 0 and (
+                self._writer is None or self._writer.held == 0
+            )
             if self._source_done() and idle and self._outbox.pending() == 0:
                 self.stop.set()
                 return
@@ -329,6 +358,29 @@ class Daemon:
         manager.evaluate(datetime.now(UTC))
         return manager
 
+    async def _start_lan(self) -> LanCheckin | None:
+        """The LAN check-in endpoint, when `[checkin] lan_address` names an interface."""
+        c = self.config["checkin"]
+        if not c["lan_address"]:
+            return None
+        lan = LanCheckin(
+            host=c["lan_address"],
+            port=c["lan_port"],
+            device_id=self.config["device"]["device_id"] or "unprovisioned",
+            public_keys=c["public_keys"],
+            on_checkin=self._lan_checkin,
+        )
+        try:
+            await lan.start()
+        except EdgeError as exc:
+            log.error("LAN check-in endpoint not started: %s", exc)
+            return None
+        log.info(
+            "LAN check-in on %s:%d (advertised as _omo-checkin._tcp)", c["lan_address"], lan.port
+        )
+        self.lan_port = lan.port
+        return lan
+
     async def _content_clock(self, manager: ContentManager) -> None:
         """Re-evaluate the schedule when it next changes (and ask again for late assets)."""
         while True:
@@ -336,6 +388,14 @@ class Daemon:
             manager.tick(time.monotonic())
             delay = 30.0 if wake is None else (wake - datetime.now(UTC)).total_seconds()
             await asyncio.sleep(min(30.0, max(0.05, delay)))
+
+    def _show_personal(self, personal: Personal) -> None:
+        if self._stage is not None:
+            self._stage.show(personal)
+        self.stats.decisions += 1
+
+    def _offer(self, segment: str) -> Slide | None:
+        return self._manager.offer(segment) if self._manager is not None else None
 
     def _content_rejected(self, exc: ContentRejected) -> None:
         fields: dict[str, Any] = {"reason": exc.reason, "detail": exc.detail}
@@ -417,7 +477,7 @@ class Daemon:
             if ev.type == "visit.enter":
                 self.stats.visitors.add(ev.visitor)
                 log.info("visitor entered: %s (%s)", short_visitor(ev.visitor), ev.zone)
-                self._start_decide(ev)
+                self._personalizer.visit(ev.visitor, ev.visit_id, ev.zone)
             elif ev.type == "visit.exit":
                 log.info(
                     "visitor left: %s after %.0f s",
@@ -425,53 +485,6 @@ class Daemon:
                     (ev.dwell_ms or 0) / 1000,
                 )
         self._commit(records)
-
-    # decisions -------------------------------------------------------------------
-    def _start_decide(self, ev: PresenceEvent) -> None:
-        if self._decider is None or self._decides >= MAX_DECIDES_IN_FLIGHT:
-            return
-        self._decides += 1
-        task = asyncio.get_running_loop().create_task(self._decide(ev))
-        task.add_done_callback(lambda _t: self._decide_done())
-
-    def _decide_done(self) -> None:
-        self._decides -= 1
-
-    async def _decide(self, ev: PresenceEvent) -> None:
-        assert self._decider is not None
-        started = time.perf_counter()
-        decision = await self._decider.ask(ev.visitor, ev.visit_id, "beacon", ev.zone)
-        if decision is None:
-            return
-        took_ms = (time.perf_counter() - started) * 1000
-        if decision.slide is None:
-            log.info(
-                "decision received for %s: nothing personal (%.1f ms)",
-                short_visitor(ev.visitor),
-                took_ms,
-            )
-            return
-        self.stats.decisions += 1
-        log.info(
-            "decision received for %s: %s (campaign %s, variant %s) in %.1f ms",
-            short_visitor(ev.visitor),
-            decision.content_id,
-            decision.campaign_id,
-            decision.variant,
-            took_ms,
-        )
-        if self._stage is not None and decision.show_ms > 0:
-            self._stage.show(
-                Personal(
-                    decision.slide,
-                    decision.show_ms,
-                    decision.request_id,
-                    ev.visitor,
-                    decision.content_id or decision.slide.id,
-                    decision.campaign_id,
-                    decision.variant,
-                )
-            )
 
     # events ----------------------------------------------------------------------
     def _event(self, type_: str, fields: dict[str, Any]) -> dict[str, Any]:
@@ -538,17 +551,92 @@ class Daemon:
         return True
 
     def _checkin(self, checkin: Checkin) -> bool:
-        """A phone scanned this screen's code: committed before the broker hears we have it."""
-        visitor = checkin.visitor if "analytics" in checkin.consent else None
+        """A phone scanned this screen's code (via central): nonce checked, committed, then
+        acknowledged; a refused nonce is acknowledged too (it will not get better)."""
+        return (
+            self._check_in(checkin.visitor, checkin.nonce, tuple(checkin.consent), "central", None)
+            != "storage"
+        )
+
+    def _check_in(
+        self, visitor: str, nonce: str, consent: tuple[str, ...], via: str, segment: str | None
+    ) -> str:
+        """One check-in, either way in: "ok", a refused nonce's verdict, or "storage"."""
+        verdict = self._nonces.use(nonce, time.monotonic())
+        self._save_nonces()
+        self._show_checkin_code()
+        if verdict != "ok":
+            log.warning("check-in via %s refused: %s nonce", via, verdict)
+            return verdict
+        recorded = visitor if "analytics" in consent else None
+        visit_id = new_id()
         event = self._event(
-            "checkin",
-            {"visitor": visitor, "visit_id": new_id(), "nonce": checkin.nonce, "via": "central"},
+            "checkin", {"visitor": recorded, "visit_id": visit_id, "nonce": nonce, "via": via}
         )
         assert self._writer is not None
         if not self._writer.commit_now([event]):
-            return False
-        log.info("check-in committed for %s", short_visitor(visitor))
-        return True
+            return "storage"
+        log.info("check-in via %s committed for %s", via, short_visitor(recorded))
+        self._personalizer.checkin(visitor, visit_id, consent, segment)
+        return "ok"
+
+    async def _lan_checkin(self, token: VisitorToken, nonce: str) -> tuple[int, dict[str, Any]]:
+        verdict = self._check_in(token.visitor, nonce, token.consent, "lan", token.segment)
+        if verdict == "ok":
+            return 200, {"ok": True}
+        if verdict == "storage":
+            return 503, {"error": "unavailable", "detail": "try again in a moment"}
+        return nonce_refusal(verdict)  # type: ignore[arg-type]
+
+    def _show_checkin_code(self) -> None:
+        """Put the current nonce's QR on screen (a new one after each use and every minute)."""
+        if not self.config.provisioned:
+            return  # nobody could check in: central does not know this device yet
+        c, d = self.config["checkin"], self.config["device"]
+        version = self._nonces.version
+        url = qr_url(c["base_url"], d["device_id"], self._nonces.current(time.monotonic()))
+        if self._nonces.version != version:
+            self._save_nonces()
+        if url != self._checkin_url:
+            self._checkin_url = url
+            if self._stage is not None:
+                self._stage.set_checkin(url)
+
+    def _load_nonces(self) -> None:
+        """Nonces shown before a restart: a scan made just before it still counts once."""
+        try:
+            saved = json.loads(self._nonce_file.read_text())
+            now_ms, mono = time.time() * 1000, time.monotonic()
+            self._nonces.restore(
+                [(str(n), (now_ms - float(at)) / 1000, bool(used)) for n, at, used in saved], mono
+            )
+        except FileNotFoundError:
+            pass
+        except (OSError, ValueError, TypeError) as exc:
+            log.warning("saved check-in nonces unreadable (%s); starting afresh", exc)
+
+    def _save_nonces(self) -> None:
+        now_ms, mono = time.time() * 1000, time.monotonic()
+        rows = [
+            [n, round(now_ms - age * 1000), used] for n, age, used in self._nonces.snapshot(mono)
+        ]
+        tmp = self._nonce_file.with_suffix(".tmp")
+        try:
+            self._nonce_file.parent.mkdir(parents=True, exist_ok=True)
+            with tmp.open("w") as out:
+                json.dump(rows, out)
+                out.flush()
+                os.fsync(out.fileno())
+            tmp.replace(self._nonce_file)
+        except OSError as exc:
+            self._quiet.problem("nonces", "cannot save check-in nonces: %s", exc)
+
+    async def _nonce_clock(self) -> None:
+        while True:
+            self._show_checkin_code()
+            due = self._nonces.rotates_at()
+            wait = 1.0 if due is None else due - time.monotonic()
+            await asyncio.sleep(min(5.0, max(0.05, wait)))
 
 
 async def _cancel(tasks: list[asyncio.Task[None]]) -> None:

@@ -148,3 +148,34 @@ def daemon() -> Iterator[Callable[..., DaemonProcess]]:
     yield start
     for proc in started:
         proc.stop()
+
+
+def screen_checkin_nonce(central: CentralSim, device_topic: str, timeout_s: float = 15) -> str:
+    """The check-in nonce on the device's screen, read as a shopper's phone would: from the
+    QR code in a screenshot (taken with the `screenshot` command)."""
+    import base64
+    import time
+    import urllib.parse
+
+    import numpy as np
+    import pygame
+    import zxingcpp
+
+    cmd_id = central.command(device_topic, "screenshot")
+    deadline = time.monotonic() + timeout_s
+    while cmd_id not in central.cmd_results:
+        if time.monotonic() > deadline:
+            raise TimeoutError("no screenshot came back")
+        time.sleep(0.05)
+    png = base64.b64decode(central.cmd_results[cmd_id]["png_b64"])
+    path = Path(os.environ.get("TMPDIR", "/tmp")) / f"omo-shot-{cmd_id}.png"
+    path.write_bytes(png)
+    try:
+        pixels = np.asarray(pygame.surfarray.array3d(pygame.image.load(str(path)))).swapaxes(0, 1)
+    finally:
+        path.unlink()
+    for code in zxingcpp.read_barcodes(np.ascontiguousarray(pixels)):
+        query = urllib.parse.parse_qs(urllib.parse.urlsplit(code.text).query)
+        if "n" in query and "d" in query:
+            return query["n"][0]
+    raise AssertionError("no check-in QR code on the screen")

@@ -15,7 +15,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from edge.sim.broker import Mosquitto
 from edge.sim.central import CentralSim
-from tests.conftest import DaemonProcess
+from tests.conftest import DaemonProcess, screen_checkin_nonce
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(90)]
 TOPIC = "omo/v1/store-1/screen-1/checkin"
@@ -54,9 +54,8 @@ def test_checkin_received_by_a_daemon_that_dies_is_redelivered_and_stored_once(
     config = device_config(speed=0.001, sync={"ack_timeout_s": 0.5})
     first = daemon("run", "--config", str(config))
     assert wait_for(lambda: "omo/v1/store-1/screen-1" in central.states, 20)
-    time.sleep(0.5)  # subscribed with a persistent session
+    nonce = screen_checkin_nonce(central, "omo/v1/store-1/screen-1")
     first.proc.send_signal(signal.SIGSTOP)  # frozen: the bytes arrive, nothing handles them
-    nonce = "n-" + "7" * 16
     publish(
         broker.port,
         {"visitor": "member-42", "nonce": nonce, "consent": ["analytics", "personalize"], "ts": 1},
@@ -84,10 +83,9 @@ def test_checkin_sent_while_the_daemon_is_down_arrives_when_it_returns(
     config = device_config(speed=0.001)
     first = daemon("run", "--config", str(config))
     assert wait_for(lambda: "omo/v1/store-1/screen-1" in central.states, 20)
-    time.sleep(0.5)
+    nonce = screen_checkin_nonce(central, "omo/v1/store-1/screen-1")
     first.proc.kill()
     first.proc.wait(10)
-    nonce = "n-" + "8" * 16
     publish(broker.port, {"visitor": "member-7", "nonce": nonce, "consent": [], "ts": 1})
     second = daemon("run", "--config", str(config))
     assert wait_for(lambda: bool(checkins(central, nonce)), 30), second.stdout

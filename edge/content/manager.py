@@ -183,6 +183,11 @@ class ContentManager:
         changes.append(datetime.fromtimestamp(m.expires_ts / 1000, UTC))
         return min(changes)
 
+    def offer(self, segment: str) -> Slide | None:
+        """The current manifest's slide for `segment` (offline personalization), if any."""
+        held = self._current()
+        return held.manifest.offers.get(segment) if held else None
+
     def force_refresh(self) -> None:
         """`reload`: push the current slides again on the next evaluation."""
         self._showing = None

@@ -47,6 +47,9 @@ class Manifest(msgspec.Struct, frozen=True, kw_only=True):
     schedule: list[Window]
     assets: dict[str, str]  # asset name -> sha256 (lowercase hex)
     timezone: str  # IANA name, checked to load
+    # omo-edge addition: segment -> slide shown to a LAN check-in whose signed token
+    # claims that segment while central cannot be reached (offline personalization).
+    offers: dict[str, Slide] = {}
 
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
@@ -63,6 +66,7 @@ class _Header(msgspec.Struct, frozen=True, kw_only=True):
     schedule: list[Any]
     assets: dict[str, str]
     timezone: str
+    offers: dict[str, Any] = {}
 
 
 def canonical(manifest: Mapping[str, Any]) -> bytes:
@@ -147,8 +151,8 @@ def _content(header: _Header, version: int) -> Manifest:
             raise reject(reasons.BAD_ASSET_NAME, f"asset name {name!r} is not a plain name", sha)
         if not is_sha256(sha):
             raise reject(reasons.MALFORMED, f"asset {name!r} sha256 is not 64 lowercase hex")
-    playlist = []
-    for obj in header.playlist:
+
+    def checked(obj: Any) -> Slide:
         try:
             slide = parse_slide(obj)
         except ContentRejected as exc:
@@ -156,7 +160,10 @@ def _content(header: _Header, version: int) -> Manifest:
         for used in (slide.image, slide.video):
             if used is not None and used not in header.assets:
                 raise reject(reasons.MISSING_ASSET, f"slide {slide.id!r} uses unlisted {used!r}")
-        playlist.append(slide)
+        return slide
+
+    playlist = [checked(obj) for obj in header.playlist]
+    offers = {str(segment): checked(obj) for segment, obj in header.offers.items()}
     ids = [slide.id for slide in playlist]
     if len(set(ids)) != len(ids):
         raise reject(reasons.MALFORMED, "slide ids in the playlist are not unique")
@@ -175,6 +182,7 @@ def _content(header: _Header, version: int) -> Manifest:
         schedule=schedule,
         assets=dict(header.assets),
         timezone=header.timezone,
+        offers=offers,
     )
 
 

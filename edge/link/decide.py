@@ -26,6 +26,10 @@ class Decider:
         self.timeouts = 0
         self.late = 0
 
+    @property
+    def online(self) -> bool:
+        return self._link.connected.is_set()
+
     async def ask(self, visitor: str, visit_id: str, trigger: str, zone: str) -> Decision | None:
         """The platform's decision, or None (offline, timed out): show local content."""
         if not self._link.connected.is_set():

@@ -110,6 +110,20 @@ class NonceBook:
         self._counts[verdict] += 1
         return verdict
 
+    # surviving a restart ----------------------------------------------------------
+    def snapshot(self, now: float) -> list[tuple[str, float, bool]]:
+        """(nonce, age in s, used) of every remembered nonce, oldest first: a check-in
+        scanned just before a crash or restart must still be recognised after it."""
+        self._forget(now)
+        return [(nonce, now - entry.at, entry.used) for nonce, entry in self._issued.items()]
+
+    def restore(self, entries: list[tuple[str, float, bool]], now: float) -> None:
+        """Take back a snapshot (ages may come from a wall clock: negative ones count as 0)."""
+        for nonce, age, used in entries:
+            if nonce not in self._issued:
+                self._issued[nonce] = _Issued(now - max(0.0, age), used)
+        self._forget(now)
+
     def counts(self) -> dict[Verdict, int]:
         """How many check-ins got each verdict so far."""
         return dict(self._counts)

@@ -59,10 +59,13 @@ class CentralSim:
         known: Iterable[str] | None = None,
         show_ms: int = 6000,
         ttl_ms: int = 60000,
+        decide_delay_s: float = 0.0,
     ) -> None:
         self.prefix = prefix
         self.known = None if known is None else set(known)
         self.show_ms, self.ttl_ms = show_ms, ttl_ms
+        self.decide_delay_s = decide_delay_s
+        """Answer decide requests this much later (a slow platform); settable while running."""
         self.acking = True
         self.events: dict[str, dict[str, Any]] = {}
         self.duplicates = 0
@@ -162,9 +165,20 @@ class CentralSim:
         correlation = getattr(props, "CorrelationData", None)
         if correlation is not None:
             out.CorrelationData = correlation
-        client.publish(response_topic, json.dumps(answer).encode(), qos=1, properties=out)
-        with self._lock:
-            self.decisions += 1
+        payload = json.dumps(answer).encode()
+
+        def send() -> None:
+            client.publish(response_topic, payload, qos=1, properties=out)
+            with self._lock:
+                self.decisions += 1
+
+        delay = self.decide_delay_s
+        if delay > 0:  # a timer, so the network loop keeps serving events meanwhile
+            timer = threading.Timer(delay, send)
+            timer.daemon = True
+            timer.start()
+        else:
+            send()
 
     def _store(self, client: mqtt.Client, device_topic: str, body: dict[str, Any]) -> None:
         batch_id = str(body["batch_id"])
