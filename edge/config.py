@@ -115,6 +115,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
         ),
         "rotation": Key(int, 0, "0, 90, 180 or 270", lambda v: v in (0, 90, 180, 270)),
         "fps": Key(int, 30, "an integer 1-120", lambda v: 1 <= v <= 120),
+        "stall_s": Key((int, float), 10, "a number of seconds 1-600", lambda v: 1 <= v <= 600),
         "screenshot_dir": Key(str, "", "a folder path, or empty for no screenshots"),
     },
     "storage": {

@@ -35,6 +35,7 @@ from edge.link.schemas import Checkin, Command, Decision, EventsAck, parse
 from edge.link.session import BrokerSettings, Incoming, MqttLink
 from edge.link.topics import Topics
 from edge.lock import StateLock
+from edge.notify import Notifier, render_alive
 from edge.outbox.store import Outbox
 from edge.outbox.sync import Syncer
 from edge.outbox.writer import EventWriter
@@ -171,6 +172,7 @@ class Daemon:
                 self._stage.run(self.stop)
                 self.stats.frames = self._stage.frames
         finally:
+            Notifier().send("STOPPING=1")
             self.stop.set()
             for w in watchers:
                 w.cancel()
@@ -290,6 +292,7 @@ class Daemon:
             if self._manager is not None:
                 inputs.append(asyncio.create_task(self._content_clock(self._manager)))
             inputs.append(asyncio.create_task(self._nonce_clock(), name="nonces"))
+            inputs.append(asyncio.create_task(self._systemd(), name="systemd"))
             lan = await self._start_lan()
             outputs = []
             if self._link is not None and self._syncer is not None:
@@ -427,6 +430,30 @@ class Daemon:
                     self._record_presence(events)
         except (OSError, EdgeError) as exc:
             log.error("advert source stopped: %s; the screen keeps playing", exc)
+
+    async def _systemd(self) -> None:
+        """READY once a frame is on screen; WATCHDOG only while frames keep coming (and this
+        loop runs). Disk, broker or radio trouble never stops the pings: a restart would not
+        fix them, and a restart loop would black out the screen."""
+        notifier = Notifier()
+        if not notifier.enabled:
+            return
+        while self._stage is None or self._stage.frames == 0:
+            await asyncio.sleep(0.05)
+        notifier.send("READY=1", "STATUS=content on screen")
+        log.info("told systemd we are ready (first frame on screen)")
+        if notifier.watchdog_s is None:
+            return
+        stall_s = float(self.config["display"]["stall_s"])
+        stalled = False
+        while True:
+            await asyncio.sleep(notifier.watchdog_s / 3)
+            alive = render_alive(time.monotonic(), self._stage.last_frame_monotonic, stall_s)
+            if alive:
+                notifier.send("WATCHDOG=1")
+            elif not stalled:
+                log.error("no frame for %.0f s: not confirming liveness to the watchdog", stall_s)
+            stalled = not alive
 
     async def _health(self, pipeline: PresencePipeline) -> None:
         """A `device.health` event every `[health] interval_s`: what ops need to see trouble."""

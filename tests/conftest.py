@@ -83,9 +83,10 @@ def device_config(tmp_path: Path, broker: Mosquitto) -> Callable[..., Path]:
 class DaemonProcess:
     """`omo-edge run` as a real process; output collected for assertions."""
 
-    def __init__(self, args: list[str]) -> None:
+    def __init__(self, args: list[str], env: dict[str, str] | None = None) -> None:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "edge.cli", *args],
+            env=None if env is None else {**os.environ, **env},
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -140,8 +141,8 @@ class DaemonProcess:
 def daemon() -> Iterator[Callable[..., DaemonProcess]]:
     started: list[DaemonProcess] = []
 
-    def start(*args: str) -> DaemonProcess:
-        proc = DaemonProcess(list(args))
+    def start(*args: str, env: dict[str, str] | None = None) -> DaemonProcess:
+        proc = DaemonProcess(list(args), env)
         started.append(proc)
         return proc
 
