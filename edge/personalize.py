@@ -105,7 +105,7 @@ class Personalizer:
         if not self._cooldown.allow(visitor, self._clock()):
             self.stats.cooled_down += 1
             return
-        self._request(visitor, visit_id, "beacon", zone)
+        self._request(visitor, visit_id, "beacon", zone, visitor)
 
     def checkin(
         self,
@@ -122,6 +122,8 @@ class Personalizer:
                 short_visitor(visitor),
             )
             return
+        # Without analytics consent, the impression this leads to names nobody.
+        recorded = visitor if "analytics" in consent else None
         offline = self._decider is None or not self._decider.online
         if offline and segment is not None:
             slide = self._offer(segment)
@@ -130,18 +132,20 @@ class Personalizer:
                 log.info(
                     "offline: showing the %r segment offer to %s", segment, short_visitor(visitor)
                 )
-                self._show(Personal(slide, OFFLINE_SHOW_MS, "", visitor, slide.id, None, None))
+                self._show(Personal(slide, OFFLINE_SHOW_MS, None, recorded, slide.id, None, None))
                 return
-        self._request(visitor, visit_id, "checkin", "immediate")
+        self._request(visitor, visit_id, "checkin", "immediate", recorded)
 
     def forget(self, visitor: str) -> None:
         self._cache.forget(visitor)
 
-    def _request(self, visitor: str, visit_id: str, trigger: str, zone: str) -> None:
+    def _request(
+        self, visitor: str, visit_id: str, trigger: str, zone: str, recorded: str | None
+    ) -> None:
         cached = self._cache.get(visitor, self._clock())
         if cached is not None:
             self.stats.reused += 1
-            self._present(visitor, cached, 0.0, reused=True)
+            self._present(recorded, cached, 0.0, reused=True)
             return
         if self._decider is None:
             return
@@ -150,23 +154,31 @@ class Personalizer:
             return
         self.in_flight += 1
         self.stats.requested += 1
-        task = asyncio.get_running_loop().create_task(self._ask(visitor, visit_id, trigger, zone))
+        task = asyncio.get_running_loop().create_task(
+            self._ask(visitor, visit_id, trigger, zone, recorded)
+        )
         task.add_done_callback(lambda _t: self._done())
 
     def _done(self) -> None:
         self.in_flight -= 1
 
-    async def _ask(self, visitor: str, visit_id: str, trigger: str, zone: str) -> None:
+    async def _ask(
+        self, visitor: str, visit_id: str, trigger: str, zone: str, recorded: str | None
+    ) -> None:
         assert self._decider is not None
         started = time.perf_counter()
-        decision = await self._decider.ask(visitor, visit_id, trigger, zone)
+        try:
+            decision = await self._decider.ask(visitor, visit_id, trigger, zone)
+        except Exception:  # a broken link must not go unnoticed, nor stop the next visitor
+            log.exception("decide request for %s failed", short_visitor(visitor))
+            return
         if decision is None:
             return
         self._cache.remember(visitor, decision, self._clock())
-        self._present(visitor, decision, (time.perf_counter() - started) * 1000)
+        self._present(recorded, decision, (time.perf_counter() - started) * 1000)
 
     def _present(
-        self, visitor: str, decision: Decision, took_ms: float, reused: bool = False
+        self, visitor: str | None, decision: Decision, took_ms: float, reused: bool = False
     ) -> None:
         how = "reused" if reused else f"in {took_ms:.1f} ms"
         if decision.slide is None:

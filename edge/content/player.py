@@ -20,7 +20,7 @@ class Personal:
 
     slide: Slide
     show_ms: int
-    request_id: str
+    request_id: str | None  # None: not from a decision (an offline segment offer)
     visitor: str | None
     content_id: str
     campaign_id: str | None
