@@ -151,6 +151,18 @@ def daemon() -> Iterator[Callable[..., DaemonProcess]]:
         proc.stop()
 
 
+def wait_for(check: Callable[[], bool], seconds: float) -> bool:
+    """Poll `check` until it holds (True) or `seconds` pass (False)."""
+    import time
+
+    deadline = time.monotonic() + seconds
+    while not check():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
 def screen_checkin_nonce(central: CentralSim, device_topic: str, timeout_s: float = 15) -> str:
     """The check-in nonce on the device's screen, read as a shopper's phone would: from the
     QR code in a screenshot (taken with the `screenshot` command)."""

@@ -15,7 +15,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from edge.sim.broker import Mosquitto
 from edge.sim.central import CentralSim
-from tests.conftest import DaemonProcess, screen_checkin_nonce
+from tests.conftest import DaemonProcess, screen_checkin_nonce, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(90)]
 TOPIC = "omo/v1/store-1/screen-1/checkin"
@@ -30,15 +30,6 @@ def publish(port: int, payload: dict[str, object]) -> None:
     finally:
         client.loop_stop()
         client.disconnect()
-
-
-def wait_for(check: Callable[[], bool], seconds: float) -> bool:
-    deadline = time.monotonic() + seconds
-    while not check():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
 
 
 def checkins(central: CentralSim, nonce: str) -> list[dict[str, object]]:

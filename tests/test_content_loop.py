@@ -17,7 +17,7 @@ from nacl.signing import SigningKey
 from edge.content.manifest import sign
 from edge.sim.broker import Mosquitto
 from edge.sim.central import CentralSim
-from tests.conftest import DaemonProcess
+from tests.conftest import DaemonProcess, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
@@ -73,15 +73,6 @@ def manifest(version: int, **overrides: Any) -> dict[str, Any]:
 
 def shots(folder: Path, slide_id: str) -> list[Path]:
     return sorted(folder.glob(f"*-playlist-{slide_id}.png"))
-
-
-def wait_for(check: Callable[[], bool], seconds: float) -> bool:
-    deadline = time.monotonic() + seconds
-    while not check():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
 
 
 @pytest.fixture

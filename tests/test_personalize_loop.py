@@ -28,7 +28,7 @@ from edge.content.manifest import sign
 from edge.presence.tokens import sign_token
 from edge.sim.broker import Mosquitto, free_port
 from edge.sim.central import CentralSim, coupon_for
-from tests.conftest import DaemonProcess
+from tests.conftest import DaemonProcess, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(60)]
 
@@ -44,15 +44,6 @@ class Key:
         seed = SigningKey.generate()
         self.seed = base64.b64encode(bytes(seed)).decode()
         self.public = base64.b64encode(bytes(seed.verify_key)).decode()
-
-
-def wait_for(check: Callable[[], bool], seconds: float) -> bool:
-    deadline = time.monotonic() + seconds
-    while not check():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
 
 
 def decode_qr_texts(png: bytes) -> list[str]:

@@ -78,14 +78,7 @@ class ContentManager:
                 continue
             payload = path.read_bytes()
             try:
-                manifest = verify(
-                    payload,
-                    public_keys=self._keys,
-                    store_id=self._store_id,
-                    device_id=self._device_id,
-                    now_ms=trusted_now_ms(now_ms, self._clock_synced()),
-                    current_version=None,
-                )
+                manifest = self._verify(payload, now_ms, None)
             except ContentRejected as exc:
                 log.warning("saved %s manifest no longer usable (%s); not playing it", scope, exc)
                 continue
@@ -106,14 +99,7 @@ class ContentManager:
             return
         current = max((h.manifest.version for h in (live, pending) if h is not None), default=None)
         try:
-            manifest = verify(
-                payload,
-                public_keys=self._keys,
-                store_id=self._store_id,
-                device_id=self._device_id,
-                now_ms=trusted_now_ms(now_ms, self._clock_synced()),
-                current_version=current,
-            )
+            manifest = self._verify(payload, now_ms, current)
             expected = "device" if manifest.scope.device_id else "store"
             if expected != scope:
                 raise ContentRejected(
@@ -196,6 +182,16 @@ class ContentManager:
         return {scope: held.manifest.version for scope, held in self._live.items()}
 
     # -- internals -------------------------------------------------------------
+    def _verify(self, payload: bytes, now_ms: int, current: int | None) -> Manifest:
+        return verify(
+            payload,
+            public_keys=self._keys,
+            store_id=self._store_id,
+            device_id=self._device_id,
+            now_ms=trusted_now_ms(now_ms, self._clock_synced()),
+            current_version=current,
+        )
+
     def _current(self, now_ms: int | None = None) -> _Held | None:
         now_ms = int(time.time() * 1000) if now_ms is None else now_ms
         for scope in ("device", "store"):
