@@ -171,10 +171,14 @@ def _fitted(size: int, lines: list[str] | tuple[str, ...]) -> Fitted:
     return Fitted(font(size), tuple(lines), step, trim)
 
 
+@lru_cache(maxsize=512)
 def fit(
     text: str, width: int, height: int, *, max_size: int, min_size: int, max_lines: int = 0
 ) -> Fitted:
     """The largest font size in [min_size, max_size] at which `text` fits the box.
+
+    Cached: the same title and body come back on every coupon, and measuring text
+    was the largest part of painting a personal slide (benchmarks/latency.py).
 
     If it does not fit even at `min_size`, the lines that fit are kept and the last
     one ellipsized. `max_lines` (0 = no limit) caps the line count, e.g. 1 for a code.
