@@ -34,12 +34,14 @@ class CommandRunner:
         clock_synced: Callable[[], bool],
         screenshot: Callable[[], asyncio.Future[bytes]] | None,
         reload: Callable[[], None],
+        forget: Callable[[str], None] = lambda _visitor: None,
     ) -> None:
         self._outbox = outbox
         self._link = link
         self._clock_synced = clock_synced
         self._screenshot = screenshot
         self._reload = reload
+        self._forget = forget
         self.refused = 0
 
     def receive(self, cmd: Command) -> bool:
@@ -87,6 +89,7 @@ class CommandRunner:
             if not isinstance(visitor, str) or not visitor:
                 return False, "args.visitor (a visitor id) is required", {}
             count = self._outbox.purge_visitor(visitor)
+            self._forget(visitor)  # nor is a cached decision about them kept
             return True, f"{count} pending events about this visitor deleted", {}
         if cmd.cmd == "set_log_level":
             level = cmd.args.get("level")

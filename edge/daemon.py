@@ -275,6 +275,7 @@ class Daemon:
                     clock_synced=clock_synced,
                     screenshot=self._screenshot,
                     reload=self._reload,
+                    forget=self._personalizer.forget,
                 )
                 self._link.start()
             else:

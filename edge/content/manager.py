@@ -178,9 +178,6 @@ class ContentManager:
         """`reload`: push the current slides again on the next evaluation."""
         self._showing = None
 
-    def version(self) -> dict[str, int]:
-        return {scope: held.manifest.version for scope, held in self._live.items()}
-
     # -- internals -------------------------------------------------------------
     def _verify(self, payload: bytes, now_ms: int, current: int | None) -> Manifest:
         return verify(

@@ -365,12 +365,6 @@ class Outbox:
         row = self.db.execute("SELECT value FROM counters WHERE name = ?", [name]).fetchone()
         return int(row[0]) if row else 0
 
-    def bump(self, name: str, by: int = 1) -> None:
-        """Add to a persistent counter in a transaction of its own."""
-        with _storage_errors(), self.db.conn:
-            self.db.conn.execute("BEGIN IMMEDIATE")
-            self._bump(name, by)
-
     def pending(self) -> int:
         """Events not yet acknowledged (in flight included); cheap."""
         return self._totals()[0]
