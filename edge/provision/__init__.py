@@ -1,0 +1,1 @@
+"""Device identity, discovery on the store LAN, pairing and the provisioning bundle."""
