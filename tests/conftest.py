@@ -192,3 +192,49 @@ def screen_checkin_nonce(central: CentralSim, device_topic: str, timeout_s: floa
         if "n" in query and "d" in query:
             return query["n"][0]
     raise AssertionError("no check-in QR code on the screen")
+
+
+class FleetPki:
+    """A test fleet's CA and a broker certificate for 127.0.0.1, as files."""
+
+    def __init__(self, folder: Path) -> None:
+        from edge.provision import pki
+
+        folder.mkdir(parents=True, exist_ok=True)
+        self.dir = folder
+        self.ca = pki.new_ca("omo test fleet CA")
+        server = pki.server_cert(self.ca, ["127.0.0.1", "localhost"])
+        self.ca_cert = self._write("ca.crt", self.ca.cert_pem)
+        self.ca_key = self._write("ca.key", self.ca.key_pem)
+        self.server_cert = self._write("server.crt", server.cert_pem)
+        self.server_key = self._write("server.key", server.key_pem)
+
+    def _write(self, name: str, data: bytes) -> Path:
+        path = self.dir / name
+        path.write_bytes(data)
+        path.chmod(0o600)
+        return path
+
+    def client(self, device_id: str, days: float = 30) -> tuple[Path, Path]:
+        """A client certificate and key (CN = `device_id`), as files."""
+        from edge.provision import pki
+
+        key = pki.new_key()
+        cert = pki.sign_csr(pki.make_csr(key, device_id), self.ca, expected_cn=device_id, days=days)
+        key_file = self._write(f"{device_id}.key", pki.key_pem(key))
+        return self._write(f"{device_id}.crt", cert), key_file
+
+
+@pytest.fixture
+def fleet_pki(tmp_path: Path) -> FleetPki:
+    return FleetPki(tmp_path / "pki")
+
+
+@pytest.fixture
+def tls_broker(tmp_path: Path, fleet_pki: FleetPki) -> Iterator[Mosquitto]:
+    """Mosquitto with mutual TLS: a client certificate is required, its CN is the user name."""
+    from edge.sim.broker import tls_listener
+
+    listener = tls_listener(fleet_pki.ca_cert, fleet_pki.server_cert, fleet_pki.server_key)
+    with Mosquitto(workdir=tmp_path / "mosquitto-tls", listener=listener) as mosq:
+        yield mosq

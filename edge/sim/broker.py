@@ -36,7 +36,13 @@ def _wait_listening(port: int, deadline: float) -> bool:
 class Mosquitto:
     """A private mosquitto on 127.0.0.1: start, stop, start again on the same port."""
 
-    def __init__(self, port: int | None = None, workdir: Path | None = None) -> None:
+    def __init__(
+        self,
+        port: int | None = None,
+        workdir: Path | None = None,
+        listener: list[str] | None = None,
+    ) -> None:
+        """`listener`: settings for the listener instead of anonymous plain MQTT (e.g. TLS)."""
         self.binary = shutil.which("mosquitto") or (
             "/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None
         )
@@ -49,7 +55,7 @@ class Mosquitto:
         self.config = self.dir / "mosquitto.conf"
         lines = [
             f"listener {self.port} 127.0.0.1",
-            "allow_anonymous true",
+            *(listener if listener is not None else ["allow_anonymous true"]),
             "persistence false",
             "set_tcp_nodelay true",
             "max_queued_messages 10000",
@@ -100,3 +106,25 @@ class Mosquitto:
         self.stop()
         if self._tmp is not None:
             self._tmp.cleanup()
+
+
+def tls_listener(
+    ca: Path,
+    cert: Path,
+    key: Path,
+    *,
+    require_certificate: bool = True,
+    acl_file: Path | None = None,
+) -> list[str]:
+    """Listener settings for mutual TLS: the client certificate's CN becomes the user name."""
+    lines = [
+        f"cafile {ca}",
+        f"certfile {cert}",
+        f"keyfile {key}",
+        "tls_version tlsv1.2",
+        f"require_certificate {'true' if require_certificate else 'false'}",
+        "use_identity_as_username true" if require_certificate else "allow_anonymous true",
+    ]
+    if acl_file is not None:
+        lines.append(f"acl_file {acl_file}")
+    return lines
