@@ -23,29 +23,10 @@ from edge.presence.advert import AdvertSource
 log = logging.getLogger("edge")
 
 
-class _Clock(logging.Formatter):
-    """Seconds since start, level only when it matters: readable in a terminal and journald."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._start = time.monotonic()
-
-    def format(self, record: logging.LogRecord) -> str:
-        level = "" if record.levelno == logging.INFO else f"{record.levelname.lower()}: "
-        text = f"{time.monotonic() - self._start:7.1f}s  {level}{record.getMessage()}"
-        if record.exc_info and record.levelno >= logging.ERROR:
-            text += "\n" + self.formatException(record.exc_info)
-        return text
-
-
 def _setup_logging(level: str) -> None:
-    handler = logging.StreamHandler(sys.stdout)
-    handler.setFormatter(_Clock())
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(level.upper())
-    for noisy in ("bleak", "asyncio", "paho"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    from edge import logs
+
+    logs.setup(level)  # journald-aware format, MAC-shaped strings redacted
 
 
 def make_source(cfg: config_mod.Config) -> tuple[AdvertSource, Any]:

@@ -14,12 +14,13 @@ import base64
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from edge.link.schemas import Command
 from edge.link.session import MqttLink
 from edge.outbox.store import Outbox, StorageError
+from edge.update.verify import UpdateRefused
 
 log = logging.getLogger(__name__)
 LOG_LEVELS = ("debug", "info", "warning", "error")
@@ -35,6 +36,7 @@ class CommandRunner:
         screenshot: Callable[[], asyncio.Future[bytes]] | None,
         reload: Callable[[], None],
         forget: Callable[[str], None] = lambda _visitor: None,
+        update: Callable[[Mapping[str, Any]], Awaitable[str]] | None = None,
     ) -> None:
         self._outbox = outbox
         self._link = link
@@ -42,6 +44,7 @@ class CommandRunner:
         self._screenshot = screenshot
         self._reload = reload
         self._forget = forget
+        self._update = update
         self.refused = 0
 
     def receive(self, cmd: Command) -> bool:
@@ -97,6 +100,12 @@ class CommandRunner:
                 return False, f"args.level must be one of {', '.join(LOG_LEVELS)}", {}
             logging.getLogger().setLevel(str(level).upper())
             return True, f"log level {level}", {}
+        if cmd.cmd == "update" and self._update is not None:
+            try:
+                return True, await self._update(cmd.args), {}
+            except UpdateRefused as exc:
+                log.warning("update refused: %s", exc)
+                return False, f"update refused: {exc}", {}
         return False, f"{cmd.cmd} is not available on this device yet", {}
 
     def _answer(

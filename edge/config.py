@@ -198,6 +198,18 @@ SCHEMA: dict[str, dict[str, Key]] = {
             lambda v: v == 0 or v >= 10,
         ),
     },
+    "update": {
+        "release_public_key": Key(
+            str,
+            "",
+            "empty (updates refused), or base64 of a raw 32-byte Ed25519 public key",
+            lambda v: v == "" or valid_public_key(v),
+        ),
+        "allow_file_urls": Key(bool, False, "true or false (file:// update URLs; tests only)"),
+        "max_bytes": Key(
+            int, 64 << 20, "an integer 1024-1073741824", lambda v: 1024 <= v <= 1 << 30
+        ),
+    },
     "log": {
         "level": Key(
             str,

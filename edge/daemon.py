@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from edge import __version__
 from edge.clock import clock_synced
 from edge.commands import CommandRunner
 from edge.config import Config
@@ -50,6 +51,8 @@ from edge.presence.tracker import PresenceEvent
 from edge.quiet import QuietLog
 from edge.signage.screen import Screen
 from edge.signage.stage import Stage
+from edge.update import running
+from edge.update.stage import Stager
 
 log = logging.getLogger("edge.daemon")
 
@@ -103,6 +106,7 @@ class Daemon:
         self._link: MqttLink | None = None
         self._decider: Decider | None = None
         self._stage: Stage | None = None
+        self._updates: Stager | None = None
         ck = config["checkin"]
         self._nonces = NonceBook(accept_s=ck["accept_s"], rotate_s=ck["rotate_s"])
         self._nonce_file = config.state_dir / "nonces.json"
@@ -276,6 +280,7 @@ class Daemon:
                     screenshot=self._screenshot,
                     reload=self._reload,
                     forget=self._personalizer.forget,
+                    update=self._stager(self._link).stage,
                 )
                 self._link.start()
             else:
@@ -294,6 +299,7 @@ class Daemon:
                 inputs.append(asyncio.create_task(self._content_clock(self._manager)))
             inputs.append(asyncio.create_task(self._nonce_clock(), name="nonces"))
             inputs.append(asyncio.create_task(self._systemd(), name="systemd"))
+            inputs.append(asyncio.create_task(self._announce_running(), name="running"))
             lan = await self._start_lan()
             outputs = []
             if self._link is not None and self._syncer is not None:
@@ -456,6 +462,28 @@ class Daemon:
                 log.error("no frame for %.0f s: not confirming liveness to the watchdog", stall_s)
             stalled = not alive
 
+    def _stager(self, link: MqttLink) -> Stager:
+        """Update wheels: fetched (by URL or as an asset), verified, staged for the apply unit."""
+        u = self.config["update"]
+        self._updates = Stager(
+            self.config.state_dir / "update",
+            u["release_public_key"],
+            request_asset=lambda sha: link.publish(
+                link.topics.asset_get, json.dumps({"sha256": sha}).encode()
+            ),
+            allow_file_urls=u["allow_file_urls"],
+            max_bytes=u["max_bytes"],
+        )
+        return self._updates
+
+    async def _announce_running(self) -> None:
+        """running.json once content is on screen: the update unit's sign of health."""
+        await running.announce(
+            self.config.state_dir,
+            __version__,
+            lambda: self._stage is not None and self._stage.frames > 0,
+        )
+
     async def _health(self, pipeline: PresencePipeline) -> None:
         """A `device.health` event every `[health] interval_s`: what ops need to see trouble."""
         started = time.monotonic()
@@ -571,6 +599,8 @@ class Daemon:
             self._manager.receive_manifest(scope, item.payload, int(time.time() * 1000))
             self._manager.evaluate(datetime.now(UTC))
         elif (sha := self.topics.asset_sha(item.topic)) is not None:
+            if self._updates is not None and self._updates.receive_asset(sha, item.payload):
+                return True  # an update wheel, not content
             assert self._manager is not None
             self._manager.receive_asset(sha, item.payload)
             self._manager.evaluate(datetime.now(UTC))

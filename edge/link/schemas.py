@@ -50,7 +50,9 @@ class Checkin(msgspec.Struct, frozen=True, kw_only=True):
             raise ValueError("nonce must be 8-128 characters")
 
 
-CommandName = Literal["screenshot", "reload", "purge_visitor", "set_log_level", "reprovision"]
+CommandName = Literal[
+    "screenshot", "reload", "purge_visitor", "set_log_level", "reprovision", "update"
+]
 
 
 class Command(msgspec.Struct, frozen=True, kw_only=True):

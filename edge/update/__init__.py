@@ -1,0 +1,1 @@
+"""Signed updates: the daemon verifies and stages a wheel; a privileged oneshot applies it."""
