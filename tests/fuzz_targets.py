@@ -688,9 +688,9 @@ def check_config(config: Config) -> None:
 
 
 def check_config_error(exc: ConfigError) -> None:
-    section = exc.key.split(".")[0]
-    named = section in SCHEMA or section.startswith(("content public key", "check-in public key"))
-    _check(named and exc.key in str(exc), f"config error names no key: {exc}")
+    """It names the key ("section.key", or the section) in its message."""
+    named = exc.key.split(".")[0] in SCHEMA
+    _check(named and repr(exc.key) in str(exc), f"config error names no key: {exc}")
 
 
 def config_table_target(tables: Mapping[str, Any]) -> str:
