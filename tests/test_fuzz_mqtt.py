@@ -107,8 +107,10 @@ def test_inbox_accepts_the_real_messages(inbox: ft.InboxTarget) -> None:
         assert inbox(topic, json.dumps(body).encode()) == ft.ACCEPTED
     status = inbox.outbox.status()
     assert status["pending"] + status["inflight"] == before + 1  # the check-in was committed
-    doc = ft.manifest_doc(version=10**7, asset=ft.PNG)
-    assert inbox(t.store_manifest, ft.sign(doc, ft.SEED_B64, ft.KID)) == ft.ACCEPTED
-    sha = doc["assets"]["a.png"]
-    assert inbox(f"{t.base}/asset/{sha}", ft.PNG + b"x") == ft.ACCEPTED  # handled: refused
-    assert not (inbox.daemon.config.state_dir / "assets" / sha).exists()
+    image = ft.PNG + b"only in this test"  # not among the fuzzed assets
+    doc = ft.manifest_doc(version=10**7, asset=image)
+    sha, stored = doc["assets"]["a.png"], inbox.daemon.config.state_dir / "assets"
+    for data, kept in ((image + b"x", False), (image, True)):
+        assert inbox(t.store_manifest, ft.sign(doc, ft.SEED_B64, ft.KID)) == ft.ACCEPTED
+        assert inbox(f"{t.base}/asset/{sha}", data) == ft.ACCEPTED  # handled (refused or kept)
+        assert (stored / sha).exists() == kept
