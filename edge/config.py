@@ -352,4 +352,6 @@ def load(path: Path | None) -> Config:
         raise ConfigFileError(f"config file {path} cannot be read (permission denied)") from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigFileError(f"config file {path} is not valid TOML: {exc}") from exc
+    except UnicodeDecodeError as exc:  # TOML is UTF-8; tomllib lets this through
+        raise ConfigFileError(f"config file {path} is not UTF-8 text: {exc.reason}") from exc
     return from_mapping(data, path)

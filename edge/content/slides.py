@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
 import msgspec
@@ -10,6 +11,7 @@ from edge.errors import ContentRejected
 
 SlideKind = Literal["text", "image", "coupon", "qr", "video"]
 KINDS = ("text", "image", "coupon", "qr", "video")
+_COLOUR = re.compile(r"#[0-9a-fA-F]{6}")  # what pygame.Color reads when painting
 
 
 class Slide(msgspec.Struct, frozen=True, kw_only=True):
@@ -47,9 +49,8 @@ class Slide(msgspec.Struct, frozen=True, kw_only=True):
             raise ValueError("qr slide without qr_url")
         for name in ("background", "foreground", "accent"):
             value = getattr(self, name)
-            if not (len(value) == 7 and value.startswith("#")):
+            if not _COLOUR.fullmatch(value):  # int(x, 16) would let " f2aa4" and "1_234" by
                 raise ValueError(f"{name} {value!r} is not #rrggbb")
-            int(value[1:], 16)
 
 
 def parse_slide(obj: Any) -> Slide:

@@ -80,3 +80,5 @@ def parse(topic: str, payload: bytes, kind: type[T]) -> T:
         return msgspec.json.decode(payload, type=kind)
     except (msgspec.DecodeError, msgspec.ValidationError, ValueError) as exc:
         raise PayloadRejected(topic, str(exc)) from exc
+    except RecursionError as exc:  # JSON nested thousands deep, well under MAX_PAYLOAD
+        raise PayloadRejected(topic, "JSON nested too deeply") from exc

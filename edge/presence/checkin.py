@@ -171,4 +171,5 @@ def qr_url(base_url: str, device_id: str, nonce: str) -> str:
     query = f"d={quote(device_id, safe='')}&n={quote(nonce, safe='')}"
     if "?" not in base_url:
         return f"{base_url}?{query}"
-    return f"{base_url}{query}" if base_url.endswith(("?", "&")) else f"{base_url}&{query}"
+    ready = base_url.endswith("&") or (base_url.endswith("?") and not parts.query)
+    return f"{base_url}{query}" if ready else f"{base_url}&{query}"

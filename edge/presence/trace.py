@@ -23,6 +23,8 @@ def _hex_map(obj: Any, name: str, line_no: int, key_is_int: bool) -> dict[Any, b
             k: Any = int(key) if key_is_int else str(key).lower()
         except ValueError as exc:
             raise TraceLineError(line_no, f"{name} key {key!r} is not a company id") from exc
+        if key_is_int and not 0 <= k <= 0xFFFF:
+            raise TraceLineError(line_no, f"{name} key {key!r} is not a 16-bit company id")
         try:
             out[k] = bytes.fromhex(value)
         except (TypeError, ValueError) as exc:
@@ -38,6 +40,8 @@ def parse_line(line: str, line_no: int) -> Advert | None:
         obj = json.loads(line)
     except json.JSONDecodeError as exc:
         raise TraceLineError(line_no, f"not JSON ({exc.msg})") from exc
+    except RecursionError as exc:
+        raise TraceLineError(line_no, "not JSON (nested too deeply)") from exc
     if not isinstance(obj, dict):
         raise TraceLineError(line_no, "not a JSON object")
     t, rssi = obj.get("t"), obj.get("rssi")
