@@ -35,6 +35,7 @@ class CommandRunner:
         screenshot: Callable[[], asyncio.Future[bytes]] | None,
         reload: Callable[[], None],
         forget: Callable[[str], None] = lambda _visitor: None,
+        reprovision: Callable[[], None] | None = None,
     ) -> None:
         self._outbox = outbox
         self._link = link
@@ -42,6 +43,7 @@ class CommandRunner:
         self._screenshot = screenshot
         self._reload = reload
         self._forget = forget
+        self._reprovision = reprovision
         self.refused = 0
 
     def receive(self, cmd: Command) -> bool:
@@ -97,6 +99,9 @@ class CommandRunner:
                 return False, f"args.level must be one of {', '.join(LOG_LEVELS)}", {}
             logging.getLogger().setLevel(str(level).upper())
             return True, f"log level {level}", {}
+        if cmd.cmd == "reprovision" and self._reprovision is not None:
+            self._reprovision()  # acts after this answer is on its way
+            return True, "back to pairing: bundle and certificate removed, identity kept", {}
         return False, f"{cmd.cmd} is not available on this device yet", {}
 
     def _answer(
