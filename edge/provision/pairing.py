@@ -78,6 +78,7 @@ class Hello(_Msg, tag="hello", frozen=True):
 class Pake(_Msg, tag="pake", frozen=True):
     pake: B64
     confirm: B64
+    attempts_left: Annotated[int, msgspec.Meta(ge=0, le=100)] = 0  # this one included
 
 
 class Confirm(_Msg, tag="confirm", frozen=True):
@@ -221,7 +222,7 @@ class DeviceSession:
         self.confirmed = False
         self.started = False
 
-    def hello(self, msg: Hello) -> Pake | Refused:
+    def hello(self, msg: Hello, attempts_left: int = 0) -> Pake | Refused:
         if msg.v != VERSION:
             return Refused("protocol", f"pairing protocol v{msg.v} is not spoken here (v1 is)")
         if msg.device_id != self.device_id:
@@ -236,7 +237,7 @@ class DeviceSession:
         self._transcript = _transcript(self.device_id, msg_a, msg_b)
         self._keys = _keys(key, self._transcript)
         mac = _mac(self._keys.device_confirm, b"device", self._transcript)
-        return Pake(_b64(msg_b), _b64(mac))
+        return Pake(_b64(msg_b), _b64(mac), attempts_left)
 
     def confirm(self, msg: Confirm, csr_pem: bytes) -> Csr | None:
         """The CSR sealed for ops, or None if the confirmation is wrong (a wrong code)."""
@@ -279,10 +280,16 @@ class OpsSession:
             if hmac.compare_digest(want, _unb64(msg.confirm, "confirm")):
                 self._keys = keys
                 return Confirm(_b64(_mac(keys.ops_confirm, b"ops", self._transcript)))
+        left = max(0, msg.attempts_left - 1)
+        then = (
+            f"{left} attempts left"
+            if left
+            else "pairing is now locked for a while and a new code will be on the screen"
+        )
         raise PairingFailed(
             "wrong_code",
-            "the device could not prove it knows the code: a wrong code, or not the device "
-            "you meant; nothing was sent to it",
+            f"the device could not prove it knows this code (a wrong code, or not the device "
+            f"you meant); nothing was sent to it; {then}",
         )
 
     def open_csr(self, msg: Csr) -> bytes:

@@ -135,7 +135,7 @@ class PairingService:
             hello = await read_message(reader, self._message_s)
             if not isinstance(hello, pairing.Hello):
                 raise pairing.FrameError(f"expected hello, got {type(hello).__name__}")
-            answer = session.hello(hello)
+            answer = session.hello(hello, self.guard.attempts_left)
             await send(writer, answer)
             if isinstance(answer, pairing.Refused):
                 return
