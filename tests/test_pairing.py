@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import stat
@@ -168,10 +169,8 @@ def test_any_bytes_are_rejected_cleanly_or_parsed(data: bytes) -> None:
 )
 @settings(max_examples=400, deadline=None)
 def test_json_shaped_junk_is_rejected_cleanly(obj: dict[str, object]) -> None:
-    try:
+    with contextlib.suppress(pairing.FrameError):  # anything else would fail the test
         pairing.parse(json.dumps(obj).encode())
-    except pairing.FrameError:
-        pass
 
 
 def test_frames_have_a_size_limit() -> None:
@@ -226,7 +225,7 @@ def test_a_mismatching_bundle_is_refused_in_plain_words(problem: str) -> None:
         data = _bundle(ca, key, ca_pem=pki.new_ca("other").cert_pem.decode())
     else:  # a whole, valid bundle for another device
         data = _bundle(ca, key).replace(DEVICE.encode(), b"omo-someoneelse", 1)
-    with pytest.raises(bundles.BundleRejected, match="mismatch|is for"):
+    with pytest.raises(bundles.BundleRejected, match=r"mismatch|is for"):
         bundles.check(bundles.parse(data), DEVICE, key)
 
 

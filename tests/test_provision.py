@@ -429,3 +429,59 @@ def test_reprovision_returns_to_pairing_and_factory_reset_wipes(
         assert not (state / name).exists()
     fresh = Device(folder, daemon("run", "--config", str(config)))
     assert fresh.id != device.id  # the next start is a new device
+
+
+def test_auto_broker_is_found_by_mdns_and_verified_by_its_certificate(
+    tmp_path: Path,
+    daemon: Callable[..., DaemonProcess],
+    tls_broker: Mosquitto,
+    fleet_pki: FleetPki,
+) -> None:
+    """`mqtt.host = "auto"`: the store broker announced as `_mqtt._tcp` (host name
+    "localhost", which its certificate names) is found and used over TLS."""
+    import socket
+
+    from zeroconf import IPVersion, ServiceInfo, Zeroconf
+
+    cert, key = fleet_pki.client("screen-auto")
+    config = device_config(tmp_path / "dev")
+    text = config.read_text() + "\n".join(
+        [
+            "[device]",
+            f'store_id = "{STORE}"',
+            'device_id = "screen-auto"',
+            "[mqtt]",
+            'host = "auto"',
+            f'tls_ca = "{fleet_pki.ca_cert}"',
+            f'tls_cert = "{cert}"',
+            f'tls_key = "{key}"',
+        ]
+    )
+    config.write_text(text + "\n")
+    zc = Zeroconf(interfaces=["127.0.0.1"], ip_version=IPVersion.V4Only)
+    info = ServiceInfo(
+        "_mqtt._tcp.local.",
+        f"store broker {tls_broker.port}._mqtt._tcp.local.",
+        addresses=[socket.inet_aton("127.0.0.1")],
+        port=tls_broker.port,
+        server="localhost.",
+    )
+    zc.register_service(info)
+    watcher = TlsClient(tls_broker, fleet_pki, "watcher")
+    watcher.client.subscribe(f"omo/v1/{STORE}/screen-auto/state", qos=1)
+    try:
+        proc = daemon("run", "--config", str(config))
+        assert wait_for(
+            lambda: watcher.seen(f"omo/v1/{STORE}/screen-auto/state", state="online"), 40
+        ), proc.stdout
+        assert f"connected to broker localhost:{tls_broker.port}" in proc.stdout
+    finally:
+        watcher.close()
+        zc.unregister_service(info)
+        zc.close()
+
+
+def test_auto_broker_needs_tls(tmp_path: Path) -> None:
+    config = write_config(tmp_path / "edge.toml", {"mqtt": {"host": "auto"}})
+    result = cli("run", "--config", str(config), "--duration", "1")
+    assert result.returncode == 2 and "mqtt.tls_ca" in result.stderr

@@ -39,26 +39,29 @@ class Identity:
         return pki.make_csr(self.key, self.device_id)
 
 
-def load_or_create(state_dir: Path, configured_id: str = "") -> Identity:
-    """This device's identity, made on first use; `configured_id` (the config's) wins."""
-    id_file, key_file = state_dir / ID_FILE, state_dir / KEY_FILE
-    made_id = ""
+def _made_id(id_file: Path) -> str:
     try:
-        made_id = str(json.loads(id_file.read_text())["device_id"])
+        return str(json.loads(id_file.read_text())["device_id"])
     except FileNotFoundError:
-        pass
+        return ""
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise EdgeError(
             f"{id_file} is unreadable ({exc}); `omo-edge factory-reset` starts afresh"
         ) from exc
-    if not made_id:
-        made_id = new_device_id()
-        write_atomic(id_file, json.dumps({"device_id": made_id}).encode(), 0o644)
-        log.info("made this device's id: %s", made_id)
+
+
+def load_or_create(state_dir: Path, configured_id: str = "") -> Identity:
+    """This device's identity, made on first use; `configured_id` (the config's) wins."""
+    id_file, key_file = state_dir / ID_FILE, state_dir / KEY_FILE
+    device_id = configured_id or _made_id(id_file)
+    if not device_id:
+        device_id = new_device_id()
+        write_atomic(id_file, json.dumps({"device_id": device_id}).encode(), 0o644)
+        log.info("made this device's id: %s", device_id)
     try:
         key = pki.load_key(key_file.read_bytes())
     except FileNotFoundError:
         key = pki.new_key()
         write_atomic(key_file, pki.key_pem(key))
         log.info("made this device's key pair (%s, private, never leaves the device)", key_file)
-    return Identity(configured_id or made_id, key)
+    return Identity(device_id, key)
