@@ -366,11 +366,13 @@ class Daemon:
         if self._provisioning is None or not self._provisioning.service.hosts:
             raise EdgeError("pairing is off on this device ([provision] interfaces is empty)")
         assert self._loop is not None
-        self._loop.call_later(0.5, lambda: self._loop and self._loop.create_task(self._unpair()))
+        loop = self._loop
+        loop.call_later(0.5, lambda: self._online_tasks.append(loop.create_task(self._unpair())))
 
     async def _unpair(self) -> None:
         assert self._provisioning is not None
-        await _cancel(self._online_tasks)
+        me = asyncio.current_task()
+        await _cancel([t for t in self._online_tasks if t is not me])
         self._online_tasks = []
         link, self._link = self._link, None
         if link is not None:
