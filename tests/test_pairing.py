@@ -253,3 +253,50 @@ def test_identity_is_made_once_and_kept(tmp_path: Path) -> None:
     assert pki.key_pem(again.key) == pki.key_pem(first.key)
     assert load_or_create(tmp_path, "dev-screen").device_id == "dev-screen"  # config wins
     assert new_device_id() != new_device_id()
+
+
+@given(st.lists(st.tuples(st.sampled_from(["fail", "used"]), st.floats(0, 50)), max_size=40))
+def test_guard_locks_exactly_after_max_attempts_consecutive_failures(
+    steps: list[tuple[str, float]],
+) -> None:
+    guard = pairing.Guard(max_attempts=5, lock_s=30, max_lock_s=240)
+    now, streak, locks = 0.0, 0, 0
+    for action, dt in steps:
+        now += dt
+        if action == "used":
+            guard.used()
+            streak = 0
+            assert len(guard.code) == 6
+            continue
+        locked = guard.failed(now)
+        streak += 1
+        assert locked == (streak == 5)
+        if locked:
+            assert guard.locked(now) == pytest.approx(min(240, 30 * 2**locks))
+            locks, streak = locks + 1, 0
+        assert guard.attempts_left == 5 - streak
+
+
+def test_csr_out_waits_for_the_platforms_certificate(tmp_path: Path) -> None:
+    """--csr-out: the request is written for the platform's CA; its answer is picked up."""
+    import threading
+
+    from edge.provision.ops import Signer, check_cert
+
+    ca, key = pki.new_ca("platform"), pki.new_key()
+    csr = pki.make_csr(key, DEVICE)
+    signer = Signer(ca.cert_pem, csr_out=tmp_path / "csr", wait_s=20)
+    said: list[str] = []
+    got: list[bytes] = []
+    worker = threading.Thread(target=lambda: got.append(signer.sign(csr, DEVICE, said.append)))
+    worker.start()
+    request = tmp_path / "csr" / f"{DEVICE}.csr"
+    for _ in range(200):
+        if request.exists():
+            break
+        worker.join(0.05)
+    cert = pki.sign_csr(request.read_bytes(), ca, expected_cn=DEVICE)  # the platform's part
+    (tmp_path / "csr" / f"{DEVICE}.crt").write_bytes(cert)
+    worker.join(20)
+    assert got == [cert] and any(".crt" in line for line in said)
+    check_cert(cert, csr, ca.cert_pem, DEVICE)
