@@ -1,4 +1,4 @@
-"""The `omo-edge` command: run, demo, scan, outbox, central-sim."""
+"""The `omo-edge` command: run, demo, scan, outbox, provision, factory-reset, central-sim."""
 
 from __future__ import annotations
 
@@ -236,6 +236,111 @@ def cmd_central_sim(args: argparse.Namespace) -> int:
     return 0
 
 
+def _say(line: str) -> None:
+    print(f"{time.strftime('%H:%M:%S')}  {line}", file=sys.stderr, flush=True)
+
+
+def cmd_provision_list(args: argparse.Namespace) -> int:
+    from edge.provision.ops import browse, table
+
+    devices = browse(args.interface, args.wait)
+    print(table(devices))
+    print(f"{len(devices)} device(s) found", file=sys.stderr)
+    return 0
+
+
+def _keys(pairs: list[str], flag: str) -> dict[str, str]:
+    out = {}
+    for pair in pairs:
+        kid, sep, value = pair.partition("=")
+        if not sep or not kid or not value:
+            raise EdgeError(f"{flag} {pair!r}: give KID=BASE64")
+        out[kid] = value
+    return out
+
+
+def cmd_provision_pair(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from edge.provision import ops
+
+    if (args.signing_ca_key is None) == (args.csr_out is None):
+        raise EdgeError("give exactly one of --signing-ca-key FILE or --csr-out DIR")
+    broker = ops.parse_broker(args.broker)
+    try:
+        ca_pem = args.ca.read_bytes()
+        ca_key = args.signing_ca_key.read_bytes() if args.signing_ca_key else None
+    except OSError as exc:
+        raise EdgeError(f"cannot read {exc.filename}: {exc.strerror}") from exc
+    keys = {
+        "content": _keys(args.content_key, "--content-key"),
+        "checkin": _keys(args.checkin_key, "--checkin-key"),
+        "visitor": _keys(args.visitor_key, "--visitor-key"),
+    }
+    signer = ops.Signer(ca_pem, ca_key, args.csr_out, args.csr_wait)
+    if args.address:
+        host, _, port = args.address.rpartition(":")
+        where = (host, int(port))
+    else:
+        _say(f"looking for {args.device} on the LAN")
+        device = ops.find(args.device, args.interface, args.wait)
+        if device.provisioned:
+            raise EdgeError(
+                f"device {args.device} is already provisioned (store {device.store or '?'}); "
+                "reprovision or factory-reset it first"
+            )
+        where = (device.address, device.pair_port)
+        _say(
+            f"found {device.id} ({device.model}, omo-edge {device.version}) at "
+            f"{where[0]}:{where[1]}"
+        )
+    make = ops.bundle_maker(args.device, args.store, broker, signer=signer, say=_say, keys=keys)
+    asyncio.run(
+        ops.pair_at(where[0], where[1], args.device, code=args.code, make_bundle=make, say=_say)
+    )
+    _say(
+        f"paired: {args.device} now belongs to store {args.store} and connects to "
+        f"{broker.host}:{broker.port}"
+    )
+    return 0
+
+
+def cmd_provision_verify(args: argparse.Namespace) -> int:
+    from edge.provision import ops
+
+    broker = ops.parse_broker(args.broker)
+    _say(f"waiting for {args.device} to come online on {broker.host}:{broker.port}")
+    state = ops.verify(
+        args.device,
+        broker,
+        ca=args.ca,
+        cert=args.cert,
+        key=args.key,
+        timeout_s=args.timeout,
+        prefix=args.prefix,
+    )
+    _say(f"{args.device} is online ({state.get('topic')}, omo-edge {state.get('version')})")
+    return 0
+
+
+def cmd_factory_reset(args: argparse.Namespace) -> int:
+    from edge.provision.device import factory_reset
+
+    cfg = config_mod.load(args.config)
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise EdgeError("factory-reset wipes this device's identity and data: add --yes")
+        answer = input(f"Wipe identity, credentials and all data in {cfg.state_dir}? [y/N] ")
+        if answer.strip().lower() not in ("y", "yes"):
+            print("nothing changed", file=sys.stderr)
+            return 1
+    removed = factory_reset(cfg)
+    for path in removed:
+        print(f"removed {path}", file=sys.stderr)
+    print("factory reset done: the next start is a new, unpaired device", file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="omo-edge", description=__doc__)
     parser.add_argument("--version", action="version", version=f"omo-edge {__version__}")
@@ -309,6 +414,49 @@ def build_parser() -> argparse.ArgumentParser:
     export = with_config(outbox_sub.add_parser("export", help="pending events as JSON lines"))
     export.add_argument("file", type=Path, help="output file, or - for standard output")
     export.set_defaults(fn=cmd_outbox_export)
+
+    prov = sub.add_parser("provision", help="find and pair devices on the LAN (ops)")
+    prov_sub = prov.add_subparsers(dest="provision_command", required=True)
+
+    def with_interface(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        p.add_argument(
+            "--interface", default=None, help="IPv4 address or interface to browse on (default all)"
+        )
+        p.add_argument("--wait", type=float, default=3.0, help="seconds to browse (default 3)")
+        return p
+
+    plist = with_interface(prov_sub.add_parser("list", help="devices on the LAN and their state"))
+    plist.set_defaults(fn=cmd_provision_list)
+    ppair = with_interface(prov_sub.add_parser("pair", help="pair a device with its screen code"))
+    ppair.add_argument("device", help="the device id shown on its screen")
+    ppair.add_argument("--code", required=True, help="the 6-digit code shown on its screen")
+    ppair.add_argument("--store", required=True, help="the store id it belongs to")
+    ppair.add_argument("--broker", required=True, help="mqtts://HOST[:PORT] of the store broker")
+    ppair.add_argument("--ca", type=Path, required=True, help="the CA certificate (PEM)")
+    ppair.add_argument("--signing-ca-key", type=Path, default=None, help="sign with this CA key")
+    ppair.add_argument(
+        "--csr-out", type=Path, default=None, help="write DIR/ID.csr, wait for DIR/ID.crt"
+    )
+    ppair.add_argument("--csr-wait", type=float, default=600.0, help="seconds to wait for ID.crt")
+    ppair.add_argument("--address", default=None, help="HOST:PORT instead of browsing")
+    for flag in ("--content-key", "--checkin-key", "--visitor-key"):
+        ppair.add_argument(flag, action="append", default=[], metavar="KID=BASE64")
+    ppair.set_defaults(fn=cmd_provision_pair)
+    pverify = prov_sub.add_parser("verify", help="wait until a device is online on the broker")
+    pverify.add_argument("device")
+    pverify.add_argument("--broker", required=True, help="mqtts://HOST[:PORT]")
+    pverify.add_argument("--ca", type=Path, required=True)
+    pverify.add_argument("--cert", type=Path, required=True, help="the ops client certificate")
+    pverify.add_argument("--key", type=Path, required=True, help="its private key")
+    pverify.add_argument("--timeout", type=float, default=60.0)
+    pverify.add_argument("--prefix", default="omo/v1")
+    pverify.set_defaults(fn=cmd_provision_verify)
+
+    reset = with_config(
+        sub.add_parser("factory-reset", help="wipe identity, credentials and data (daemon stopped)")
+    )
+    reset.add_argument("--yes", action="store_true", help="do not ask")
+    reset.set_defaults(fn=cmd_factory_reset)
 
     central = sub.add_parser("central-sim", help="simulated central platform")
     central.add_argument("--host", default="127.0.0.1")

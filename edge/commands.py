@@ -37,6 +37,7 @@ class CommandRunner:
         reload: Callable[[], None],
         forget: Callable[[str], None] = lambda _visitor: None,
         update: Callable[[Mapping[str, Any]], Awaitable[str]] | None = None,
+        reprovision: Callable[[], None] | None = None,
     ) -> None:
         self._outbox = outbox
         self._link = link
@@ -45,6 +46,7 @@ class CommandRunner:
         self._reload = reload
         self._forget = forget
         self._update = update
+        self._reprovision = reprovision
         self.refused = 0
 
     def receive(self, cmd: Command) -> bool:
@@ -106,6 +108,9 @@ class CommandRunner:
             except UpdateRefused as exc:
                 log.warning("update refused: %s", exc)
                 return False, f"update refused: {exc}", {}
+        if cmd.cmd == "reprovision" and self._reprovision is not None:
+            self._reprovision()  # acts after this answer is on its way
+            return True, "back to pairing: bundle and certificate removed, identity kept", {}
         return False, f"{cmd.cmd} is not available on this device yet", {}
 
     def _answer(

@@ -53,7 +53,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "device_id": Key(str, "", "empty, or up to 64 letters, digits, '-', '_', '.'", _id),
     },
     "mqtt": {
-        "host": Key(str, "", "a host name or IP address"),
+        "host": Key(str, "", 'a host name, an IP address, or "auto" (mDNS _mqtt._tcp, TLS only)'),
         "port": Key(int, 1883, "an integer 1-65535", lambda v: 0 < v < 65536),
         "prefix": Key(
             str,
@@ -210,6 +210,25 @@ SCHEMA: dict[str, dict[str, Key]] = {
             int, 64 << 20, "an integer 1024-1073741824", lambda v: 1024 <= v <= 1 << 30
         ),
     },
+    "provision": {
+        "interfaces": Key(
+            list,
+            [],
+            "a list of IPv4 addresses or interface names (empty: no discovery, no pairing)",
+            lambda v: all(isinstance(i, str) and i for i in v),
+        ),
+        "pair_port": Key(
+            int, 8788, "an integer 0-65535 (0: any free port)", lambda v: 0 <= v <= 65535
+        ),
+        "max_attempts": Key(int, 5, "an integer 1-20", lambda v: 1 <= v <= 20),
+        "lock_s": Key((int, float), 30, "a number of seconds 0.1-3600", lambda v: 0.1 <= v <= 3600),
+        "message_timeout_s": Key(
+            (int, float), 30, "a number of seconds 1-600", lambda v: 1 <= v <= 600
+        ),
+        "bundle_timeout_s": Key(
+            (int, float), 600, "a number of seconds 1-86400", lambda v: 1 <= v <= 86400
+        ),
+    },
     "log": {
         "level": Key(
             str,
@@ -329,6 +348,11 @@ def from_mapping(data: Mapping[str, Any], source: Path | None = None) -> Config:
                     pub,
                     "base64 of a raw 32-byte Ed25519 public key",
                 )
+    m = values["mqtt"]
+    if m["host"] == "auto" and not m["tls_ca"]:
+        raise ConfigError(
+            "mqtt.host", "auto", "a broker found by mDNS only with TLS (set mqtt.tls_ca)"
+        )
     ck = values["checkin"]
     if ck["rotate_s"] > ck["accept_s"]:
         raise ConfigError(

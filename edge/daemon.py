@@ -15,7 +15,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -48,6 +48,8 @@ from edge.presence.lan import LanCheckin, nonce_refusal
 from edge.presence.pipeline import PresencePipeline
 from edge.presence.tokens import VisitorToken
 from edge.presence.tracker import PresenceEvent
+from edge.provision.announce import find_broker
+from edge.provision.device import PAIRING_SLIDE_ID, Prepared, Provisioning, prepare
 from edge.quiet import QuietLog
 from edge.signage.screen import Screen
 from edge.signage.stage import Stage
@@ -91,6 +93,10 @@ class Daemon:
         source_done: Callable[[], bool] = lambda: False,
     ) -> None:
         self.config = config
+        self._base_config = config  # the config file's own values, before any bundle
+        self._prepared: Prepared | None = None
+        self._provisioning: Provisioning | None = None
+        self._online_tasks: list[asyncio.Task[None]] = []
         self.source = source
         self.stats = Stats()
         self.stop = threading.Event()
@@ -132,6 +138,8 @@ class Daemon:
             return self._run(duration_s, stop_when_drained)
 
     def _run(self, duration_s: float | None, stop_when_drained: bool) -> Stats:
+        self._prepared = prepare(self._base_config)
+        self.config = self._prepared.config
         disp = self.config["display"]
         if disp["headless"]:
             os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
@@ -253,41 +261,19 @@ class Daemon:
                 on_written=self._written,
             )
             pipeline = PresencePipeline(cfg.tracker_params, new_id, BeaconDecoder(cfg.allow_list))
+            assert self._prepared is not None
+            self._provisioning = Provisioning(
+                self._base_config, self._prepared, show=self._show_pairing, online=self._go_online
+            )
+            await self._provisioning.start()
             if cfg.provisioned:
-                m = cfg["mqtt"]
-                broker = BrokerSettings(**{f.name: m[f.name] for f in fields(BrokerSettings)})
-                self._link = MqttLink(self.topics, broker, self._loop, clock_synced)
-                self._decider = Decider(self._link, m["decide_timeout_ms"] / 1000)
-                self._personalizer = Personalizer(
-                    self._decider,
-                    show=self._show_personal,
-                    offer=self._offer,
-                    cooldown_s=cfg["personalize"]["cooldown_s"],
-                    max_in_flight=cfg["personalize"]["max_in_flight"],
-                )
-                self._syncer = Syncer(
-                    outbox,
-                    self._link,
-                    batch_max_events=cfg["sync"]["batch_max_events"],
-                    batch_max_bytes=cfg["sync"]["batch_max_bytes"],
-                    ack_timeout_s=float(cfg["sync"]["ack_timeout_s"]),
-                )
-                self._manager = self._content_manager(self._link)
-                self._commands = CommandRunner(
-                    outbox,
-                    self._link,
-                    clock_synced=clock_synced,
-                    screenshot=self._screenshot,
-                    reload=self._reload,
-                    forget=self._personalizer.forget,
-                    update=self._stager(self._link).stage,
-                )
-                self._link.start()
+                await self._go_online(cfg)
             else:
                 log.warning(
-                    "device is not provisioned (store id, device id or broker missing): "
-                    "playing fallback content; events wait in the outbox"
+                    "device %s is not provisioned: pairing mode; events wait in the outbox",
+                    cfg["device"]["device_id"],
                 )
+                self._provisioning.enter_pairing()
             self._io_ready.set()
             inputs = [
                 asyncio.create_task(self._presence(pipeline), name="presence"),
@@ -295,22 +281,15 @@ class Daemon:
             ]
             if cfg["health"]["interval_s"]:
                 inputs.append(asyncio.create_task(self._health(pipeline), name="health"))
-            if self._manager is not None:
-                inputs.append(asyncio.create_task(self._content_clock(self._manager)))
             inputs.append(asyncio.create_task(self._nonce_clock(), name="nonces"))
             inputs.append(asyncio.create_task(self._systemd(), name="systemd"))
             inputs.append(asyncio.create_task(self._announce_running(), name="running"))
             lan = await self._start_lan()
-            outputs = []
-            if self._link is not None and self._syncer is not None:
-                outputs = [
-                    asyncio.create_task(self._inbox(self._link), name="inbox"),
-                    asyncio.create_task(self._syncer.run(), name="sync"),
-                ]
             try:
                 await self._io_stop.wait()
             finally:
                 await _cancel(inputs)
+                await self._provisioning.aclose()
                 if lan is not None:
                     await lan.aclose()
                 self._record_presence(pipeline.close(self.source.now()))
@@ -318,12 +297,113 @@ class Daemon:
                 if self._syncer is not None:
                     await self._syncer.drain(budget_s=3.0)  # the inbox still takes acks
                     self.stats.events_synced = self._syncer.synced
-                await _cancel(outputs)
+                await _cancel(self._online_tasks)
                 self._writer.flush()
                 if self._link is not None:
                     await asyncio.to_thread(self._link.stop)
                 status = outbox.status()
                 self.stats.events_pending = status["pending"] + status["inflight"]
+
+    async def _go_online(self, cfg: Config) -> None:
+        """Talk to central: at start when provisioned, or as soon as a bundle arrives."""
+        assert self._loop is not None and self._outbox is not None
+        self.config = cfg
+        d, m = cfg["device"], cfg["mqtt"]
+        self.topics = Topics(m["prefix"], d["store_id"], d["device_id"])
+        broker = BrokerSettings(**{f.name: m[f.name] for f in fields(BrokerSettings)})
+        if broker.host == "auto":  # looked for in the background: the screen comes up anyway
+            self._online_tasks = [asyncio.create_task(self._auto_broker(cfg, broker))]
+            return
+        self._start_link(cfg, broker)
+
+    async def _auto_broker(self, cfg: Config, broker: BrokerSettings) -> None:
+        """`mqtt.host = "auto"`: the store broker from mDNS, verified by its certificate
+        against the host name it announced (the config allows "auto" only with TLS)."""
+        while True:
+            try:
+                server, _address, port = await find_broker(
+                    cfg["provision"]["interfaces"], timeout_s=10.0
+                )
+                break
+            except TimeoutError:
+                self._quiet.problem("auto-broker", "no _mqtt._tcp broker announced yet; looking")
+        self._quiet.resolved("auto-broker", "found broker %s:%d by mDNS", server, port)
+        self._start_link(cfg, replace(broker, host=server, port=port))
+
+    def _start_link(self, cfg: Config, broker: BrokerSettings) -> None:
+        assert self._loop is not None and self._outbox is not None
+        m = cfg["mqtt"]
+        self._link = MqttLink(self.topics, broker, self._loop, clock_synced)
+        self._decider = Decider(self._link, m["decide_timeout_ms"] / 1000)
+        self._personalizer = Personalizer(
+            self._decider,
+            show=self._show_personal,
+            offer=self._offer,
+            cooldown_s=cfg["personalize"]["cooldown_s"],
+            max_in_flight=cfg["personalize"]["max_in_flight"],
+        )
+        self._syncer = Syncer(
+            self._outbox,
+            self._link,
+            batch_max_events=cfg["sync"]["batch_max_events"],
+            batch_max_bytes=cfg["sync"]["batch_max_bytes"],
+            ack_timeout_s=float(cfg["sync"]["ack_timeout_s"]),
+        )
+        self._manager = self._content_manager(self._link)
+        self._commands = CommandRunner(
+            self._outbox,
+            self._link,
+            clock_synced=clock_synced,
+            screenshot=self._screenshot,
+            reload=self._reload,
+            forget=self._personalizer.forget,
+            reprovision=self._reprovision,
+            update=self._stager(self._link).stage,
+        )
+        self._link.start()
+        self._online_tasks += [
+            asyncio.create_task(self._content_clock(self._manager), name="content"),
+            asyncio.create_task(self._inbox(self._link), name="inbox"),
+            asyncio.create_task(self._syncer.run(), name="sync"),
+        ]
+
+    def _reprovision(self) -> None:
+        """The `reprovision` command: answered first, then offline, bundle gone, pairing."""
+        if self._provisioning is None or not self._provisioning.service.hosts:
+            raise EdgeError("pairing is off on this device ([provision] interfaces is empty)")
+        assert self._loop is not None
+        loop = self._loop
+        loop.call_later(0.5, lambda: self._online_tasks.append(loop.create_task(self._unpair())))
+
+    async def _unpair(self) -> None:
+        assert self._provisioning is not None
+        me = asyncio.current_task()
+        await _cancel([t for t in self._online_tasks if t is not me])
+        self._online_tasks = []
+        link, self._link = self._link, None
+        if link is not None:
+            await asyncio.to_thread(link.stop)
+        self._syncer = self._manager = self._commands = self._decider = self._updates = None
+        self._personalizer = Personalizer(
+            None,
+            show=self._show_personal,
+            offer=self._offer,
+            cooldown_s=self.config["personalize"]["cooldown_s"],
+            max_in_flight=self.config["personalize"]["max_in_flight"],
+        )
+        await self._provisioning.reprovision()
+        self.config = self._provisioning.config
+        self._checkin_url = None
+        if self._stage is not None:
+            self._stage.set_checkin(None)
+
+    def _show_pairing(self, slide: Slide | None) -> None:
+        """The pairing slide (None: take it down and play the device's own content)."""
+        content = ([slide], lambda _name: None) if slide is not None else self._fallback()
+        if self._stage is None:
+            self._content = content if slide is not None else None
+        else:
+            self._stage.set_playlist(content[0], content[1], fallback=True)
 
     def _request_io_stop(self) -> None:
         if self._io_stop is not None:
@@ -553,7 +633,7 @@ class Daemon:
         }
 
     def _record_impression(self, impression: Impression) -> None:
-        if impression.shown_ms <= 0:
+        if impression.shown_ms <= 0 or impression.showing.slide.id == PAIRING_SLIDE_ID:
             return
         self.stats.impressions += 1
         self._commit([self._event("impression", impression.event_fields())])
