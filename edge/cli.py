@@ -1,4 +1,4 @@
-"""The `omo-edge` command: run, demo, scan, outbox, central-sim."""
+"""The `omo-edge` command: run, demo, scan, outbox, doctor, central-sim."""
 
 from __future__ import annotations
 
@@ -232,6 +232,17 @@ def cmd_outbox_drain(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from edge.doctor import run_checks
+
+    logging.basicConfig(level=logging.ERROR)  # config warnings come as WARN lines instead
+    failed = False
+    for finding in run_checks(args.config):
+        print(finding.line(), flush=True)
+        failed = failed or finding.status == "FAIL"
+    return 1 if failed else 0
+
+
 def cmd_central_sim(args: argparse.Namespace) -> int:
     from edge.sim.central import CentralSim
 
@@ -328,6 +339,11 @@ def build_parser() -> argparse.ArgumentParser:
     export = with_config(outbox_sub.add_parser("export", help="pending events as JSON lines"))
     export.add_argument("file", type=Path, help="output file, or - for standard output")
     export.set_defaults(fn=cmd_outbox_export)
+
+    doctor = with_config(
+        sub.add_parser("doctor", help="check this device: OK, WARN or FAIL and what to do")
+    )
+    doctor.set_defaults(fn=cmd_doctor)
 
     central = sub.add_parser("central-sim", help="simulated central platform")
     central.add_argument("--host", default="127.0.0.1")

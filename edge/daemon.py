@@ -29,9 +29,10 @@ from edge.content.manager import ContentManager, Resolver
 from edge.content.player import Impression, Personal, Showing
 from edge.content.slides import Slide
 from edge.errors import ContentRejected, EdgeError, PayloadRejected
+from edge.health import FrameRate, system_fields
 from edge.ids import new_id, short_visitor
 from edge.link.decide import Decider
-from edge.link.schemas import Checkin, Command, Decision, EventsAck, parse
+from edge.link.schemas import Checkin, Decision, EventsAck, parse
 from edge.link.session import BrokerSettings, Incoming, MqttLink
 from edge.link.topics import Topics
 from edge.lock import StateLock
@@ -459,13 +460,17 @@ class Daemon:
     async def _health(self, pipeline: PresencePipeline) -> None:
         """A `device.health` event every `[health] interval_s`: what ops need to see trouble."""
         started = time.monotonic()
+        rate = FrameRate(0, started)
         while True:
             await asyncio.sleep(float(self.config["health"]["interval_s"]))
+            frames = self._stage.frames if self._stage else 0
             fields: dict[str, Any] = {
                 "uptime_s": round(time.monotonic() - started),
+                "fps": rate.update(frames, time.monotonic()),
+                **system_fields(self.config.state_dir),
                 "adverts": self.stats.adverts,
                 "visitors_present": pipeline.tracker.visitors_present,
-                "frames": self._stage.frames if self._stage else 0,
+                "frames": frames,
                 "rejected_payloads": self.stats.rejected_payloads,
                 "broker_connected": int(bool(self._link and self._link.connected.is_set())),
                 "incoming_dropped": self._link.dropped_incoming if self._link else 0,
@@ -564,7 +569,7 @@ class Daemon:
             return self._checkin(parse(item.topic, item.payload, Checkin))
         elif item.topic == self.topics.cmd:
             assert self._commands is not None
-            return self._commands.receive(parse(item.topic, item.payload, Command))
+            return self._commands.receive_payload(item.topic, item.payload)
         elif item.topic in (self.topics.manifest, self.topics.store_manifest):
             assert self._manager is not None
             scope = "device" if item.topic == self.topics.manifest else "store"
