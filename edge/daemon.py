@@ -481,7 +481,9 @@ class Daemon:
                 fields.update(
                     outbox_pending=self._outbox.pending(), outbox_bytes=self._outbox.file_bytes()
                 )
-                fields.update({f"dropped_{k}": v for k, v in self._outbox.dropped().items()})
+                dropped = self._outbox.dropped()
+                fields.update({f"dropped_{k}": v for k, v in dropped.items()})
+                fields["dropped_total"] = sum(dropped.values())
             if self._writer is not None:
                 fields.update(
                     storage_ok=int(self._writer.storage_ok), events_in_memory=self._writer.held
