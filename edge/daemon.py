@@ -276,7 +276,7 @@ class Daemon:
                     clock_synced=clock_synced,
                     screenshot=self._screenshot,
                     reload=self._reload,
-                    forget=self._personalizer.forget,
+                    forget=self._forget_visitor,
                 )
                 self._link.start()
             else:
@@ -421,6 +421,12 @@ class Daemon:
             self._manager.evaluate(datetime.now(UTC))
         if self._stage is not None:
             self._stage.reload()
+
+    def _forget_visitor(self, visitor: str) -> None:
+        """purge_visitor: no cached decision, nor events about them still waiting in memory."""
+        self._personalizer.forget(visitor)
+        if self._writer is not None:
+            self._writer.forget(visitor)
 
     # presence --------------------------------------------------------------------
     async def _presence(self, pipeline: PresencePipeline) -> None:
