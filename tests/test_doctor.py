@@ -37,7 +37,6 @@ pytestmark = pytest.mark.timeout(90)
 
 MB = 1000 * 1000
 GB = 1000 * MB
-NOW = dt.datetime.now(dt.UTC)
 
 
 def run_doctor(config: Path, env: dict[str, str] | None = None) -> tuple[int, list[str]]:
@@ -232,20 +231,21 @@ def _only(findings: list[Finding]) -> Finding:
 
 
 def test_tls_verdicts() -> None:
+    now = dt.datetime.now(dt.UTC)  # before the certificates are made
     ca, cert, key = _material()
-    assert _only(tls_verdict(ca, cert, key, "screen-1", NOW)).status == "OK"
-    assert "expired" in _only(tls_verdict(*_material(days=-0.001), "screen-1", NOW)).found
-    soon = _only(tls_verdict(*_material(days=10), "screen-1", NOW))
+    assert _only(tls_verdict(ca, cert, key, "screen-1", now)).status == "OK"
+    assert "expired" in _only(tls_verdict(*_material(days=-0.001), "screen-1", now)).found
+    soon = _only(tls_verdict(*_material(days=10.5), "screen-1", now))
     assert soon.status == "WARN" and "in 10 days" in soon.found
-    wrong_cn = _only(tls_verdict(ca, cert, key, "screen-2", NOW))
+    wrong_cn = _only(tls_verdict(ca, cert, key, "screen-2", now))
     assert wrong_cn.status == "FAIL" and "'screen-2'" in wrong_cn.found
     other_ca, _, other_key = _material()
-    assert "not issued by the CA" in _only(tls_verdict(other_ca, cert, key, "screen-1", NOW)).found
-    assert "does not belong" in _only(tls_verdict(ca, cert, other_key, "screen-1", NOW)).found
-    assert "needs its key" in _only(tls_verdict(ca, cert, None, "screen-1", NOW)).found
-    garbage = _only(tls_verdict(b"not a pem", cert, key, "screen-1", NOW))
+    assert "not issued by the CA" in _only(tls_verdict(other_ca, cert, key, "screen-1", now)).found
+    assert "does not belong" in _only(tls_verdict(ca, cert, other_key, "screen-1", now)).found
+    assert "needs its key" in _only(tls_verdict(ca, cert, None, "screen-1", now)).found
+    garbage = _only(tls_verdict(b"not a pem", cert, key, "screen-1", now))
     assert garbage.status == "FAIL" and "CA file" in garbage.found
-    early = tls_verdict(ca, cert, key, "screen-1", NOW - dt.timedelta(hours=1))
+    early = tls_verdict(ca, cert, key, "screen-1", now - dt.timedelta(hours=1))
     assert [f.status for f in early] == ["FAIL", "FAIL"]  # CA and certificate: clock wrong?
     assert "client certificate is not valid before" in early[1].found
 
