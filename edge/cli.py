@@ -1,4 +1,4 @@
-"""The `omo-edge` command: run, demo, scan, outbox, provision, factory-reset, central-sim."""
+"""The `omo-edge` command: run, demo, scan, outbox, doctor, provision, factory-reset, sims."""
 
 from __future__ import annotations
 
@@ -211,6 +211,17 @@ def cmd_outbox_drain(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     return 0
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from edge.doctor import run_checks
+
+    logging.basicConfig(level=logging.ERROR)  # config warnings come as WARN lines instead
+    failed = False
+    for finding in run_checks(args.config):
+        print(finding.line(), flush=True)
+        failed = failed or finding.status == "FAIL"
+    return 1 if failed else 0
 
 
 def cmd_central_sim(args: argparse.Namespace) -> int:
@@ -457,6 +468,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     reset.add_argument("--yes", action="store_true", help="do not ask")
     reset.set_defaults(fn=cmd_factory_reset)
+    doctor = with_config(
+        sub.add_parser("doctor", help="check this device: OK, WARN or FAIL and what to do")
+    )
+    doctor.set_defaults(fn=cmd_doctor)
 
     central = sub.add_parser("central-sim", help="simulated central platform")
     central.add_argument("--host", default="127.0.0.1")

@@ -3,8 +3,10 @@
 A command is carried out at most once: its `cmd_id` is committed to the
 outbox's `commands` table before anything happens (and before the broker is
 told we have it), so a redelivery or a replay is refused. An expired command
-is refused; before the clock is synchronised expiry cannot be judged, so
-only the once-only rule applies. Every command gets a `P/cmd/result`.
+is refused; before the clock is synchronised expiry is judged against the
+release date (what expired before it has certainly expired). Every command
+gets a `P/cmd/result`, a malformed one too when it names its `cmd_id`; one
+that does not cannot be answered and is only logged and counted.
 """
 
 from __future__ import annotations
@@ -15,9 +17,11 @@ import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from typing import Any, get_args
 
-from edge.link.schemas import Command
+from edge.clock import trusted_now_ms
+from edge.errors import PayloadRejected
+from edge.link.schemas import MAX_PAYLOAD, Command, CommandName, parse
 from edge.link.session import MqttLink
 from edge.outbox.store import Outbox, StorageError
 from edge.update.verify import UpdateRefused
@@ -48,11 +52,36 @@ class CommandRunner:
         self._update = update
         self._reprovision = reprovision
         self.refused = 0
+        self.malformed = 0
+
+    def receive_payload(self, topic: str, payload: bytes) -> bool:
+        """Parse and accept a `P/cmd` payload, as `receive`.
+
+        A malformed command is answered (ok false, the reason) when it carries a
+        usable `cmd_id`, then PayloadRejected is raised for the caller to log and count.
+        """
+        try:
+            cmd = parse(topic, payload, Command)
+        except PayloadRejected as exc:
+            self.malformed += 1
+            doc = _json_object(payload)
+            cmd_id = doc.get("cmd_id")
+            if isinstance(cmd_id, str) and 1 <= len(cmd_id) <= 128:
+                name = doc.get("cmd")
+                why = (
+                    f"unknown command {name!r}"
+                    if isinstance(name, str) and name not in get_args(CommandName)
+                    else f"malformed command: {exc.reason}"
+                )
+                log.warning("refused command %s: %s", cmd_id, why)
+                self._publish({"cmd_id": cmd_id, "ok": False, "detail": why})
+            raise
+        return self.receive(cmd)
 
     def receive(self, cmd: Command) -> bool:
         """Accept `cmd`; False (not acknowledged, so redelivered) only if storage failed."""
         now_ms = int(time.time() * 1000)
-        if self._clock_synced() and cmd.expires_ts <= now_ms:
+        if cmd.expires_ts <= trusted_now_ms(now_ms, self._clock_synced()):
             self._refuse(cmd, f"expired at {cmd.expires_ts}, now {now_ms}")
             return True
         try:
@@ -116,5 +145,18 @@ class CommandRunner:
     def _answer(
         self, cmd: Command, ok: bool, detail: str, extra: dict[str, Any] | None = None
     ) -> None:
-        body = {"cmd_id": cmd.cmd_id, "ok": ok, "detail": detail, **(extra or {})}
+        self._publish({"cmd_id": cmd.cmd_id, "ok": ok, "detail": detail, **(extra or {})})
+
+    def _publish(self, body: dict[str, Any]) -> None:
         self._link.publish(self._link.topics.cmd_result, json.dumps(body).encode())
+
+
+def _json_object(payload: bytes) -> dict[str, Any]:
+    """`payload` as a JSON object, or {} (to find the `cmd_id` of a command that failed)."""
+    if len(payload) > MAX_PAYLOAD:
+        return {}
+    try:
+        doc = json.loads(payload)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return {}
+    return doc if isinstance(doc, dict) else {}

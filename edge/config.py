@@ -194,8 +194,8 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "interval_s": Key(
             (int, float),
             300,
-            "a number of seconds >= 10, or 0 for never",
-            lambda v: v == 0 or v >= 10,
+            "a number of seconds >= 1, or 0 for never",
+            lambda v: v == 0 or v >= 1,
         ),
     },
     "update": {

@@ -30,9 +30,10 @@ from edge.content.manager import ContentManager, Resolver
 from edge.content.player import Impression, Personal, Showing
 from edge.content.slides import Slide
 from edge.errors import ContentRejected, EdgeError, PayloadRejected
+from edge.health import FrameRate, system_fields
 from edge.ids import new_id, short_visitor
 from edge.link.decide import Decider
-from edge.link.schemas import Checkin, Command, Decision, EventsAck, parse
+from edge.link.schemas import Checkin, Decision, EventsAck, parse
 from edge.link.session import BrokerSettings, Incoming, MqttLink
 from edge.link.topics import Topics
 from edge.lock import StateLock
@@ -356,7 +357,7 @@ class Daemon:
             clock_synced=clock_synced,
             screenshot=self._screenshot,
             reload=self._reload,
-            forget=self._personalizer.forget,
+            forget=self._forget_visitor,
             reprovision=self._reprovision,
             update=self._stager(self._link).stage,
         )
@@ -507,6 +508,12 @@ class Daemon:
         if self._stage is not None:
             self._stage.reload()
 
+    def _forget_visitor(self, visitor: str) -> None:
+        """purge_visitor: no cached decision, nor events about them still waiting in memory."""
+        self._personalizer.forget(visitor)
+        if self._writer is not None:
+            self._writer.forget(visitor)
+
     # presence --------------------------------------------------------------------
     async def _presence(self, pipeline: PresencePipeline) -> None:
         try:
@@ -567,13 +574,17 @@ class Daemon:
     async def _health(self, pipeline: PresencePipeline) -> None:
         """A `device.health` event every `[health] interval_s`: what ops need to see trouble."""
         started = time.monotonic()
+        rate = FrameRate(0, started)
         while True:
             await asyncio.sleep(float(self.config["health"]["interval_s"]))
+            frames = self._stage.frames if self._stage else 0
             fields: dict[str, Any] = {
                 "uptime_s": round(time.monotonic() - started),
+                "fps": rate.update(frames, time.monotonic()),
+                **system_fields(self.config.state_dir),
                 "adverts": self.stats.adverts,
                 "visitors_present": pipeline.tracker.visitors_present,
-                "frames": self._stage.frames if self._stage else 0,
+                "frames": frames,
                 "rejected_payloads": self.stats.rejected_payloads,
                 "broker_connected": int(bool(self._link and self._link.connected.is_set())),
                 "incoming_dropped": self._link.dropped_incoming if self._link else 0,
@@ -584,7 +595,9 @@ class Daemon:
                 fields.update(
                     outbox_pending=self._outbox.pending(), outbox_bytes=self._outbox.file_bytes()
                 )
-                fields.update({f"dropped_{k}": v for k, v in self._outbox.dropped().items()})
+                dropped = self._outbox.dropped()
+                fields.update({f"dropped_{k}": v for k, v in dropped.items()})
+                fields["dropped_total"] = sum(dropped.values())
             if self._writer is not None:
                 fields.update(
                     storage_ok=int(self._writer.storage_ok), events_in_memory=self._writer.held
@@ -672,7 +685,7 @@ class Daemon:
             return self._checkin(parse(item.topic, item.payload, Checkin))
         elif item.topic == self.topics.cmd:
             assert self._commands is not None
-            return self._commands.receive(parse(item.topic, item.payload, Command))
+            return self._commands.receive_payload(item.topic, item.payload)
         elif item.topic in (self.topics.manifest, self.topics.store_manifest):
             assert self._manager is not None
             scope = "device" if item.topic == self.topics.manifest else "store"
