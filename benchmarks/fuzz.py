@@ -121,7 +121,7 @@ def fuzz_handlers(rng: random.Random, n: int, folder: Path) -> list[Tally]:
     nonces = ft.NonceTarget()
     each("nonce", lambda: ft.gen_nonce(rng, nonces), lambda a: nonces(*a))
     each("qr_url", lambda: ft.gen_qr(rng), lambda a: ft.qr_target(*a))
-    # pairing: add `each("pairing", ...)` once edge/provision/pairing.py exists.
+    each("pairing", lambda: ft.gen_pairing(rng), ft.pairing_target)
     return tallies
 
 

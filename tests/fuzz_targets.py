@@ -12,8 +12,6 @@ payloads and files, mutated (bytes flipped, cut, grown; JSON values replaced,
 deleted, nested deeply), or plain garbage. Hypothesis draws the Random
 (`st.randoms()`), the benchmark seeds one.
 
-Pairing messages (edge/provision/pairing.py) get their target and generator
-in the section marked "pairing" below once that module exists.
 """
 
 from __future__ import annotations
@@ -66,6 +64,7 @@ from edge.presence.formats import (
 )
 from edge.presence.tokens import TokenRejected, b64url_encode, sign_payload, verify_token
 from edge.presence.trace import format_advert, parse_line
+from edge.provision import pairing
 
 ACCEPTED = "accepted"
 REJECTED = "rejected"
@@ -1019,9 +1018,68 @@ def gen_qr(rng: random.Random) -> tuple[str, str, str]:
 
 
 # -- pairing ------------------------------------------------------------------------------
-# Pairing messages (edge/provision/pairing.py) are being written in parallel: their
-# target `pairing_target(message) -> str` and generator `gen_pairing(rng)` go here, and
-# into HANDLERS of benchmarks/fuzz.py and tests/test_fuzz_pairing.py.
+PAIR_DEVICE, PAIR_CODE = "omo-fuzzfuzzfuzzfuzz", "123456"
+_pairing_frames: list[bytes] = []
+
+
+def real_pairing_frames() -> list[bytes]:
+    """One real exchange with the right code, framed (made once: SPAKE2 costs a few ms)."""
+    if not _pairing_frames:
+        ops = pairing.OpsSession(PAIR_DEVICE, PAIR_CODE)
+        device = pairing.DeviceSession(PAIR_DEVICE, PAIR_CODE)
+        hello = ops.hello()
+        pake = device.hello(hello, attempts_left=5)
+        assert isinstance(pake, pairing.Pake)
+        confirm = ops.pake(pake)
+        csr = device.confirm(confirm, b"-----BEGIN CERTIFICATE REQUEST-----")
+        assert csr is not None
+        box = ops.seal_bundle(b"{}")
+        refused = pairing.Refused("locked", "try again later", 30.0, 0)
+        msgs = (hello, pake, confirm, csr, box, pairing.Done(), refused)
+        _pairing_frames.extend(pairing.frame(m) for m in msgs)
+    return _pairing_frames
+
+
+def gen_pairing(rng: random.Random) -> bytes:
+    """A recorded exchange (or part of it), framed, its JSON or its bytes mutated."""
+    frames = real_pairing_frames()
+    picked = rng.sample(frames, rng.randint(1, len(frames)))
+    if rng.random() < 0.5:
+        bodies = [json_payload(json.loads(f[4:]), rng) for f in picked]
+        picked = [struct.pack(">I", len(b)) + b for b in bodies]
+    data = b"".join(picked)
+    return mutate_bytes(data, rng) if rng.random() < 0.7 else data
+
+
+def pairing_target(data: bytes) -> str:
+    """Whatever arrives, the device gives its CSR only to a peer that proved the code in
+    this session, and the ops tool confirms only a device that did. Both sides here know
+    the code the recorded frames were made with, so a replay must fail on freshness alone
+    (each side's SPAKE2 half is new per session)."""
+    try:
+        msgs = pairing.parse_frames(data)
+    except pairing.FrameError:
+        return REJECTED
+    device = pairing.DeviceSession(PAIR_DEVICE, PAIR_CODE)
+    ops = pairing.OpsSession(PAIR_DEVICE, PAIR_CODE)
+    for msg in msgs:
+        try:
+            if isinstance(msg, pairing.Hello):
+                device.hello(msg)
+            elif isinstance(msg, pairing.Confirm):
+                _check(device.confirm(msg, b"csr") is None, "CSR released to an unproven peer")
+            elif isinstance(msg, pairing.BundleBox):
+                device.open_bundle(msg)
+                raise Escaped("a bundle opened on a device whose peer never proved the code")
+            elif isinstance(msg, pairing.Pake):
+                ops.pake(msg)
+                raise Escaped("ops confirmed a device that replayed or forged its answer")
+            elif isinstance(msg, pairing.Csr):
+                ops.open_csr(msg)
+                raise Escaped("ops opened a CSR from an unconfirmed device")
+        except (pairing.FrameError, pairing.PairingFailed):
+            return REJECTED
+    return ACCEPTED
 
 
 # -- the daemon's MQTT inbox ----------------------------------------------------------------

@@ -132,8 +132,10 @@ def parse(body: bytes) -> Message:
         raise FrameError("frame over the size limit")
     try:
         msg: Message = _decoder.decode(body)
-    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+    except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError) as exc:
         raise FrameError(f"not a pairing message: {exc}") from exc
+    except RecursionError as exc:  # found by fuzzing: JSON nested thousands deep
+        raise FrameError("not a pairing message: nested too deeply") from exc
     return msg
 
 
