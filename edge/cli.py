@@ -255,6 +255,18 @@ def cmd_central_sim(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_fleet_acl(args: argparse.Namespace) -> int:
+    from edge.files import write_atomic
+    from edge.provision.fleet_acl import acl_from_file
+
+    text = acl_from_file(args.inventory, args.prefix, args.central_user)
+    if args.out is None:
+        sys.stdout.write(text)
+    else:
+        write_atomic(args.out, text.encode(), 0o644)  # rules, not secrets; mosquitto reads it
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="omo-edge", description=__doc__)
     parser.add_argument("--version", action="version", version=f"omo-edge {__version__}")
@@ -340,6 +352,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="file of known visitor ids, one a line (default: everyone)",
     )
     central.set_defaults(fn=cmd_central_sim)
+
+    acl = sub.add_parser(
+        "fleet-acl", help="the fleet broker's Mosquitto ACL from a device inventory"
+    )
+    acl.add_argument("inventory", type=Path, help="'store_id device_id' per line")
+    acl.add_argument("--prefix", default="omo/v1")
+    acl.add_argument("--central-user", default="omo-central", help="the central service's CN")
+    acl.add_argument("--out", type=Path, default=None, help="write here (default: stdout)")
+    acl.set_defaults(fn=cmd_fleet_acl)
     return parser
 
 
