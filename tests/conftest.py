@@ -260,9 +260,12 @@ class FleetPkiFull(FleetPki):
 
     def revoke(self, cert: Path) -> None:
         """List `cert` in the CRL (the broker reads it when it starts)."""
+        self.revoke_pem(cert.read_bytes())
+
+    def revoke_pem(self, cert_pem: bytes) -> None:
         from edge.provision import crl
 
-        self.revoked.add(crl.serial(cert.read_bytes()))
+        self.revoked.add(crl.serial(cert_pem))
         self._write("fleet.crl", crl.revocation_list(self.ca, self.revoked))
 
 

@@ -189,7 +189,7 @@ def test_a_broker_certificate_for_another_host_is_refused(
     cert, key = f.client("screen-1")
     with FleetBroker(f, tmp_path / "otherhost-broker", server_cert=other_cert) as wrong:
         outcome = attempt(wrong.port, _ctx(f, cert, key))
-    assert "Hostname mismatch" in outcome or "match" in outcome, outcome
+    assert "mismatch, certificate is not valid for '127.0.0.1'" in outcome, outcome
     assert attempt(fleet_broker.port, _ctx(f, cert, key)) == "connected"  # control
 
 

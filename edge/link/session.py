@@ -106,7 +106,7 @@ class MqttLink:
         if broker.tls_ca:
             self._tls = client_context(self._tls_files)
             client.tls_set_context(self._tls)
-            client.on_pre_connect = self._reload_certificate
+        client.on_pre_connect = self._before_connect
         client.will_set(topics.state, self._state_payload("offline"), qos=1, retain=True)
         self._client = client
 
@@ -154,7 +154,19 @@ class MqttLink:
         self._client.loop_stop()
 
     # -- paho thread callbacks (never touch asyncio objects directly) ----------
-    def _reload_certificate(self, _client: mqtt.Client, _u: Any) -> None:
+    def _before_connect(self, _client: mqtt.Client, _u: Any) -> None:
+        b = self.broker
+        log.debug(
+            "connecting to broker %s:%s as %s%s%s",
+            b.host,
+            b.port,
+            self.topics.device_id,
+            f" (user {b.username}, password set)" if b.password else "",
+            f" over TLS, certificate {b.tls_cert or 'none'}" if b.tls_ca else " without TLS",
+        )
+        self._reload_certificate()
+
+    def _reload_certificate(self) -> None:
         """Before every (re)connect: take up a certificate renewed on disk.
 
         paho keeps the context it was given for good, so a renewed certificate
