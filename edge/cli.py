@@ -247,7 +247,12 @@ def cmd_central_sim(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
-    with CentralSim(args.host, args.port, prefix=args.prefix, known=known) as central:
+    tls = None
+    if args.tls_ca:
+        from edge.link.tls import TlsFiles
+
+        tls = TlsFiles(args.tls_ca, args.tls_cert, args.tls_key)
+    with CentralSim(args.host, args.port, prefix=args.prefix, known=known, tls=tls) as central:
         log.info("central simulator on %s:%s, prefix %s", args.host, args.port, args.prefix)
         while not stop:
             time.sleep(0.2)
@@ -351,6 +356,9 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="file of known visitor ids, one a line (default: everyone)",
     )
+    central.add_argument("--tls-ca", default="", help="CA of the broker's certificate (TLS)")
+    central.add_argument("--tls-cert", default="", help="the service's client certificate")
+    central.add_argument("--tls-key", default="", help="the service's private key")
     central.set_defaults(fn=cmd_central_sim)
 
     acl = sub.add_parser(
