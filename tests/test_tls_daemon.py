@@ -143,3 +143,27 @@ def test_the_daemon_refuses_a_broker_certificate_for_another_host(
         assert wait_for(lambda: "certificate was not accepted" in proc.stdout, 60), proc.stdout
     assert "certificate is not valid for '127.0.0.1'" in proc.stdout
     assert proc.proc.poll() is None  # it keeps playing and retrying
+
+
+def test_a_half_written_renewal_keeps_the_old_certificate_working(
+    tmp_path: Path,
+    fleet_pki_full: FleetPkiFull,
+    fleet_broker: FleetBroker,
+    fleet_central: CentralSim,
+    device_config: Callable[..., Path],
+    daemon: Callable[..., DaemonProcess],
+) -> None:
+    cert, key = device_credentials(fleet_pki_full, tmp_path / "creds")
+    config = device_config(
+        mqtt=tls_mqtt(fleet_broker, fleet_pki_full, cert, key),
+        presence={"replay_loop": True},
+    )
+    proc = daemon("run", "--config", str(config))
+    assert wait_for(lambda: len(fleet_central.events) >= 5, 60), proc.stdout + proc.stderr
+    # A renewal that wrote the certificate but not (yet) its key: the pair does not match.
+    write_atomic(cert, fleet_pki_full.client("screen-1")[0].read_bytes())
+    fleet_broker.stop()
+    before = len(fleet_central.events)
+    fleet_broker.start()
+    assert wait_for(lambda: len(fleet_central.events) >= before + 5, 90), proc.stdout
+    assert "cannot use the renewed client certificate" in proc.stdout

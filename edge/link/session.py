@@ -178,8 +178,11 @@ class MqttLink:
         if self._tls is None or not files.cert or signature == self._tls_signature:
             return
         try:
+            # Tried on a scratch context first: a pair that does not match would leave the
+            # live one with the new certificate and no key, worse than the old pair.
+            client_context(files)
             self._tls.load_cert_chain(files.cert, files.key)
-        except (OSError, ssl.SSLError) as exc:
+        except OSError as exc:  # ssl.SSLError included
             # E.g. the new certificate is written but its key not yet: try again next time.
             self._quiet.problem(
                 "tls-reload",
