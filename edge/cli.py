@@ -239,7 +239,12 @@ def cmd_central_sim(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
-    with CentralSim(args.host, args.port, prefix=args.prefix, known=known) as central:
+    tls = None
+    if args.tls_ca:
+        from edge.link.tls import TlsFiles
+
+        tls = TlsFiles(args.tls_ca, args.tls_cert, args.tls_key)
+    with CentralSim(args.host, args.port, prefix=args.prefix, known=known, tls=tls) as central:
         log.info("central simulator on %s:%s, prefix %s", args.host, args.port, args.prefix)
         while not stop:
             time.sleep(0.2)
@@ -349,6 +354,18 @@ def cmd_factory_reset(args: argparse.Namespace) -> int:
     for path in removed:
         print(f"removed {path}", file=sys.stderr)
     print("factory reset done: the next start is a new, unpaired device", file=sys.stderr)
+    return 0
+
+
+def cmd_fleet_acl(args: argparse.Namespace) -> int:
+    from edge.files import write_atomic
+    from edge.provision.fleet_acl import acl_from_file
+
+    text = acl_from_file(args.inventory, args.prefix, args.central_user)
+    if args.out is None:
+        sys.stdout.write(text)
+    else:
+        write_atomic(args.out, text.encode(), 0o644)  # rules, not secrets; mosquitto reads it
     return 0
 
 
@@ -483,7 +500,19 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="file of known visitor ids, one a line (default: everyone)",
     )
+    central.add_argument("--tls-ca", default="", help="CA of the broker's certificate (TLS)")
+    central.add_argument("--tls-cert", default="", help="the service's client certificate")
+    central.add_argument("--tls-key", default="", help="the service's private key")
     central.set_defaults(fn=cmd_central_sim)
+
+    acl = sub.add_parser(
+        "fleet-acl", help="the fleet broker's Mosquitto ACL from a device inventory"
+    )
+    acl.add_argument("inventory", type=Path, help="'store_id device_id' per line")
+    acl.add_argument("--prefix", default="omo/v1")
+    acl.add_argument("--central-user", default="omo-central", help="the central service's CN")
+    acl.add_argument("--out", type=Path, default=None, help="write here (default: stdout)")
+    acl.set_defaults(fn=cmd_fleet_acl)
     return parser
 
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from edge.content.manifest import valid_public_key
 from edge.errors import ConfigError, ConfigFileError
+from edge.link.tls import check_mqtt
 from edge.presence.allow import AllowList, InvalidAllowEntry
 from edge.presence.tracker import TrackerParams
 
@@ -358,6 +359,7 @@ def from_mapping(data: Mapping[str, Any], source: Path | None = None) -> Config:
         raise ConfigError(
             "checkin.rotate_s", ck["rotate_s"], f"at most checkin.accept_s ({ck['accept_s']})"
         )
+    warnings += check_mqtt(values["mqtt"], values["device"]["device_id"])  # TLS files, host
     for w in warnings:
         log.warning("%s", w)
     return Config(values, source, tuple(warnings))

@@ -35,6 +35,7 @@ from edge.ids import new_id, short_visitor
 from edge.link.decide import Decider
 from edge.link.schemas import Checkin, Decision, EventsAck, parse
 from edge.link.session import BrokerSettings, Incoming, MqttLink
+from edge.link.tls import refuse_exposed_keys
 from edge.link.topics import Topics
 from edge.lock import StateLock
 from edge.notify import Notifier, render_alive
@@ -135,6 +136,7 @@ class Daemon:
     # -- main thread --------------------------------------------------------------
     def run(self, duration_s: float | None = None, stop_when_drained: bool = False) -> Stats:
         """Render on this thread, I/O on another, until stopped (or `duration_s` passes)."""
+        refuse_exposed_keys(self.config["mqtt"]["tls_key"], self.config.state_dir)
         with StateLock(self.config.state_dir, "daemon"):
             return self._run(duration_s, stop_when_drained)
 

@@ -238,3 +238,83 @@ def tls_broker(tmp_path: Path, fleet_pki: FleetPki) -> Iterator[Mosquitto]:
     listener = tls_listener(fleet_pki.ca_cert, fleet_pki.server_cert, fleet_pki.server_key)
     with Mosquitto(workdir=tmp_path / "mosquitto-tls", listener=listener) as mosq:
         yield mosq
+
+
+class FleetPkiFull(FleetPki):
+    """The fleet CA plus a CRL, and a separate CA for the central service's certificate."""
+
+    def __init__(self, folder: Path) -> None:
+        from edge.provision import crl, pki
+
+        super().__init__(folder)
+        self.service_ca = pki.new_ca("omo test service CA")
+        self.service_ca_cert = self._write("service-ca.crt", self.service_ca.cert_pem)
+        key = pki.new_key()
+        cert = pki.sign_csr(
+            pki.make_csr(key, "omo-central"), self.service_ca, expected_cn="omo-central"
+        )
+        self.central_cert = self._write("omo-central.crt", cert)
+        self.central_key = self._write("omo-central.key", pki.key_pem(key))
+        self.revoked: set[int] = set()
+        self.crl = self._write("fleet.crl", crl.revocation_list(self.ca))
+
+    def revoke(self, cert: Path) -> None:
+        """List `cert` in the CRL (the broker reads it when it starts)."""
+        self.revoke_pem(cert.read_bytes())
+
+    def revoke_pem(self, cert_pem: bytes) -> None:
+        from edge.provision import crl
+
+        self.revoked.add(crl.serial(cert_pem))
+        self._write("fleet.crl", crl.revocation_list(self.ca, self.revoked))
+
+
+class FleetBroker(Mosquitto):
+    """docs/mosquitto/fleet.conf and omo-fleet.acl, on free loopback ports."""
+
+    def __init__(self, pki: FleetPkiFull, workdir: Path, server_cert: Path | None = None) -> None:
+        from edge.sim.broker import free_port
+        from tests.fleet_broker import FLEET_ACL, render_fleet_conf
+
+        port, self.central_port = free_port(), free_port()
+        workdir.mkdir(parents=True, exist_ok=True)
+        conf = render_fleet_conf(
+            port=port,
+            central_port=self.central_port,
+            workdir=workdir,
+            files={
+                "/etc/mosquitto/certs/fleet-ca.crt": pki.ca_cert,
+                "/etc/mosquitto/certs/broker.crt": server_cert or pki.server_cert,
+                "/etc/mosquitto/certs/broker.key": pki.server_key,
+                "/etc/mosquitto/certs/fleet.crl": pki.crl,
+                "/etc/mosquitto/certs/service-ca.crt": pki.service_ca_cert,
+                "/etc/mosquitto/omo-fleet.acl": FLEET_ACL,
+            },
+        )
+        super().__init__(port=port, workdir=workdir, conf=conf)
+
+
+@pytest.fixture
+def fleet_pki_full(tmp_path: Path) -> FleetPkiFull:
+    return FleetPkiFull(tmp_path / "fleet-pki")
+
+
+@pytest.fixture
+def fleet_broker(tmp_path: Path, fleet_pki_full: FleetPkiFull) -> Iterator[FleetBroker]:
+    """The documented fleet broker (mutual TLS, CRL, ACL for docs/mosquitto/devices.example)."""
+    with FleetBroker(fleet_pki_full, tmp_path / "fleet-broker") as mosq:
+        yield mosq
+
+
+@pytest.fixture
+def fleet_central(fleet_broker: FleetBroker, fleet_pki_full: FleetPkiFull) -> Iterator[CentralSim]:
+    """The central simulator on the fleet broker's service listener, as user omo-central."""
+    from edge.link.tls import TlsFiles
+
+    tls = TlsFiles(
+        str(fleet_pki_full.ca_cert),
+        str(fleet_pki_full.central_cert),
+        str(fleet_pki_full.central_key),
+    )
+    with CentralSim("127.0.0.1", fleet_broker.central_port, tls=tls) as sim:
+        yield sim

@@ -14,9 +14,10 @@ import json
 import logging
 import socket
 import ssl
+import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -27,6 +28,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from edge import PROTOCOL_VERSION, __version__
+from edge.link.tls import TlsFiles, client_context, file_signature
 from edge.link.topics import Topics
 from edge.quiet import QuietLog
 
@@ -48,7 +50,7 @@ class BrokerSettings:
     host: str
     port: int
     username: str = ""
-    password: str = ""
+    password: str = field(default="", repr=False)  # never in a log line
     tls_ca: str = ""
     tls_cert: str = ""
     tls_key: str = ""
@@ -93,17 +95,18 @@ class MqttLink:
         client.on_socket_open = set_nodelay
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
+        client.on_connect_fail = self._on_connect_fail
         client.on_message = self._on_message
         client.reconnect_delay_set(min_delay=1, max_delay=30)
         if broker.username:
             client.username_pw_set(broker.username, broker.password or None)
+        self._tls: ssl.SSLContext | None = None
+        self._tls_files = TlsFiles(broker.tls_ca, broker.tls_cert, broker.tls_key)
+        self._tls_signature = file_signature(broker.tls_cert, broker.tls_key)
         if broker.tls_ca:
-            client.tls_set(
-                ca_certs=broker.tls_ca,
-                certfile=broker.tls_cert or None,
-                keyfile=broker.tls_key or None,
-                cert_reqs=ssl.CERT_REQUIRED,
-            )
+            self._tls = client_context(self._tls_files)
+            client.tls_set_context(self._tls)
+        client.on_pre_connect = self._before_connect
         client.will_set(topics.state, self._state_payload("offline"), qos=1, retain=True)
         self._client = client
 
@@ -151,6 +154,47 @@ class MqttLink:
         self._client.loop_stop()
 
     # -- paho thread callbacks (never touch asyncio objects directly) ----------
+    def _before_connect(self, _client: mqtt.Client, _u: Any) -> None:
+        b = self.broker
+        log.debug(
+            "connecting to broker %s:%s as %s%s%s",
+            b.host,
+            b.port,
+            self.topics.device_id,
+            f" (user {b.username}, password set)" if b.password else "",
+            f" over TLS, certificate {b.tls_cert or 'none'}" if b.tls_ca else " without TLS",
+        )
+        self._reload_certificate()
+
+    def _reload_certificate(self) -> None:
+        """Before every (re)connect: take up a certificate renewed on disk.
+
+        paho keeps the context it was given for good, so a renewed certificate
+        would otherwise be ignored until a restart, and a revoked or expired one
+        presented to the broker forever.
+        """
+        files = self._tls_files
+        signature = file_signature(files.cert, files.key)
+        if self._tls is None or not files.cert or signature == self._tls_signature:
+            return
+        try:
+            # Tried on a scratch context first: a pair that does not match would leave the
+            # live one with the new certificate and no key, worse than the old pair.
+            client_context(files)
+            self._tls.load_cert_chain(files.cert, files.key)
+        except OSError as exc:  # ssl.SSLError included
+            # E.g. the new certificate is written but its key not yet: try again next time.
+            self._quiet.problem(
+                "tls-reload",
+                "cannot use the renewed client certificate %s yet: %s",
+                files.cert,
+                exc,
+            )
+            return
+        self._tls_signature = signature
+        self._quiet.resolved("tls-reload", "client certificate reloaded")
+        log.info("client certificate %s changed on disk; using the new one", files.cert)
+
     def _on_connect(
         self, client: mqtt.Client, _u: Any, _f: Any, reason: ReasonCode, _p: Properties | None
     ) -> None:
@@ -172,6 +216,23 @@ class MqttLink:
         client.subscribe([(t, options) for t in self.topics.subscriptions()])
         client.publish(self.topics.state, self._state_payload("online"), qos=1, retain=True)
         self._loop.call_soon_threadsafe(self._set_connected, True)
+
+    def _on_connect_fail(self, _c: mqtt.Client, _u: Any) -> None:
+        # paho calls this inside its `except OSError`, so the reason is still at hand.
+        exc = sys.exc_info()[1]
+        if isinstance(exc, ssl.SSLError):
+            why = f"TLS handshake failed: {exc.reason or exc}"
+            if isinstance(exc, ssl.SSLCertVerificationError):
+                why = f"the broker's certificate was not accepted: {exc.verify_message}"
+        else:
+            why = str(exc) if exc else "no connection"
+        self._quiet.problem(
+            "connect",
+            "cannot connect to broker %s:%s (%s); retrying in the background",
+            self.broker.host,
+            self.broker.port,
+            why,
+        )
 
     def _on_disconnect(
         self, _c: mqtt.Client, _u: Any, _f: Any, reason: ReasonCode, _p: Properties | None

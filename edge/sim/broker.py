@@ -41,8 +41,10 @@ class Mosquitto:
         port: int | None = None,
         workdir: Path | None = None,
         listener: list[str] | None = None,
+        conf: str | None = None,
     ) -> None:
-        """`listener`: settings for the listener instead of anonymous plain MQTT (e.g. TLS)."""
+        """`listener`: settings for the listener instead of anonymous plain MQTT (e.g. TLS);
+        `conf`: a whole mosquitto.conf instead (it must listen on `port`)."""
         self.binary = shutil.which("mosquitto") or (
             "/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None
         )
@@ -64,7 +66,7 @@ class Mosquitto:
         ]
         if os.geteuid() == 0:
             lines.append("user root")  # else it drops to 'mosquitto' and cannot read our temp dir
-        self.config.write_text("\n".join(lines) + "\n")
+        self.config.write_text(conf if conf is not None else "\n".join(lines) + "\n")
         self.log_path = self.dir / "mosquitto.log"
         self._proc: subprocess.Popen[bytes] | None = None
 

@@ -23,6 +23,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from edge.link.session import set_nodelay
+from edge.link.tls import TlsFiles, client_context
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +61,9 @@ class CentralSim:
         show_ms: int = 6000,
         ttl_ms: int = 60000,
         decide_delay_s: float = 0.0,
+        tls: TlsFiles | None = None,
     ) -> None:
+        """`tls`: CA and the central service's client certificate, for a fleet broker."""
         self.prefix = prefix
         self.known = None if known is None else set(known)
         self.show_ms, self.ttl_ms = show_ms, ttl_ms
@@ -81,6 +84,8 @@ class CentralSim:
         self._host, self._port = host, port
         c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="central-sim", protocol=mqtt.MQTTv5)
         c.on_socket_open = set_nodelay
+        if tls is not None:
+            c.tls_set_context(client_context(tls))
         c.on_connect = self._on_connect
         c.on_message = self._on_message
         c.reconnect_delay_set(1, 2)
