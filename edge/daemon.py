@@ -36,7 +36,8 @@ from edge.link.session import BrokerSettings, Incoming, MqttLink
 from edge.link.topics import Topics
 from edge.lock import StateLock
 from edge.notify import Notifier, render_alive
-from edge.outbox.store import Outbox
+from edge.outbox.retention import corrupt_copies, keep_retention, remove
+from edge.outbox.store import Outbox, StorageError
 from edge.outbox.sync import Syncer
 from edge.outbox.writer import EventWriter
 from edge.personalize import Personalizer
@@ -45,6 +46,7 @@ from edge.presence.checkin import NonceBook, qr_url
 from edge.presence.decode import BeaconDecoder
 from edge.presence.lan import LanCheckin, nonce_refusal
 from edge.presence.pipeline import PresencePipeline
+from edge.presence.pseudonym import from_settings as pseudonymizer
 from edge.presence.tokens import VisitorToken
 from edge.presence.tracker import PresenceEvent
 from edge.quiet import QuietLog
@@ -103,6 +105,9 @@ class Daemon:
         self._link: MqttLink | None = None
         self._decider: Decider | None = None
         self._stage: Stage | None = None
+        self._pipeline: PresencePipeline | None = None
+        # Visitor ids leave memory (outbox, MQTT, logs) only through this (PROTOCOL.md).
+        self._pseudonyms = pseudonymizer(config["privacy"])
         ck = config["checkin"]
         self._nonces = NonceBook(accept_s=ck["accept_s"], rotate_s=ck["rotate_s"])
         self._nonce_file = config.state_dir / "nonces.json"
@@ -249,6 +254,7 @@ class Daemon:
                 on_written=self._written,
             )
             pipeline = PresencePipeline(cfg.tracker_params, new_id, BeaconDecoder(cfg.allow_list))
+            self._pipeline = pipeline
             if cfg.provisioned:
                 m = cfg["mqtt"]
                 broker = BrokerSettings(**{f.name: m[f.name] for f in fields(BrokerSettings)})
@@ -275,7 +281,7 @@ class Daemon:
                     clock_synced=clock_synced,
                     screenshot=self._screenshot,
                     reload=self._reload,
-                    forget=self._personalizer.forget,
+                    purge=self._purge_visitor,
                 )
                 self._link.start()
             else:
@@ -294,6 +300,13 @@ class Daemon:
                 inputs.append(asyncio.create_task(self._content_clock(self._manager)))
             inputs.append(asyncio.create_task(self._nonce_clock(), name="nonces"))
             inputs.append(asyncio.create_task(self._systemd(), name="systemd"))
+            retention = keep_retention(
+                outbox,
+                retention_days=cfg["privacy"]["event_retention_days"],
+                clock_synced=clock_synced,
+                prune_memory=self._personalizer.prune,
+            )
+            inputs.append(asyncio.create_task(retention, name="retention"))
             lan = await self._start_lan()
             outputs = []
             if self._link is not None and self._syncer is not None:
@@ -493,8 +506,9 @@ class Daemon:
     def _record_presence(self, events: list[PresenceEvent]) -> None:
         records = []
         for ev in events:
+            visitor = self._pseudonyms.public(ev.visitor)
             fields: dict[str, Any] = {
-                "visitor": ev.visitor,
+                "visitor": visitor,
                 "visit_id": ev.visit_id,
                 "zone": ev.zone,
                 "rssi": ev.rssi,
@@ -503,13 +517,13 @@ class Daemon:
                 fields["dwell_ms"] = ev.dwell_ms
             records.append(self._event(ev.type, fields))
             if ev.type == "visit.enter":
-                self.stats.visitors.add(ev.visitor)
-                log.info("visitor entered: %s (%s)", short_visitor(ev.visitor), ev.zone)
-                self._personalizer.visit(ev.visitor, ev.visit_id, ev.zone)
+                self.stats.visitors.add(visitor)
+                log.info("visitor entered: %s (%s)", short_visitor(visitor), ev.zone)
+                self._personalizer.visit(visitor, ev.visit_id, ev.zone)
             elif ev.type == "visit.exit":
                 log.info(
                     "visitor left: %s after %.0f s",
-                    short_visitor(ev.visitor),
+                    short_visitor(visitor),
                     (ev.dwell_ms or 0) / 1000,
                 )
         self._commit(records)
@@ -596,6 +610,7 @@ class Daemon:
         if verdict != "ok":
             log.warning("check-in via %s refused: %s nonce", via, verdict)
             return verdict
+        visitor = self._pseudonyms.public(visitor)
         recorded = visitor if "analytics" in consent else None
         visit_id = new_id()
         event = self._event(
@@ -607,6 +622,40 @@ class Daemon:
         log.info("check-in via %s committed for %s", via, short_visitor(recorded))
         self._personalizer.checkin(visitor, visit_id, consent, segment)
         return "ok"
+
+    def _purge_visitor(self, visitor: str) -> str:
+        """Everything about `visitor` (as issued, or a pseudonym) leaves this device: events
+        (held, stored, in an unacknowledged batch), its check-in nonces, cached decisions,
+        presence state, corrupt outbox copies (they cannot be edited safely)."""
+        assert self._writer is not None and self._outbox is not None
+        forms = self._pseudonyms.forms(visitor)
+        if not self._writer.flush():  # answered as failed; central sends a new command
+            raise StorageError("the outbox cannot write now; nothing was purged")
+        purged = self._outbox.purge_visitor(forms)
+        if self._nonces.discard(purged.nonces):
+            self._save_nonces()
+        for form in forms:
+            self._personalizer.forget(form)
+        self.stats.visitors -= forms
+        tracked = 0
+        if self._pipeline is not None:
+            public = self._pseudonyms.public
+            tracked = self._pipeline.tracker.forget(lambda i: i in forms or public(i) in forms)
+        copies = remove(corrupt_copies(self._outbox.path))
+        log.info(
+            "purged a visitor: %d events (%d others re-queued), %d nonces, %d tracked, "
+            "%d corrupt copies",
+            purged.events,
+            purged.released,
+            len(purged.nonces),
+            tracked,
+            copies,
+        )
+        return (
+            f"{purged.events} events about this visitor deleted ({purged.released} other events "
+            f"re-queued from an unacknowledged batch), {len(purged.nonces)} check-in nonces, "
+            f"{tracked} presence states, {copies} corrupt outbox copies"
+        )
 
     async def _lan_checkin(self, token: VisitorToken, nonce: str) -> tuple[int, dict[str, Any]]:
         verdict = self._check_in(token.visitor, nonce, token.consent, "lan", token.segment)

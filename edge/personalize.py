@@ -50,6 +50,10 @@ class DecisionCache:
     def forget(self, visitor: str) -> None:
         self._kept.pop(visitor, None)
 
+    def prune(self, now: float) -> None:
+        """Drop decisions past their ttl (they would not be used; they still name someone)."""
+        self._kept = {v: kd for v, kd in self._kept.items() if kd[0] > now}
+
 
 @dataclass
 class Cooldown:
@@ -64,8 +68,14 @@ class Cooldown:
             return False
         self._last[visitor] = now
         if len(self._last) > 4096:
-            self._last = {v: t for v, t in self._last.items() if now - t < self.seconds}
+            self.prune(now)
         return True
+
+    def prune(self, now: float) -> None:
+        self._last = {v: t for v, t in self._last.items() if now - t < self.seconds}
+
+    def forget(self, visitor: str) -> None:
+        self._last.pop(visitor, None)
 
 
 @dataclass
@@ -137,7 +147,15 @@ class Personalizer:
         self._request(visitor, visit_id, "checkin", "immediate", recorded)
 
     def forget(self, visitor: str) -> None:
+        """Nothing about `visitor` stays in memory: its cached decision and its cool-down."""
         self._cache.forget(visitor)
+        self._cooldown.forget(visitor)
+
+    def prune(self) -> None:
+        """Drop expired decisions and cool-downs (memory holds only what is still useful)."""
+        now = self._clock()
+        self._cache.prune(now)
+        self._cooldown.prune(now)
 
     def _request(
         self, visitor: str, visit_id: str, trigger: str, zone: str, recorded: str | None
