@@ -156,3 +156,44 @@ def test_nothing_names_a_tag_an_address_or_a_member(
     decides = [json.loads(p) for t, p in published if t.endswith("/decide")]
     assert decides and all(d["visitor"] in expected for d in decides)
     assert "visitor entered: v:" in proc.stdout and "debug: " in proc.stdout
+
+
+def test_consent_without_analytics_names_nobody_and_without_personalize_asks_nobody(
+    broker: Mosquitto,
+    central: CentralSim,
+    device_config: Callable[..., Path],
+    daemon: Callable[..., DaemonProcess],
+) -> None:
+    """PROTOCOL.md consent, with pseudonyms on: a check-in with only `personalize` gets its
+    coupon, but no event names the visitor or links back to the decide request that did;
+    one with only `analytics` is recorded (pseudonymised) and nothing is asked or shown."""
+    recorder = Recorder(broker.port)
+    config = device_config(
+        speed=0.001,  # no beacon visitors
+        privacy={"visitor_keys": {"k1": VISITOR_KEY_B64}},
+        checkin={"base_url": "https://checkin.example.invalid/c"},
+    )
+    proc = daemon("run", "--config", str(config), "--duration", "60")
+    shy, counted = "member:shy", "member:counted"
+    try:
+        assert wait_for(lambda: DEVICE in central.states, 15), proc.stdout + proc.stderr
+        first = screen_checkin_nonce(central, DEVICE)
+        body = {"visitor": shy, "nonce": first, "consent": ["personalize"], "ts": 1}
+        central.publish(f"{DEVICE}/checkin", json.dumps(body).encode())
+        assert wait_for(lambda: bool(central.events_of("impression")), 20), proc.stdout
+        second = screen_checkin_nonce(central, DEVICE)
+        body = {"visitor": counted, "nonce": second, "consent": ["analytics"], "ts": 1}
+        central.publish(f"{DEVICE}/checkin", json.dumps(body).encode())
+        assert wait_for(lambda: bool(checkin_of(central, second)), 10), proc.stdout
+    finally:
+        proc.stop()
+        recorder.close()
+    decides = [json.loads(p) for t, p in recorder.payloads() if t.endswith("/decide")]
+    assert [d["visitor"] for d in decides] == [pseudonym(VISITOR_KEY, "k1", shy)]
+    [shy_checkin] = checkin_of(central, first)
+    assert shy_checkin["visitor"] is None and shy_checkin["visit_id"] != decides[0]["visit_id"]
+    personal = [e for e in central.events_of("impression") if e["campaign_id"] is not None]
+    assert personal and all(e["visitor"] is None and e["request_id"] is None for e in personal)
+    [counted_checkin] = checkin_of(central, second)
+    assert counted_checkin["visitor"] == pseudonym(VISITOR_KEY, "k1", counted)
+    assert "without personalize consent: nothing personal" in proc.stdout
