@@ -108,6 +108,12 @@ class Daemon:
         self._pipeline: PresencePipeline | None = None
         # Visitor ids leave memory (outbox, MQTT, logs) only through this (PROTOCOL.md).
         self._pseudonyms = pseudonymizer(config["privacy"])
+        log.info(
+            "visitor ids %s",
+            f"pseudonymised with key {self._pseudonyms.kid}"
+            if self._pseudonyms.active
+            else "as issued (no [privacy] visitor_keys, or pseudonymize = false)",
+        )
         ck = config["checkin"]
         self._nonces = NonceBook(accept_s=ck["accept_s"], rotate_s=ck["rotate_s"])
         self._nonce_file = config.state_dir / "nonces.json"
