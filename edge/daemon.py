@@ -645,8 +645,8 @@ class Daemon:
         self.stats.visitors -= forms
         tracked = 0
         if self._pipeline is not None:
-            public = self._pseudonyms.public
-            tracked = self._pipeline.tracker.forget(lambda i: i in forms or public(i) in forms)
+            named = self._pseudonyms.forms
+            tracked = self._pipeline.tracker.forget(lambda i: bool(forms & named(i)))
         copies = remove(corrupt_copies(self._outbox.path))
         log.info(
             "purged a visitor: %d events (%d others re-queued), %d nonces, %d tracked, "

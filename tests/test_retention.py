@@ -14,6 +14,8 @@ from edge.link.schemas import Decision
 from edge.outbox.retention import DAY_MS, sweep
 from edge.outbox.store import COMMAND_MARGIN_MS, MIGRATIONS, Outbox
 from edge.personalize import DecisionCache
+from edge.presence.decode import Beacon
+from edge.presence.tracker import Tracker, TrackerParams
 
 NOW = 1_800_000_000_000
 
@@ -155,3 +157,15 @@ def test_expired_decisions_leave_memory() -> None:
     cache.remember("hk:y", decision, now=5.0)
     cache.prune(3.0)
     assert set(cache._kept) == {"hk:y"}
+
+
+def test_a_purged_tag_leaves_the_tracker_without_an_exit_event() -> None:
+    tracker = Tracker(TrackerParams(), iter(["visit-1", "visit-2"]).__next__)
+    tag = Beacon("line:0123456789", "line", -59)
+    events = [e for t in range(40) for e in tracker.observe(tag, -55, t * 0.1)]
+    assert [e.type for e in events] == ["visit.enter"] and tracker.visitors_present == 1
+    assert tracker.forget(lambda identity: identity == "line:0123456789") == 1
+    assert tracker.visitors_present == 0 and tracker.tick(60.0) == []
+    assert tracker.close_all(60.0) == []
+    again = [e for t in range(40) for e in tracker.observe(tag, -55, 70 + t * 0.1)]
+    assert [(e.type, e.visit_id) for e in again] == [("visit.enter", "visit-2")]
