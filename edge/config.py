@@ -202,7 +202,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
     },
     "privacy": {
         "visitor_keys": Key(
-            dict, {}, "a table of kid = base64 key (32 bytes; provisioned by the platform)"
+            dict, {}, "a table of kid = base64 key (16+ bytes, 32 advised; from the platform)"
         ),
         "visitor_kid": Key(str, "", "empty (the only key), or a kid of privacy.visitor_keys"),
         "pseudonymize": Key(bool, True, "true or false"),
