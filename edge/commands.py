@@ -39,7 +39,7 @@ class CommandRunner:
         clock_synced: Callable[[], bool],
         screenshot: Callable[[], asyncio.Future[bytes]] | None,
         reload: Callable[[], None],
-        forget: Callable[[str], None] = lambda _visitor: None,
+        purge: Callable[[str], str] | None = None,
         update: Callable[[Mapping[str, Any]], Awaitable[str]] | None = None,
         reprovision: Callable[[], None] | None = None,
     ) -> None:
@@ -48,7 +48,7 @@ class CommandRunner:
         self._clock_synced = clock_synced
         self._screenshot = screenshot
         self._reload = reload
-        self._forget = forget
+        self._purge = purge
         self._update = update
         self._reprovision = reprovision
         self.refused = 0
@@ -85,7 +85,7 @@ class CommandRunner:
             self._refuse(cmd, f"expired at {cmd.expires_ts}, now {now_ms}")
             return True
         try:
-            fresh = self._outbox.remember_command(cmd.cmd_id, now_ms)
+            fresh = self._outbox.remember_command(cmd.cmd_id, now_ms, cmd.expires_ts)
         except StorageError as exc:
             log.warning("command %s not taken yet: %s", cmd.cmd_id, exc)
             return False
@@ -122,9 +122,10 @@ class CommandRunner:
             visitor = cmd.args.get("visitor")
             if not isinstance(visitor, str) or not visitor:
                 return False, "args.visitor (a visitor id) is required", {}
-            count = self._outbox.purge_visitor(visitor)
-            self._forget(visitor)  # nor is a cached decision about them kept
-            return True, f"{count} pending events about this visitor deleted", {}
+            if self._purge is None:
+                purged = self._outbox.purge_visitor({visitor})
+                return True, f"{purged.events} pending events about this visitor deleted", {}
+            return True, self._purge(visitor), {}  # the id as issued, or its pseudonym
         if cmd.cmd == "set_log_level":
             level = cmd.args.get("level")
             if level not in LOG_LEVELS:

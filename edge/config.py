@@ -18,6 +18,8 @@ from edge.content.manifest import valid_public_key
 from edge.errors import ConfigError, ConfigFileError
 from edge.link.tls import check_mqtt
 from edge.presence.allow import AllowList, InvalidAllowEntry
+from edge.presence.pseudonym import PseudonymSettingsError
+from edge.presence.pseudonym import from_settings as pseudonymizer_from_settings
 from edge.presence.tracker import TrackerParams
 
 log = logging.getLogger(__name__)
@@ -230,6 +232,14 @@ SCHEMA: dict[str, dict[str, Key]] = {
             (int, float), 600, "a number of seconds 1-86400", lambda v: 1 <= v <= 86400
         ),
     },
+    "privacy": {
+        "visitor_keys": Key(
+            dict, {}, "a table of kid = base64 key (16+ bytes, 32 advised; from the platform)"
+        ),
+        "visitor_kid": Key(str, "", "empty (the only key), or a kid of privacy.visitor_keys"),
+        "pseudonymize": Key(bool, True, "true or false"),
+        "event_retention_days": Key(int, 30, "an integer 1-3650", lambda v: 1 <= v <= 3650),
+    },
     "log": {
         "level": Key(
             str,
@@ -360,6 +370,10 @@ def from_mapping(data: Mapping[str, Any], source: Path | None = None) -> Config:
             "checkin.rotate_s", ck["rotate_s"], f"at most checkin.accept_s ({ck['accept_s']})"
         )
     warnings += check_mqtt(values["mqtt"], values["device"]["device_id"])  # TLS files, host
+    try:
+        pseudonymizer_from_settings(values["privacy"])
+    except PseudonymSettingsError as exc:
+        raise ConfigError(f"privacy.{exc.key}", exc.value, exc.allowed) from exc
     for w in warnings:
         log.warning("%s", w)
     return Config(values, source, tuple(warnings))

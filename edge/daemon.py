@@ -39,7 +39,8 @@ from edge.link.tls import refuse_exposed_keys
 from edge.link.topics import Topics
 from edge.lock import StateLock
 from edge.notify import Notifier, render_alive
-from edge.outbox.store import Outbox
+from edge.outbox.retention import corrupt_copies, keep_retention, remove
+from edge.outbox.store import Outbox, StorageError
 from edge.outbox.sync import Syncer
 from edge.outbox.writer import EventWriter
 from edge.personalize import Personalizer
@@ -48,6 +49,7 @@ from edge.presence.checkin import NonceBook, qr_url
 from edge.presence.decode import BeaconDecoder
 from edge.presence.lan import LanCheckin, nonce_refusal
 from edge.presence.pipeline import PresencePipeline
+from edge.presence.pseudonym import from_settings as pseudonymizer
 from edge.presence.tokens import VisitorToken
 from edge.presence.tracker import PresenceEvent
 from edge.provision.announce import find_broker
@@ -115,6 +117,15 @@ class Daemon:
         self._decider: Decider | None = None
         self._stage: Stage | None = None
         self._updates: Stager | None = None
+        self._pipeline: PresencePipeline | None = None
+        # Visitor ids leave memory (outbox, MQTT, logs) only through this (PROTOCOL.md).
+        self._pseudonyms = pseudonymizer(config["privacy"])
+        log.info(
+            "visitor ids %s",
+            f"pseudonymised with key {self._pseudonyms.kid}"
+            if self._pseudonyms.active
+            else "as issued (no [privacy] visitor_keys, or pseudonymize = false)",
+        )
         ck = config["checkin"]
         self._nonces = NonceBook(accept_s=ck["accept_s"], rotate_s=ck["rotate_s"])
         self._nonce_file = config.state_dir / "nonces.json"
@@ -269,6 +280,7 @@ class Daemon:
                 self._base_config, self._prepared, show=self._show_pairing, online=self._go_online
             )
             await self._provisioning.start()
+            self._pipeline = pipeline
             if cfg.provisioned:
                 await self._go_online(cfg)
             else:
@@ -287,6 +299,13 @@ class Daemon:
             inputs.append(asyncio.create_task(self._nonce_clock(), name="nonces"))
             inputs.append(asyncio.create_task(self._systemd(), name="systemd"))
             inputs.append(asyncio.create_task(self._announce_running(), name="running"))
+            retention = keep_retention(
+                outbox,
+                retention_days=cfg["privacy"]["event_retention_days"],
+                clock_synced=clock_synced,
+                prune_memory=self._prune_memory,
+            )
+            inputs.append(asyncio.create_task(retention, name="retention"))
             lan = await self._start_lan()
             try:
                 await self._io_stop.wait()
@@ -359,7 +378,7 @@ class Daemon:
             clock_synced=clock_synced,
             screenshot=self._screenshot,
             reload=self._reload,
-            forget=self._forget_visitor,
+            purge=self._purge_visitor,
             reprovision=self._reprovision,
             update=self._stager(self._link).stage,
         )
@@ -503,18 +522,16 @@ class Daemon:
             raise EdgeError("the screen is not up yet")
         return asyncio.wrap_future(self._stage.request_screenshot())
 
+    def _prune_memory(self) -> None:
+        # Not a bound method of the personalizer: pairing replaces it.
+        self._personalizer.prune()
+
     def _reload(self) -> None:
         if self._manager is not None:
             self._manager.force_refresh()
             self._manager.evaluate(datetime.now(UTC))
         if self._stage is not None:
             self._stage.reload()
-
-    def _forget_visitor(self, visitor: str) -> None:
-        """purge_visitor: no cached decision, nor events about them still waiting in memory."""
-        self._personalizer.forget(visitor)
-        if self._writer is not None:
-            self._writer.forget(visitor)
 
     # presence --------------------------------------------------------------------
     async def _presence(self, pipeline: PresencePipeline) -> None:
@@ -616,8 +633,9 @@ class Daemon:
     def _record_presence(self, events: list[PresenceEvent]) -> None:
         records = []
         for ev in events:
+            visitor = self._pseudonyms.public(ev.visitor)
             fields: dict[str, Any] = {
-                "visitor": ev.visitor,
+                "visitor": visitor,
                 "visit_id": ev.visit_id,
                 "zone": ev.zone,
                 "rssi": ev.rssi,
@@ -626,13 +644,13 @@ class Daemon:
                 fields["dwell_ms"] = ev.dwell_ms
             records.append(self._event(ev.type, fields))
             if ev.type == "visit.enter":
-                self.stats.visitors.add(ev.visitor)
-                log.info("visitor entered: %s (%s)", short_visitor(ev.visitor), ev.zone)
-                self._personalizer.visit(ev.visitor, ev.visit_id, ev.zone)
+                self.stats.visitors.add(visitor)
+                log.info("visitor entered: %s (%s)", short_visitor(visitor), ev.zone)
+                self._personalizer.visit(visitor, ev.visit_id, ev.zone)
             elif ev.type == "visit.exit":
                 log.info(
                     "visitor left: %s after %.0f s",
-                    short_visitor(ev.visitor),
+                    short_visitor(visitor),
                     (ev.dwell_ms or 0) / 1000,
                 )
         self._commit(records)
@@ -721,6 +739,7 @@ class Daemon:
         if verdict != "ok":
             log.warning("check-in via %s refused: %s nonce", via, verdict)
             return verdict
+        visitor = self._pseudonyms.public(visitor)
         recorded = visitor if "analytics" in consent else None
         visit_id = new_id()
         event = self._event(
@@ -732,6 +751,40 @@ class Daemon:
         log.info("check-in via %s committed for %s", via, short_visitor(recorded))
         self._personalizer.checkin(visitor, visit_id, consent, segment)
         return "ok"
+
+    def _purge_visitor(self, visitor: str) -> str:
+        """Everything about `visitor` (as issued, or a pseudonym) leaves this device: events
+        (held, stored, in an unacknowledged batch), its check-in nonces, cached decisions,
+        presence state, corrupt outbox copies (they cannot be edited safely)."""
+        assert self._writer is not None and self._outbox is not None
+        forms = self._pseudonyms.forms(visitor)
+        if not self._writer.flush():  # answered as failed; central sends a new command
+            raise StorageError("the outbox cannot write now; nothing was purged")
+        purged = self._outbox.purge_visitor(forms)
+        if self._nonces.discard(purged.nonces):
+            self._save_nonces()
+        for form in forms:
+            self._personalizer.forget(form)
+        self.stats.visitors -= forms
+        tracked = 0
+        if self._pipeline is not None:
+            named = self._pseudonyms.forms
+            tracked = self._pipeline.tracker.forget(lambda i: bool(forms & named(i)))
+        copies = remove(corrupt_copies(self._outbox.path))
+        log.info(
+            "purged a visitor: %d events (%d others re-queued), %d nonces, %d tracked, "
+            "%d corrupt copies",
+            purged.events,
+            purged.released,
+            len(purged.nonces),
+            tracked,
+            copies,
+        )
+        return (
+            f"{purged.events} events about this visitor deleted ({purged.released} other events "
+            f"re-queued from an unacknowledged batch), {len(purged.nonces)} check-in nonces, "
+            f"{tracked} presence states, {copies} corrupt outbox copies"
+        )
 
     async def _lan_checkin(self, token: VisitorToken, nonce: str) -> tuple[int, dict[str, Any]]:
         verdict = self._check_in(token.visitor, nonce, token.consent, "lan", token.segment)

@@ -5,7 +5,10 @@
   its visitor within its `ttl_ms` without a round trip.
 - At most `max_in_flight` requests wait at once; beyond that the playlist
   simply keeps playing (counted).
-- Consent: without `personalize` nothing personal is shown.
+- Consent: without `personalize` nothing personal is shown. Without
+  `analytics` no event can be tied to the visitor: the impression names
+  nobody and carries no request_id, and the decide request gets a visit id
+  of its own (the check-in event's would link the two).
 - Offline (no broker): a LAN check-in whose signed token claims a segment
   gets the current manifest's offer for that segment.
 """
@@ -20,7 +23,7 @@ from dataclasses import dataclass, field
 
 from edge.content.player import Personal
 from edge.content.slides import Slide
-from edge.ids import short_visitor
+from edge.ids import new_id, short_visitor
 from edge.link.decide import Decider
 from edge.link.schemas import Decision
 
@@ -50,6 +53,10 @@ class DecisionCache:
     def forget(self, visitor: str) -> None:
         self._kept.pop(visitor, None)
 
+    def prune(self, now: float) -> None:
+        """Drop decisions past their ttl (they would not be used; they still name someone)."""
+        self._kept = {v: kd for v, kd in self._kept.items() if kd[0] > now}
+
 
 @dataclass
 class Cooldown:
@@ -64,8 +71,14 @@ class Cooldown:
             return False
         self._last[visitor] = now
         if len(self._last) > 4096:
-            self._last = {v: t for v, t in self._last.items() if now - t < self.seconds}
+            self.prune(now)
         return True
+
+    def prune(self, now: float) -> None:
+        self._last = {v: t for v, t in self._last.items() if now - t < self.seconds}
+
+    def forget(self, visitor: str) -> None:
+        self._last.pop(visitor, None)
 
 
 @dataclass
@@ -122,8 +135,11 @@ class Personalizer:
                 short_visitor(visitor),
             )
             return
-        # Without analytics consent, the impression this leads to names nobody.
+        # Without analytics consent, the impression this leads to names nobody, and nothing
+        # it carries (visit id, request id) leads back to the decide request naming them.
         recorded = visitor if "analytics" in consent else None
+        if recorded is None:
+            visit_id = new_id()
         offline = self._decider is None or not self._decider.online
         if offline and segment is not None:
             slide = self._offer(segment)
@@ -137,7 +153,15 @@ class Personalizer:
         self._request(visitor, visit_id, "checkin", "immediate", recorded)
 
     def forget(self, visitor: str) -> None:
+        """Nothing about `visitor` stays in memory: its cached decision and its cool-down."""
         self._cache.forget(visitor)
+        self._cooldown.forget(visitor)
+
+    def prune(self) -> None:
+        """Drop expired decisions and cool-downs (memory holds only what is still useful)."""
+        now = self._clock()
+        self._cache.prune(now)
+        self._cooldown.prune(now)
 
     def _request(
         self, visitor: str, visit_id: str, trigger: str, zone: str, recorded: str | None
@@ -198,7 +222,7 @@ class Personalizer:
                 Personal(
                     decision.slide,
                     decision.show_ms,
-                    decision.request_id,
+                    decision.request_id if visitor is not None else None,
                     visitor,
                     decision.content_id or decision.slide.id,
                     decision.campaign_id,

@@ -389,3 +389,21 @@ def test_a_timed_out_request_is_not_cached() -> None:
         assert len(decider.asked) == 2 and len(rig.shown) == 1
 
     run(body)
+
+
+def test_checkin_without_analytics_consent_leaves_nothing_that_leads_back_to_the_visitor() -> None:
+    """The decision is still shown, but its impression names nobody, carries no request id,
+    and the decide request's visit id is not the check-in event's."""
+
+    async def body() -> None:
+        rig = Rig(FakeDecider())
+        rig.p.checkin("v1", "visit-1", ("personalize",))
+        await settle()
+        assert rig.decider is not None
+        [(visitor, visit_id, trigger, _zone)] = rig.decider.asked
+        assert (visitor, trigger) == ("v1", "checkin") and visit_id != "visit-1"
+        [shown] = rig.shown
+        assert shown.slide == COUPON and shown.visitor is None and shown.request_id is None
+        assert shown.campaign_id == "camp"  # still counted per campaign
+
+    run(body)

@@ -90,6 +90,11 @@ def test_exposed_keys_are_named_with_the_fix(tmp_path: Path, creds: dict[str, st
     with pytest.raises(ExposedKeyError) as err:
         refuse_exposed_keys(str(key), state)
     assert str(pem) in str(err.value) and "outbox" not in str(err.value)
+    pem.chmod(0o600)
+    bundle = state / "bundle.json"  # holds the visitor-pseudonym keys
+    write_atomic(bundle, b'{"visitor_keys": {}}', 0o644)
+    with pytest.raises(ExposedKeyError, match=re.escape(f"fix: chmod 600 {bundle}")):
+        refuse_exposed_keys(str(key), state)
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to give a file to another user")

@@ -142,10 +142,11 @@ def check_mqtt(mqtt: Mapping[str, Any], device_id: str) -> list[str]:
 # -- private key files (checked when the daemon starts) ----------------------------
 
 _KEY_SUFFIXES = (".key",)
+_SECRET_NAMES = ("bundle.json",)  # the provisioning bundle holds the visitor-pseudonym keys
 
 
 def _looks_like_key(path: Path) -> bool:
-    if path.suffix in _KEY_SUFFIXES:
+    if path.suffix in _KEY_SUFFIXES or path.name in _SECRET_NAMES:
         return True
     if path.suffix != ".pem":
         return False

@@ -14,6 +14,12 @@ into short transactions (edge/outbox/writer.py).
 Bounds: a row and a byte budget. Over budget, low-value kinds go first
 (`visit.dwell`, `device.health`), then the oldest of any kind; never a batch
 in flight. Every drop is counted by type in a persistent counter.
+
+Privacy (docs/data-protection.md): `secure_delete` is on, so a deleted event
+(acknowledged, expired, purged) is overwritten with zeros rather than left
+in free pages; `expire` bounds how long an unsent event is kept; and
+`purge_visitor` removes a visitor's events, then truncates the WAL so no old
+page copy of them survives there.
 """
 
 from __future__ import annotations
@@ -64,8 +70,23 @@ MIGRATIONS: tuple[str, ...] = (
     """
     CREATE TABLE commands (cmd_id TEXT PRIMARY KEY, ts INTEGER NOT NULL);
     """,
+    # A command's own expiry, so a remembered cmd_id can be forgotten once it is past.
+    """
+    ALTER TABLE commands ADD COLUMN expires_ts INTEGER;
+    """,
 )
 SEEN_COMMANDS_KEPT = 10_000
+COMMAND_MARGIN_MS = 24 * 3_600_000  # a cmd_id is remembered this long past its expiry
+
+
+@dataclass(frozen=True, slots=True)
+class Purged:
+    """What `purge_visitor` removed: events, the check-in nonces they named, and how many
+    other events left an unacknowledged batch (they are sent again in a new batch)."""
+
+    events: int
+    nonces: tuple[str, ...]
+    released: int
 
 
 class StorageError(EdgeError):
@@ -117,6 +138,7 @@ class Outbox:
             self.db = sqlite_utils.Database(conn)
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=FULL")
+            self.db.execute("PRAGMA secure_delete=ON")
             check = self.db.execute("PRAGMA quick_check(1)").fetchone()[0]
             if check != "ok":
                 raise sqlite3.DatabaseError(f"database disk image is malformed ({check})")
@@ -329,12 +351,13 @@ class Outbox:
                 self._bump("stored_bytes", -int(gone[1]))
         return count
 
-    def remember_command(self, cmd_id: str, ts: int) -> bool:
+    def remember_command(self, cmd_id: str, ts: int, expires_ts: int | None = None) -> bool:
         """Record `cmd_id` as carried out; False if it was already (a replay or redelivery)."""
         with _storage_errors(), self.db.conn:
             self.db.conn.execute("BEGIN IMMEDIATE")
             fresh = self.db.conn.execute(
-                "INSERT OR IGNORE INTO commands(cmd_id, ts) VALUES (?, ?)", [cmd_id, ts]
+                "INSERT OR IGNORE INTO commands(cmd_id, ts, expires_ts) VALUES (?, ?, ?)",
+                [cmd_id, ts, expires_ts],
             ).rowcount
             self.db.conn.execute(
                 "DELETE FROM commands WHERE rowid <= (SELECT MAX(rowid) FROM commands) - ?",
@@ -342,24 +365,108 @@ class Outbox:
             )
         return bool(fresh)
 
-    def purge_visitor(self, visitor: str) -> int:
-        """Delete every unacknowledged event about `visitor` (a privacy request)."""
+    def forget_commands(self, now_ms: int, margin_ms: int = COMMAND_MARGIN_MS) -> int:
+        """Forget cmd_ids whose command expired more than `margin_ms` before `now_ms` (call
+        only with a synchronised clock): an expired command is refused by its expiry anyway."""
         with _storage_errors(), self.db.conn:
             self.db.conn.execute("BEGIN IMMEDIATE")
-            gone = self.db.conn.execute(
-                "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM events"
-                " WHERE json_extract(body, '$.visitor') = ?",
-                [visitor],
-            ).fetchone()
-            count = int(gone[0])
-            if count:
+            return int(
                 self.db.conn.execute(
-                    "DELETE FROM events WHERE json_extract(body, '$.visitor') = ?", [visitor]
+                    "DELETE FROM commands WHERE COALESCE(expires_ts, ts) < ?", [now_ms - margin_ms]
+                ).rowcount
+            )
+
+    def expire(self, before_ts: int) -> dict[str, int]:
+        """Delete events recorded before `before_ts` (ms; call only with a synchronised clock),
+        counted as drops by type and in `expired_total`. Returns the drops by type.
+
+        Only events stamped by a synchronised clock are judged: the time of the others is
+        not known, and the row and byte budgets bound them. An unacknowledged batch goes
+        only as a whole, once its newest event is past, so a resent batch still keeps its
+        id and its events.
+        """
+        dropped: dict[str, int] = {}
+        with _storage_errors(), self.db.conn:
+            self.db.conn.execute("BEGIN IMMEDIATE")
+            victims = []
+            for (batch_id,) in self.db.conn.execute(
+                "SELECT batch_id FROM events WHERE batch_id IS NOT NULL GROUP BY batch_id"
+                " HAVING MAX(ts) < ? AND MIN(json_extract(body, '$.clock_synced')) = 1",
+                [before_ts],
+            ).fetchall():
+                victims += self.db.conn.execute(
+                    "SELECT seq, type, size FROM events WHERE batch_id = ?", [batch_id]
+                ).fetchall()
+            after = 0
+            while True:  # oldest first; stop at the first event within retention
+                chunk = self.db.conn.execute(
+                    "SELECT seq, type, size, ts, json_extract(body, '$.clock_synced')"
+                    " FROM events WHERE batch_id IS NULL AND seq > ? ORDER BY seq LIMIT ?",
+                    [after, DROP_CHUNK],
+                ).fetchall()
+                recent = False
+                for seq, kind, size, ts, synced in chunk:
+                    if synced == 1 and ts >= before_ts:
+                        recent = True
+                        break
+                    if synced == 1:
+                        victims.append((seq, kind, size))
+                if recent or len(chunk) < DROP_CHUNK:
+                    break
+                after = chunk[-1][0]
+            if victims:
+                self.db.conn.executemany(
+                    "DELETE FROM events WHERE seq = ?", [(v[0],) for v in victims]
                 )
-                self._bump("stored_rows", -count)
-                self._bump("stored_bytes", -int(gone[1]))
-                self._bump("purged_total", count)
-        return count
+                for _seq, kind, _size in victims:
+                    dropped[kind] = dropped.get(kind, 0) + 1
+                for kind, count in dropped.items():
+                    self._bump(f"dropped.{kind}", count)
+                self._bump("expired_total", len(victims))
+                self._bump("stored_rows", -len(victims))
+                self._bump("stored_bytes", -sum(v[2] for v in victims))
+        return dropped
+
+    def purge_visitor(self, forms: Iterable[str]) -> Purged:
+        """Delete every event naming any of `forms` (a visitor's id and its pseudonyms: a
+        privacy request), wherever it is, then truncate the WAL.
+
+        An unacknowledged batch that held such an event is dissolved: its other events go
+        back to the queue and are sent again in a new batch (central de-duplicates by
+        event id), so no batch id is ever resent with different events.
+        """
+        names = sorted(set(forms))
+        marks = ",".join("?" * len(names))
+        where = f"json_extract(body, '$.visitor') IN ({marks})"
+        with _storage_errors(), self.db.conn:
+            self.db.conn.execute("BEGIN IMMEDIATE")
+            rows = self.db.conn.execute(
+                f"SELECT seq, size, batch_id, json_extract(body, '$.nonce') FROM events"
+                f" WHERE {where}",
+                names,
+            ).fetchall()
+            batches = sorted({r[2] for r in rows if r[2] is not None})
+            self.db.conn.executemany("DELETE FROM events WHERE seq = ?", [(r[0],) for r in rows])
+            released = 0
+            for batch_id in batches:
+                released += self.db.conn.execute(
+                    "UPDATE events SET batch_id = NULL WHERE batch_id = ?", [batch_id]
+                ).rowcount
+            if rows:
+                self._bump("stored_rows", -len(rows))
+                self._bump("stored_bytes", -sum(int(r[1]) for r in rows))
+                self._bump("purged_total", len(rows))
+        self.truncate_wal()
+        nonces = tuple(str(r[3]) for r in rows if isinstance(r[3], str))
+        return Purged(len(rows), nonces, released)
+
+    def truncate_wal(self) -> bool:
+        """Copy the WAL into the database and empty it; False if a reader kept it busy."""
+        with _storage_errors():
+            busy = self.db.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+        if busy:
+            log.warning("the outbox's write-ahead log could not be emptied (another reader)")
+        return not busy
 
     def counter(self, name: str) -> int:
         row = self.db.execute("SELECT value FROM counters WHERE name = ?", [name]).fetchone()

@@ -64,13 +64,6 @@ class EventWriter:
             delay = self._group_s if self.storage_ok else self._retry_s
             self._timer = asyncio.get_running_loop().call_later(delay, self.flush)
 
-    def forget(self, visitor: str) -> int:
-        """Drop queued events about `visitor` (purge_visitor: those not on disk yet)."""
-        kept = [e for e in self._pending if e.get("visitor") != visitor]
-        gone = len(self._pending) - len(kept)
-        self._pending[:] = kept
-        return gone
-
     def commit_now(self, events: list[Event]) -> bool:
         """Commit `events` (after anything queued) now; False if storage refused them.
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 import base64
 import secrets
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Literal, get_args
 from urllib.parse import quote, urlsplit
@@ -123,6 +123,15 @@ class NonceBook:
             if nonce not in self._issued:
                 self._issued[nonce] = _Issued(now - max(0.0, age), used)
         self._forget(now)
+
+    def discard(self, nonces: Iterable[str]) -> int:
+        """Forget these nonces (a purged visitor's); a check-in with one is then "unknown",
+        still refused. Returns how many were remembered."""
+        gone = 0
+        for nonce in nonces:
+            if self._issued.pop(nonce, None) is not None:
+                gone += 1
+        return gone
 
     def counts(self) -> dict[Verdict, int]:
         """How many check-ins got each verdict so far."""

@@ -199,6 +199,14 @@ class Tracker:
         track.visit_id, track.zone, track.evidence = None, "far", 0.0
         return event
 
+    def forget(self, which: Callable[[str], bool]) -> int:
+        """Drop the state of every identity `which` picks (a purge), without an exit event:
+        nothing more is recorded about that visit. Returns how many were dropped."""
+        gone = [identity for identity in self._tracks if which(identity)]
+        for identity in gone:
+            del self._tracks[identity]
+        return len(gone)
+
     @property
     def visitors_present(self) -> int:
         return sum(1 for t in self._tracks.values() if t.visit_id is not None)
