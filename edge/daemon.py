@@ -330,6 +330,7 @@ class Daemon:
         """Talk to central: at start when provisioned, or as soon as a bundle arrives."""
         assert self._loop is not None and self._outbox is not None
         self.config = cfg
+        self._pseudonyms = pseudonymizer(cfg["privacy"])  # a bundle may bring the keys
         d, m = cfg["device"], cfg["mqtt"]
         self.topics = Topics(m["prefix"], d["store_id"], d["device_id"])
         broker = BrokerSettings(**{f.name: m[f.name] for f in fields(BrokerSettings)})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import re
@@ -12,6 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from edge.files import write_atomic
 from edge.provision import bundle as bundles
 from edge.provision import pairing, pki
 from edge.provision.identity import load_or_create, new_device_id
@@ -242,6 +244,27 @@ def test_bad_keys_in_a_bundle_are_refused() -> None:
     ca, key = pki.new_ca("ca"), pki.new_key()
     with pytest.raises(bundles.BundleRejected, match="content key"):
         bundles.parse(_bundle(ca, key, content_keys={"k1": "bm90IGEga2V5"}))
+
+
+def test_a_bundles_visitor_keys_turn_pseudonymisation_on(tmp_path: Path) -> None:
+    from edge.config import from_mapping
+    from edge.presence.pseudonym import from_settings
+
+    ca, key = pki.new_ca("ca"), pki.new_key()
+    keys = {
+        "old": base64.b64encode(b"o" * 32).decode(),
+        "new": base64.b64encode(b"n" * 32).decode(),
+    }
+    b = bundles.parse(_bundle(ca, key, visitor_keys=keys))
+    bundles.save(tmp_path, b)
+    write_atomic(tmp_path / "device.key", pki.key_pem(key))
+    config = bundles.overlay(from_mapping({}), b, tmp_path, tmp_path / "device.key")
+    pseudonyms = from_settings(config["privacy"])
+    assert pseudonyms.active and pseudonyms.kid == "new"  # the last key given
+    with pytest.raises(bundles.BundleRejected, match="visitor keys"):
+        bundles.parse(_bundle(ca, key, visitor_keys={"k/1": keys["new"]}))
+    with pytest.raises(bundles.BundleRejected, match="visitor keys"):
+        bundles.parse(_bundle(ca, key, visitor_keys={"k1": "c2hvcnQ="}))
 
 
 def test_identity_is_made_once_and_kept(tmp_path: Path) -> None:

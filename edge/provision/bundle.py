@@ -9,8 +9,6 @@ TLS stack. `overlay` lays it onto a Config, which then counts as provisioned.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import contextlib
 import logging
 from collections.abc import Mapping
@@ -19,10 +17,12 @@ from typing import Annotated, Any
 
 import msgspec
 
-from edge.config import SCHEMA, Config
+from edge.config import Config
 from edge.content.manifest import valid_public_key
 from edge.errors import EdgeError
 from edge.files import write_atomic
+from edge.presence.pseudonym import PseudonymSettingsError
+from edge.presence.pseudonym import from_settings as pseudonymizer
 from edge.provision import pki
 
 log = logging.getLogger(__name__)
@@ -65,21 +65,25 @@ def encode(bundle: Bundle) -> bytes:
 def parse(data: bytes) -> Bundle:
     try:
         bundle = msgspec.json.decode(data, type=Bundle)
-    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+    except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError) as exc:
         raise BundleRejected(f"the bundle is malformed: {exc}") from exc
+    except RecursionError as exc:
+        raise BundleRejected("the bundle is malformed: nested too deeply") from exc
     if bundle.v != 1:
         raise BundleRejected(f"bundle version {bundle.v} is not understood (1 is)")
     for name, keys in (("content", bundle.content_keys), ("checkin", bundle.checkin_keys)):
         for kid, pub in keys.items():
             if not valid_public_key(pub):
                 raise BundleRejected(f"{name} key {kid!r} is not a base64 Ed25519 public key")
-    for kid, secret in bundle.visitor_keys.items():
+    if bundle.visitor_keys:  # the same rules as [privacy] in the config; the last key is used
+        settings = {
+            "visitor_keys": bundle.visitor_keys,
+            "visitor_kid": list(bundle.visitor_keys)[-1],
+        }
         try:
-            ok = 16 <= len(base64.b64decode(secret, validate=True)) <= 64
-        except (binascii.Error, ValueError):
-            ok = False
-        if not ok:
-            raise BundleRejected(f"visitor key {kid!r} is not base64 of 16-64 bytes")
+            pseudonymizer(settings)
+        except PseudonymSettingsError as exc:
+            raise BundleRejected(f"visitor keys: {exc.key} {exc.allowed}") from exc
     return bundle
 
 
@@ -137,9 +141,10 @@ def overlay(config: Config, bundle: Bundle, state_dir: Path, key_file: Path) -> 
         "content": {"public_keys": _merged(config["content"]["public_keys"], bundle.content_keys)},
         "checkin": {"public_keys": _merged(config["checkin"]["public_keys"], bundle.checkin_keys)},
     }
-    if "visitor_keys" in SCHEMA.get("privacy", {}):  # the pseudonymisation keys, where known
+    if bundle.visitor_keys:  # the pseudonymisation keys; the last one given pseudonymises
         tables["privacy"] = {
-            "visitor_keys": _merged(config["privacy"]["visitor_keys"], bundle.visitor_keys)
+            "visitor_keys": _merged(config["privacy"]["visitor_keys"], bundle.visitor_keys),
+            "visitor_kid": config["privacy"]["visitor_kid"] or list(bundle.visitor_keys)[-1],
         }
     return config.with_overrides(tables)
 
