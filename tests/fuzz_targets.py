@@ -1130,7 +1130,7 @@ class InboxTarget:
             clock_synced=lambda: True,
             screenshot=d._screenshot,
             reload=d._reload,
-            forget=d._personalizer.forget,
+            purge=d._purge_visitor,
         )
         self.rejected = 0
 

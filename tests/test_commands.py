@@ -103,7 +103,7 @@ def test_purge_visitor_deletes_their_pending_events(
     asked = int(time.time() * 1000)
     answer = result(central, central.command(DEVICE, "purge_visitor", {"visitor": target}))
     assert answer["ok"] is True
-    assert answer["detail"].endswith("pending events about this visitor deleted")
+    assert "events about this visitor deleted" in answer["detail"], answer
     assert int(answer["detail"].split()[0]) >= 2, answer  # at least the enter and the exit
     proc.stop()
     after = pending_events(config)

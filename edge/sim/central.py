@@ -9,6 +9,7 @@ device is faked by it.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import logging
 import threading
@@ -70,6 +71,7 @@ class CentralSim:
         self.decide_delay_s = decide_delay_s
         """Answer decide requests this much later (a slow platform); settable while running."""
         self.acking = True
+        self._cmd_numbers = itertools.count()
         self.events: dict[str, dict[str, Any]] = {}
         self.duplicates = 0
         self.batches: Counter[str] = Counter()
@@ -225,7 +227,7 @@ class CentralSim:
     ) -> str:
         """Send `P/cmd`; the answer lands in `cmd_results[cmd_id]`."""
         now = int(time.time() * 1000)
-        cmd_id = cmd_id or f"cmd-{now}-{len(self.cmd_results)}"
+        cmd_id = cmd_id or f"cmd-{now}-{next(self._cmd_numbers)}"  # unique within one ms too
         body = {
             "cmd_id": cmd_id,
             "cmd": cmd,
