@@ -84,6 +84,13 @@ def test_deeply_nested_payload_is_rejected_not_raised() -> None:
         parse("P/cmd", payload, Command)
 
 
+def test_a_timestamp_sqlite_cannot_store_is_rejected_not_raised() -> None:
+    """Found by fuzzing: an expires_ts over 2**63 overflowed the commands table."""
+    payload = b'{"cmd_id": "c", "cmd": "reload", "expires_ts": 59878171924064400584}'
+    with pytest.raises(PayloadRejected):
+        parse("P/cmd", payload, Command)
+
+
 @INBOX
 @given(st.randoms(use_true_random=False))
 def test_inbox_handles_or_rejects_any_message(inbox: ft.InboxTarget, rng: random.Random) -> None:

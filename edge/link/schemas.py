@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 import msgspec
 
@@ -55,14 +55,19 @@ CommandName = Literal[
 ]
 
 
+# Milliseconds since the epoch that SQLite can store (found by fuzzing: a larger
+# expires_ts overflowed the commands table and escaped the inbox).
+TimestampMs = Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]
+
+
 class Command(msgspec.Struct, frozen=True, kw_only=True):
     """An operation central asks of this device on `P/cmd`."""
 
     cmd_id: str
     cmd: CommandName
     args: dict[str, Any] = {}
-    ts: int = 0
-    expires_ts: int
+    ts: TimestampMs = 0
+    expires_ts: TimestampMs
 
     def __post_init__(self) -> None:
         if not 1 <= len(self.cmd_id) <= 128:
