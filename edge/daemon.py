@@ -392,7 +392,7 @@ class Daemon:
 
     def _reprovision(self) -> None:
         """The `reprovision` command: answered first, then offline, bundle gone, pairing."""
-        if self._provisioning is None or not self._provisioning.service.hosts:
+        if self._provisioning is None or not self._provisioning.interfaces:
             raise EdgeError("pairing is off on this device ([provision] interfaces is empty)")
         assert self._loop is not None
         loop = self._loop

@@ -13,7 +13,7 @@ import ipaddress
 import logging
 import platform
 import socket
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
 import ifaddr
@@ -61,7 +61,13 @@ def _is_ipv4(text: str) -> bool:
 
 
 class Announcer:
-    """Keeps `_omo-edge._tcp` announced on the configured interfaces."""
+    """Keeps `_omo-edge._tcp` announced on the configured interfaces.
+
+    `on_addresses` runs first whenever the interfaces' addresses change (and at
+    start): the pairing service moves to the new addresses and returns the port
+    to announce. So a device whose DHCP lease arrives late, or changes, can still
+    be found and paired without a restart.
+    """
 
     def __init__(
         self,
@@ -70,11 +76,15 @@ class Announcer:
         pair_port: int,
         *,
         poll_s: float = 3.0,
+        on_addresses: Callable[[list[str]], Awaitable[int]] | None = None,
+        find_addresses: Callable[[Sequence[str]], list[str]] = addresses,
     ) -> None:
         self.device_id = device_id
         self.interfaces = list(interfaces)
         self.pair_port = pair_port
         self.poll_s = poll_s
+        self._on_addresses = on_addresses
+        self._find = find_addresses
         self.provisioned = False
         self.store = ""
         self._zc: AsyncZeroconf | None = None
@@ -95,7 +105,7 @@ class Announcer:
         return props
 
     async def start(self) -> None:
-        await self._announce(addresses(self.interfaces))
+        await self._announce(self._find(self.interfaces))
         self._task = asyncio.create_task(self._watch(), name="announce")
 
     async def update(self, *, provisioned: bool, store: str) -> None:
@@ -126,6 +136,8 @@ class Announcer:
     async def _announce(self, addrs: list[str]) -> None:
         await self._withdraw()
         self._addresses = addrs
+        if self._on_addresses is not None:
+            self.pair_port = await self._on_addresses(addrs)
         if not addrs:
             log.warning("no IPv4 address on %s yet: not announced", ", ".join(self.interfaces))
             return
@@ -154,7 +166,7 @@ class Announcer:
     async def _watch(self) -> None:
         while True:
             await asyncio.sleep(self.poll_s)
-            now = addresses(self.interfaces)
+            now = self._find(self.interfaces)
             if now != self._addresses:
                 log.info("addresses changed to %s: announcing again", ", ".join(now) or "none")
                 await self._announce(now)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import shutil
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +19,7 @@ from edge.content.slides import Slide
 from edge.errors import EdgeError
 from edge.lock import StateBusy, StateLock
 from edge.provision import bundle as bundles
-from edge.provision.announce import Announcer
+from edge.provision.announce import Announcer, addresses
 from edge.provision.identity import ID_FILE, KEY_FILE, Identity, load_or_create
 from edge.provision.pairing import Guard
 from edge.provision.service import PairingService
@@ -88,6 +88,8 @@ class Provisioning:
         show: Callable[[Slide | None], None],
         online: Callable[[Config], Awaitable[None]],
         guard: Guard | None = None,
+        poll_s: float = 3.0,
+        find_addresses: Callable[[Sequence[str]], list[str]] = addresses,
     ) -> None:
         self.base = base  # the config file's values, without any bundle
         self.identity = prepared.identity
@@ -110,26 +112,44 @@ class Provisioning:
         self.service.provisioned = self.config.provisioned
         self.announcer: Announcer | None = None
         self.pairing = False
+        self._poll_s = poll_s
+        self._find_addresses = find_addresses
 
     async def start(self) -> None:
-        """Serve pairing and announce on the configured interfaces (none: stay quiet)."""
-        from edge.provision.announce import addresses
-
-        hosts = addresses(self.interfaces)
-        if not hosts:
+        """Serve pairing and announce on the configured interfaces (none: stay quiet),
+        following their addresses as they come, change or go."""
+        if not self.interfaces:
             if not self.config.provisioned:
                 log.warning(
                     "not provisioned, and no [provision] interfaces: pairing is off "
                     "(set interfaces to the store LAN's interface to pair this device)"
                 )
             return
-        self.service.hosts = hosts
-        await self.service.start()
-        self.announcer = Announcer(self.identity.device_id, self.interfaces, self.service.port)
+        self.announcer = Announcer(
+            self.identity.device_id,
+            self.interfaces,
+            self.service.want_port,
+            poll_s=self._poll_s,
+            on_addresses=self._serve_on,
+            find_addresses=self._find_addresses,
+        )
         self.announcer.provisioned = self.config.provisioned
         self.announcer.store = self.config["device"]["store_id"]
         await self.announcer.start()
-        log.info("pairing service on %s port %d", ", ".join(hosts), self.service.port)
+
+    async def _serve_on(self, hosts: list[str]) -> int:
+        """Move the pairing service to `hosts`; the port it listens on (to announce)."""
+        await self.service.aclose()
+        self.service.hosts = hosts
+        if hosts:
+            try:
+                await self.service.start()
+            except EdgeError as exc:
+                self.service.hosts = []
+                log.error("%s; pairing waits for the next address change", exc)
+            else:
+                log.info("pairing service on %s port %d", ", ".join(hosts), self.service.port)
+        return self.service.port
 
     async def aclose(self) -> None:
         if self.announcer is not None:
