@@ -272,7 +272,14 @@ class FleetPkiFull(FleetPki):
 class FleetBroker(Mosquitto):
     """docs/mosquitto/fleet.conf and omo-fleet.acl, on free loopback ports."""
 
-    def __init__(self, pki: FleetPkiFull, workdir: Path, server_cert: Path | None = None) -> None:
+    def __init__(
+        self,
+        pki: FleetPkiFull,
+        workdir: Path,
+        server_cert: Path | None = None,
+        acl: Path | None = None,
+    ) -> None:
+        """`acl`: an ACL made by `omo-edge fleet-acl` instead of the documented example's."""
         from edge.sim.broker import free_port
         from tests.fleet_broker import FLEET_ACL, render_fleet_conf
 
@@ -288,7 +295,7 @@ class FleetBroker(Mosquitto):
                 "/etc/mosquitto/certs/broker.key": pki.server_key,
                 "/etc/mosquitto/certs/fleet.crl": pki.crl,
                 "/etc/mosquitto/certs/service-ca.crt": pki.service_ca_cert,
-                "/etc/mosquitto/omo-fleet.acl": FLEET_ACL,
+                "/etc/mosquitto/omo-fleet.acl": acl or FLEET_ACL,
             },
         )
         super().__init__(port=port, workdir=workdir, conf=conf)

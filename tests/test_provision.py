@@ -7,6 +7,7 @@ Mosquitto requiring client certificates, codes read from the screen's QR code.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import re
 import ssl
@@ -25,11 +26,22 @@ import pygame
 import zxingcpp
 from paho.mqtt.enums import CallbackAPIVersion
 
+from edge.link.tls import TlsFiles
 from edge.provision import ops, pairing
 from edge.provision.bundle import Broker
+from edge.provision.identity import load_or_create
 from edge.provision.service import read_message, send
 from edge.sim.broker import Mosquitto
-from tests.conftest import DEMO_TRACE, DaemonProcess, FleetPki, wait_for, write_config
+from edge.sim.central import CentralSim
+from tests.conftest import (
+    DEMO_TRACE,
+    DaemonProcess,
+    FleetBroker,
+    FleetPki,
+    FleetPkiFull,
+    wait_for,
+    write_config,
+)
 
 STORE = "store-7"
 
@@ -199,16 +211,40 @@ class TlsClient:
 def test_two_devices_listed_one_paired_online_over_mutual_tls(
     tmp_path: Path,
     daemon: Callable[..., DaemonProcess],
-    tls_broker: Mosquitto,
-    fleet_pki: FleetPki,
+    fleet_pki_full: FleetPkiFull,
 ) -> None:
+    """On the documented fleet broker (docs/mosquitto: mutual TLS, CRL, ACL). The ACL is
+    made by `omo-edge fleet-acl` from the devices' ids, as ops would before installing:
+    each device's own code makes its id (in its state dir) before the daemon starts."""
     folders = [tmp_path / "dev1", tmp_path / "dev2"]
-    procs = [daemon("run", "--config", str(device_config(f))) for f in folders]
-    one, two = (Device(f, p) for f, p in zip(folders, procs, strict=True))
-    assert one.id != two.id
-    watcher = TlsClient(tls_broker, fleet_pki, "watcher")
-    watcher.client.subscribe(f"omo/v1/{STORE}/{one.id}/state", qos=1)
+    ids = [load_or_create(f / "state").device_id for f in folders]
+    inventory = tmp_path / "devices.txt"
+    inventory.write_text("".join(f"{STORE} {i}\n" for i in ids))
+    acl = tmp_path / "omo-fleet.acl"
+    made = cli("fleet-acl", str(inventory), "--out", str(acl))
+    assert made.returncode == 0, made.stderr
+    with contextlib.ExitStack() as stack:
+        broker = stack.enter_context(FleetBroker(fleet_pki_full, tmp_path / "broker", acl=acl))
+        central = stack.enter_context(
+            CentralSim(
+                "127.0.0.1",
+                broker.central_port,
+                tls=TlsFiles(
+                    str(fleet_pki_full.ca_cert),
+                    str(fleet_pki_full.central_cert),
+                    str(fleet_pki_full.central_key),
+                ),
+            )
+        )
+        procs = [daemon("run", "--config", str(device_config(f))) for f in folders]
+        one, two = (Device(f, p) for f, p in zip(folders, procs, strict=True))
+        assert [one.id, two.id] == ids
+        _pair_and_verify(one, two, broker, fleet_pki_full, central)
 
+
+def _pair_and_verify(
+    one: Device, two: Device, broker: FleetBroker, pki: FleetPkiFull, central: CentralSim
+) -> None:
     started = time.monotonic()
     listed = cli("provision", "list", "--interface", "127.0.0.1", "--wait", "4")
     t_list = time.monotonic() - started
@@ -221,25 +257,24 @@ def test_two_devices_listed_one_paired_online_over_mutual_tls(
 
     code, _shot = one.screen_code()
     t0 = time.monotonic()
-    paired = cli(*pair_args(one, code, tls_broker, fleet_pki))
+    paired = cli(*pair_args(one, code, broker, pki))
     t_pair = time.monotonic() - t0
     assert paired.returncode == 0, paired.stderr
     assert "code confirmed" in paired.stderr and "paired:" in paired.stderr
 
-    ops_cert, ops_key = fleet_pki.client("ops")
     t0 = time.monotonic()
-    verified = cli(
+    verified = cli(  # ops check from the platform side: the central listener and identity
         "provision",
         "verify",
         one.id,
         "--broker",
-        f"mqtts://127.0.0.1:{tls_broker.port}",
+        f"mqtts://127.0.0.1:{broker.central_port}",
         "--ca",
-        str(fleet_pki.ca_cert),
+        str(pki.ca_cert),
         "--cert",
-        str(ops_cert),
+        str(pki.central_cert),
         "--key",
-        str(ops_key),
+        str(pki.central_key),
         "--timeout",
         "30",
     )
@@ -247,9 +282,13 @@ def test_two_devices_listed_one_paired_online_over_mutual_tls(
     total = time.monotonic() - started
     assert verified.returncode == 0, verified.stderr
     assert f"{one.id} is online" in verified.stderr
-    # a subscriber with its own certificate sees the device's retained state online
-    assert wait_for(lambda: watcher.seen(f"omo/v1/{STORE}/{one.id}/state", state="online"), 15)
-    watcher.close()
+    # under the fleet ACL the device's state and events reach central on its own topics
+    assert wait_for(
+        lambda: central.states.get(f"omo/v1/{STORE}/{one.id}", {}).get("state") == "online", 15
+    ), central.states
+    assert wait_for(
+        lambda: any(e.get("type") == "visit.enter" for e in central.events.values()), 30
+    ), "no event from the paired device reached central"
     print(
         f"\nops flow: list {t_list:.1f} s, pair {t_pair:.1f} s, verify {t_verify:.1f} s, "
         f"total {total:.1f} s"
@@ -269,7 +308,7 @@ def test_two_devices_listed_one_paired_online_over_mutual_tls(
         ),
         20,
     )
-    again = cli(*pair_args(one, code, tls_broker, fleet_pki))
+    again = cli(*pair_args(one, code, broker, pki))
     assert again.returncode == 2 and "already provisioned" in again.stderr
     # the other device still waits, untouched
     assert "omo-pairing" in two.shots()[-1].name
