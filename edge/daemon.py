@@ -400,6 +400,8 @@ class Daemon:
 
     async def _unpair(self) -> None:
         assert self._provisioning is not None
+        if self._syncer is not None:  # what this store's device recorded goes to it first
+            await self._syncer.drain(budget_s=5.0)
         me = asyncio.current_task()
         await _cancel([t for t in self._online_tasks if t is not me])
         self._online_tasks = []
