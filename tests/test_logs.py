@@ -60,8 +60,8 @@ def test_a_replay_at_debug_level_logs_no_address_and_no_visitor(
     device_config: Callable[..., Path],
     daemon: Callable[..., DaemonProcess],
 ) -> None:
-    config = device_config(speed=20.0, log={"level": "debug"})
-    proc = daemon("run", "--config", str(config), "--duration", "20")
+    config = device_config(speed=40.0, log={"level": "debug"})  # the 240 s trace in 6 s
+    proc = daemon("run", "--config", str(config), "--duration", "9")
     assert proc.wait(60) == 0, proc.stderr
     output = proc.stdout + proc.stderr
     assert "debug" in output  # the level really was debug
