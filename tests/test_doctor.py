@@ -9,7 +9,7 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +30,7 @@ from edge.doctor import (
 from edge.health import DiskSpace, FrameRate, cpu_temperature_c, parse_meminfo
 from edge.provision import pki
 from edge.sim.broker import Mosquitto, free_port
-from tests.conftest import write_config
+from tests.conftest import fill, write_config
 from tests.fake_bluez import fake_bluez
 
 pytestmark = pytest.mark.timeout(90)
@@ -164,32 +164,9 @@ def test_no_bluez_on_the_bus_fails(tmp_path: Path, healthy: Callable[..., Path])
     assert "bluetoothd) is not running" in lines(out, "FAIL", "bluetooth")[0]
 
 
-@pytest.fixture
-def small_disk(tmp_path: Path) -> Iterator[Path]:
-    """A 4 MiB tmpfs (needs root, as in CI); skipped where mounting is not allowed."""
-    mount = tmp_path / "small-disk"
-    mount.mkdir()
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=4m,mode=0700", "tmpfs", str(mount)],
-        capture_output=True,
-        check=False,
-    )
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
-    try:
-        yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False)
-
-
 def test_full_disk_fails(small_disk: Path, healthy: Callable[..., Path]) -> None:
     config = healthy(storage={"path": str(small_disk / "outbox.sqlite3")})
-    with (small_disk / "filler").open("wb", buffering=0) as out:
-        try:
-            while True:
-                out.write(b"\0" * 65536)
-        except OSError:
-            pass
+    fill(small_disk)
     code, out = run_doctor(config)
     assert code != 0
     [fail] = lines(out, "FAIL", "disk")

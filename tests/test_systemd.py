@@ -22,10 +22,7 @@ from edge.notify import Notifier, render_alive
 from edge.outbox.store import Outbox
 from edge.sim.broker import Mosquitto
 from edge.sim.central import CentralSim
-from tests.conftest import DaemonProcess, wait_for
-from tests.test_disk_full import fill, small_disk  # noqa: F401 - a fixture
-
-# ruff: noqa: F811 - pytest fixtures are named as parameters
+from tests.conftest import DaemonProcess, fill, wait_for
 
 DEVICE = "omo/v1/store-1/screen-1"
 
