@@ -36,6 +36,22 @@ def tls_mqtt(broker: FleetBroker, fleet: FleetPkiFull, cert: Path, key: Path) ->
     }
 
 
+def syncing_device(
+    tmp_path: Path,
+    fleet: FleetPkiFull,
+    broker: FleetBroker,
+    central: CentralSim,
+    device_config: Callable[..., Path],
+    daemon: Callable[..., DaemonProcess],
+) -> tuple[Path, Path, DaemonProcess]:
+    """screen-1 running on the fleet broker, its events reaching central: (cert, key, proc)."""
+    cert, key = device_credentials(fleet, tmp_path / "creds")
+    config = device_config(mqtt=tls_mqtt(broker, fleet, cert, key), presence={"replay_loop": True})
+    proc = daemon("run", "--config", str(config))
+    assert wait_for(lambda: len(central.events) >= 5, 60), proc.stdout + proc.stderr
+    return cert, key, proc
+
+
 def test_the_daemon_syncs_over_mutual_tls_and_takes_up_a_renewed_certificate(
     tmp_path: Path,
     fleet_pki_full: FleetPkiFull,
@@ -44,13 +60,9 @@ def test_the_daemon_syncs_over_mutual_tls_and_takes_up_a_renewed_certificate(
     device_config: Callable[..., Path],
     daemon: Callable[..., DaemonProcess],
 ) -> None:
-    cert, key = device_credentials(fleet_pki_full, tmp_path / "creds")
-    config = device_config(
-        mqtt=tls_mqtt(fleet_broker, fleet_pki_full, cert, key),
-        presence={"replay_loop": True},
+    cert, key, proc = syncing_device(
+        tmp_path, fleet_pki_full, fleet_broker, fleet_central, device_config, daemon
     )
-    proc = daemon("run", "--config", str(config))
-    assert wait_for(lambda: len(fleet_central.events) >= 5, 60), proc.stdout + proc.stderr
     assert fleet_central.states["omo/v1/store-1/screen-1"]["state"] == "online"
 
     # Renewal: a new key and certificate land on disk (key first, as an agent would write
@@ -153,13 +165,9 @@ def test_a_half_written_renewal_keeps_the_old_certificate_working(
     device_config: Callable[..., Path],
     daemon: Callable[..., DaemonProcess],
 ) -> None:
-    cert, key = device_credentials(fleet_pki_full, tmp_path / "creds")
-    config = device_config(
-        mqtt=tls_mqtt(fleet_broker, fleet_pki_full, cert, key),
-        presence={"replay_loop": True},
+    cert, _key, proc = syncing_device(
+        tmp_path, fleet_pki_full, fleet_broker, fleet_central, device_config, daemon
     )
-    proc = daemon("run", "--config", str(config))
-    assert wait_for(lambda: len(fleet_central.events) >= 5, 60), proc.stdout + proc.stderr
     # A renewal that wrote the certificate but not (yet) its key: the pair does not match.
     write_atomic(cert, fleet_pki_full.client("screen-1")[0].read_bytes())
     fleet_broker.stop()
