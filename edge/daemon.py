@@ -30,6 +30,7 @@ from edge.content.manager import ContentManager, Resolver
 from edge.content.player import Impression, Personal, Showing
 from edge.content.slides import Slide
 from edge.errors import ContentRejected, EdgeError, PayloadRejected
+from edge.files import write_atomic
 from edge.health import FrameRate, system_fields
 from edge.ids import new_id, short_visitor
 from edge.link.decide import Decider
@@ -829,14 +830,8 @@ class Daemon:
         rows = [
             [n, round(now_ms - age * 1000), used] for n, age, used in self._nonces.snapshot(mono)
         ]
-        tmp = self._nonce_file.with_suffix(".tmp")
         try:
-            self._nonce_file.parent.mkdir(parents=True, exist_ok=True)
-            with tmp.open("w") as out:
-                json.dump(rows, out)
-                out.flush()
-                os.fsync(out.fileno())
-            tmp.replace(self._nonce_file)
+            write_atomic(self._nonce_file, json.dumps(rows).encode())
         except OSError as exc:
             self._quiet.problem("nonces", "cannot save check-in nonces: %s", exc)
 

@@ -7,6 +7,8 @@ import os
 import tempfile
 from pathlib import Path
 
+TEMP_PREFIX = ".tmp-"  # a file left by a crash mid-write starts with this
+
 
 def write_atomic(path: Path, data: bytes, mode: int = 0o600) -> None:
     """Replace `path` with `data`: temp file in the same folder, fsync, rename, fsync folder.
@@ -15,7 +17,7 @@ def write_atomic(path: Path, data: bytes, mode: int = 0o600) -> None:
     so a key is never readable by others, not even for a moment.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    fd, temp = tempfile.mkstemp(prefix=f"{TEMP_PREFIX}{path.name}.", dir=path.parent)
     try:
         os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as f:

@@ -13,7 +13,6 @@ import contextlib
 import hashlib
 import os
 import struct
-import tempfile
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -21,8 +20,8 @@ from pathlib import Path
 from edge.content import reasons
 from edge.content.manifest import is_sha256
 from edge.errors import ContentRejected
+from edge.files import TEMP_PREFIX, write_atomic
 
-_TEMP_PREFIX = ".tmp-"
 _TOUCH_EVERY_S = 60  # mtime resolution needed for LRU; fewer metadata writes on flash
 _JPEG_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
 
@@ -102,7 +101,7 @@ class AssetStore:
         self.max_asset_bytes = max_asset_bytes
         self.max_image_pixels = max_image_pixels
         folder.mkdir(parents=True, exist_ok=True)
-        for leftover in folder.glob(_TEMP_PREFIX + "*"):  # from a crash mid-write
+        for leftover in folder.glob(TEMP_PREFIX + "*"):  # from a crash mid-write
             leftover.unlink(missing_ok=True)
 
     def _file(self, sha256: str) -> Path | None:
@@ -131,30 +130,8 @@ class AssetStore:
                 reasons.IMAGE_TOO_LARGE,
                 f"{size[0]}x{size[1]} pixels, over {self.max_image_pixels}",
             )
-        self._write(target, data)
+        write_atomic(target, data)  # whole or absent, even after a power cut
         return target
-
-    def _write(self, target: Path, data: bytes) -> None:
-        """Temp file, fsync, rename, fsync the folder: the file is whole or absent."""
-        fd, temp = tempfile.mkstemp(dir=self.folder, prefix=_TEMP_PREFIX)
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-            os.fsync(fd)
-            os.close(fd)
-            fd = -1
-            os.replace(temp, target)
-        except BaseException:
-            if fd >= 0:
-                os.close(fd)
-            Path(temp).unlink(missing_ok=True)
-            raise
-        folder_fd = os.open(self.folder, os.O_RDONLY)
-        try:
-            os.fsync(folder_fd)
-        finally:
-            os.close(folder_fd)
 
     def path(self, sha256: str) -> Path | None:
         """The stored file, or None; marks it used for LRU."""

@@ -14,7 +14,6 @@ Every rejection becomes a `content.rejected` event through `on_rejected`.
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from edge.content.manifest import Manifest, verify
 from edge.content.schedule import next_change, playing
 from edge.content.slides import Slide
 from edge.errors import ContentRejected
+from edge.files import write_atomic
 
 log = logging.getLogger(__name__)
 SCOPES = ("store", "device")
@@ -221,15 +221,4 @@ class ContentManager:
         return self.folder / f"manifest-{scope}.json"
 
     def _save(self, scope: str, payload: bytes) -> None:
-        path = self._saved(scope)
-        tmp = path.with_suffix(".tmp")
-        with tmp.open("wb") as out:
-            out.write(payload)
-            out.flush()
-            os.fsync(out.fileno())
-        tmp.replace(path)
-        fd = os.open(self.folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        write_atomic(self._saved(scope), payload)
