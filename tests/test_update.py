@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from edge.sim.central import CentralSim
 from edge.update import running
-from edge.update.apply import Plan, apply
+from edge.update.apply import Plan, _run, apply
 from edge.update.stage import MANIFEST, write_staged
 from edge.update.verify import UpdateRefused, read_wheel, verify
 from tests.conftest import DaemonProcess, wait_for
@@ -225,3 +225,30 @@ def test_apply_verifies_again_and_refuses_a_wheel_swapped_after_staging(tmp_path
     assert "does not match" in str(last(plan)["detail"])
     assert not plan.current.exists() and not (plan.prefix / "versions").exists()
     assert not (plan.update_dir / MANIFEST).exists() and not staged.exists()
+
+
+def test_apply_installs_the_bytes_it_verified_even_if_the_staged_file_changes_meanwhile(
+    tmp_path: Path,
+) -> None:
+    """The staging folder belongs to the daemon's user: a file swapped between root's
+    check and pip's read must not be what gets installed (pip reads a private copy)."""
+    key, public = keypair()
+    plan = plan_for(tmp_path, public)
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    stage(plan, key, wheels, "1.0.0", HEALTHY)
+    staged = plan.update_dir / "omo_edge-1.0.0-py3-none-any.whl"
+    signed = staged.read_bytes()
+    evil = build_wheel(tmp_path, "1.0.0", NEVER_HEALTHY).read_bytes()
+    installed_from: list[bytes] = []
+
+    def swap_then_run(argv: list[str]) -> None:
+        if staged.exists():
+            staged.write_bytes(evil)  # the daemon's user strikes after verification
+        wheel_args = [a for a in argv if a.endswith(".whl")]
+        installed_from.extend(Path(a).read_bytes() for a in wheel_args)
+        _run(argv)
+
+    plan.run = swap_then_run
+    assert apply(plan) == "installed"
+    assert installed_from == [signed]

@@ -24,6 +24,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -114,30 +115,36 @@ def _clear_staged(plan: Plan) -> None:
         wheel.unlink(missing_ok=True)
 
 
-def load_staged(plan: Plan) -> tuple[dict[str, object], Path, Wheel]:
+def load_staged(plan: Plan) -> tuple[bytes, Wheel]:
+    """The staged wheel's bytes, verified here (by root) against the release key."""
     manifest = json.loads((plan.update_dir / MANIFEST).read_text())
     if not isinstance(manifest, dict):
         raise UpdateRefused("the staged manifest is not a JSON object")
     name = manifest.get("wheel")
     if not isinstance(name, str) or "/" in name or not name.endswith(".whl"):
         raise UpdateRefused("the staged manifest names no wheel file")
-    path = plan.update_dir / name
-    wheel = verify(path.read_bytes(), manifest.get("sig"), plan.public_key)
+    data = (plan.update_dir / name).read_bytes()
+    wheel = verify(data, manifest.get("sig"), plan.public_key)
     if wheel.filename != name:
         raise UpdateRefused(f"the staged wheel is {wheel.filename}, not {name}")
-    return manifest, path, wheel
+    return data, wheel
 
 
 def apply(plan: Plan) -> str:
     """Apply the staged update; returns the outcome ("installed", "rolled back", ...)."""
     try:
-        _manifest, wheel_path, wheel = load_staged(plan)
+        data, wheel = load_staged(plan)
     except (OSError, ValueError, UpdateRefused) as exc:
         _record(plan, {"result": "refused", "detail": f"staged update not usable: {exc}"})
         _clear_staged(plan)
         return "refused"
+    # pip installs the very bytes verified above, from a folder only root can write:
+    # the daemon's user owns the staging folder and could swap the file in between.
     try:
-        return _install_and_check(plan, wheel_path, wheel)
+        with tempfile.TemporaryDirectory(prefix="omo-update-") as private:
+            wheel_path = Path(private) / wheel.filename
+            write_atomic(wheel_path, data)
+            return _install_and_check(plan, wheel_path, wheel)
     finally:
         _clear_staged(plan)
 
