@@ -18,8 +18,6 @@ from __future__ import annotations
 import json
 import os
 import resource
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator
@@ -28,6 +26,8 @@ from pathlib import Path
 
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
+
+from _central import central_sim
 
 from edge import config as config_mod
 from edge.daemon import Daemon, Stats
@@ -122,28 +122,15 @@ def main() -> None:
         tmp = Path(tmp_name)
         trace = tmp / "trace.jsonl"
         total = build_trace(trace)
-        with Mosquitto() as broker:
-            central = subprocess.Popen(
-                [sys.executable, "-m", "edge.cli", "central-sim", "--port", str(broker.port)],
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.DEVNULL,
-                text=True,
-            )
-            try:
-                time.sleep(1.0)
-                stats, elapsed, _ = run_daemon(broker.port, trace, tmp / "loop.sqlite3")
-                empty = tmp / "empty.jsonl"
-                empty.write_text("")
-                fill_outbox(tmp / "sync.sqlite3", SYNC_EVENTS)
-                sync_stats, _, sync_elapsed = run_daemon(broker.port, empty, tmp / "sync.sqlite3")
-            finally:
-                central.terminate()
-                out, _ = central.communicate(timeout=10)
+        with Mosquitto() as broker, central_sim(broker.port) as central_totals:
+            stats, elapsed, _ = run_daemon(broker.port, trace, tmp / "loop.sqlite3")
+            empty = tmp / "empty.jsonl"
+            empty.write_text("")
+            fill_outbox(tmp / "sync.sqlite3", SYNC_EVENTS)
+            sync_stats, _, sync_elapsed = run_daemon(broker.port, empty, tmp / "sync.sqlite3")
         baseline = bare_pipeline(trace)
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     adverts_per_s = stats.adverts / elapsed
-    central_totals = json.loads(out.strip().splitlines()[-1]) if out.strip() else {}
     print(f"adverts replayed:      {stats.adverts} of {total} in {elapsed:.2f} s")
     print(f"through the daemon:    {adverts_per_s:,.0f} adverts/s")
     print(f"baseline (bare decode+track, same adverts): {baseline:,.0f} adverts/s")

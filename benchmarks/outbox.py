@@ -40,6 +40,7 @@ os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
 
 import persistqueue
 import persistqueue.serializers.json as pq_json
+from _central import central_sim
 
 from edge import config as config_mod
 from edge.daemon import Daemon
@@ -269,46 +270,33 @@ def drain() -> dict[str, Any]:
         )
         empty = tmp / "empty.jsonl"
         empty.write_text("")
-        with Mosquitto() as broker:
-            central = subprocess.Popen(
-                [sys.executable, "-m", "edge.cli", "central-sim", "--port", str(broker.port)],
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.DEVNULL,
-                text=True,
+        with Mosquitto() as broker, central_sim(broker.port) as totals:
+            cfg = config_mod.from_mapping(
+                {
+                    "device": {"store_id": "bench", "device_id": "bench-1"},
+                    "mqtt": {"host": "127.0.0.1", "port": broker.port},
+                    "presence": {"source": f"replay:{empty}", "replay_speed": 0},
+                    "display": {"headless": True, "width": 1920, "height": 1080},
+                    "storage": {"path": str(db)},
+                    "sync": {
+                        "batch_max_events": BATCH_MAX_EVENTS,
+                        "batch_max_bytes": BATCH_MAX_BYTES,
+                    },
+                    "health": {"interval_s": 0},
+                }
             )
-            try:
-                time.sleep(1.0)
-                cfg = config_mod.from_mapping(
-                    {
-                        "device": {"store_id": "bench", "device_id": "bench-1"},
-                        "mqtt": {"host": "127.0.0.1", "port": broker.port},
-                        "presence": {"source": f"replay:{empty}", "replay_speed": 0},
-                        "display": {"headless": True, "width": 1920, "height": 1080},
-                        "storage": {"path": str(db)},
-                        "sync": {
-                            "batch_max_events": BATCH_MAX_EVENTS,
-                            "batch_max_bytes": BATCH_MAX_BYTES,
-                        },
-                        "health": {"interval_s": 0},
-                    }
-                )
-                source = ReplaySource(empty, speed=0)
-                daemon = Daemon(cfg, source, source_done=lambda: source.done)
-                with contextlib.suppress(OSError):
-                    Path("/proc/self/clear_refs").write_text("5")  # reset VmHWM to now
-                rss_before = rss_kb()
-                sampler = Sampler(db, DRAIN_EVENTS)
-                sampler.start()
-                start = time.perf_counter()
-                stats = daemon.run(duration_s=1800, stop_when_drained=True)
-                run_s = time.perf_counter() - start
-                sampler.stop.set()
-                sampler.join(10)
-            finally:
-                central.terminate()
-                out, _ = central.communicate(timeout=60)
-        totals = json.loads(out.strip().splitlines()[-1]) if out.strip() else {}
+            source = ReplaySource(empty, speed=0)
+            daemon = Daemon(cfg, source, source_done=lambda: source.done)
+            with contextlib.suppress(OSError):
+                Path("/proc/self/clear_refs").write_text("5")  # reset VmHWM to now
+            rss_before = rss_kb()
+            sampler = Sampler(db, DRAIN_EVENTS)
+            sampler.start()
+            start = time.perf_counter()
+            stats = daemon.run(duration_s=1800, stop_when_drained=True)
+            run_s = time.perf_counter() - start
+            sampler.stop.set()
+            sampler.join(10)
     drained_at = sampler.drained or (start + run_s)
     drain_s = drained_at - start
     rate = stats.events_synced / drain_s
