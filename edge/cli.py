@@ -296,6 +296,8 @@ def cmd_provision_pair(args: argparse.Namespace) -> int:
     signer = ops.Signer(ca_pem, ca_key, args.csr_out, args.csr_wait)
     if args.address:
         host, _, port = args.address.rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise EdgeError(f"--address {args.address!r}: give HOST:PORT, e.g. 192.168.1.40:8788")
         where = (host, int(port))
     else:
         _say(f"looking for {args.device} on the LAN")
