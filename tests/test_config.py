@@ -101,6 +101,19 @@ def test_presence_keys_reach_the_tracker(tmp_path: Path) -> None:
         ('[log]\nlevel = "verbose"', "log.level", "'verbose'", "debug"),
         ('[checkin]\nbase_url = "ftp://x"', "checkin.base_url", "'ftp://x'", "http"),
         ("[sync]\nbatch_max_events = 0", "sync.batch_max_events", "0", "1-10000"),
+        ("[provision]\npair_port = 70000", "provision.pair_port", "70000", "0-65535"),
+        ('[provision]\ninterfaces = [""]', "provision.interfaces", "['']", "IPv4 addresses"),
+        ("[provision]\nmax_attempts = 0", "provision.max_attempts", "0", "1-20"),
+        ('[update]\nrelease_public_key = "xyz"', "update.release_public_key", "'xyz'", "Ed25519"),
+        ("[update]\nmax_bytes = 10", "update.max_bytes", "10", "1024-1073741824"),
+        (
+            "[privacy]\nevent_retention_days = 0",
+            "privacy.event_retention_days",
+            "0",
+            "1-3650",
+        ),
+        ("[privacy]\npseudonymize = 1", "privacy.pseudonymize", "1", "true or false"),
+        ("[health]\ninterval_s = 0.5", "health.interval_s", "0.5", ">= 1, or 0 for never"),
     ],
 )
 def test_bad_value_names_key_value_and_what_is_allowed(
