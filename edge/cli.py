@@ -31,21 +31,19 @@ def _setup_logging(level: str) -> None:
 
 def make_source(cfg: config_mod.Config) -> tuple[AdvertSource, Any]:
     """The advert source the config names; the second item tells when a replay is done."""
-    p = cfg["presence"]
-    spec: str = p["source"]
+    p = cfg.presence
+    spec: str = p.source
     if spec.startswith("replay:"):
         from edge.sim.replay import ReplaySource
 
         path = Path(spec.removeprefix("replay:"))
         if not path.is_file():
             raise ConfigError("presence.source", spec, "replay:PATH of an existing trace file")
-        replay = ReplaySource(path, float(p["replay_speed"]), bool(p["replay_loop"]))
+        replay = ReplaySource(path, float(p.replay_speed), bool(p.replay_loop))
         return replay, lambda: replay.done
     from edge.presence.bleak_source import BleakSource
 
-    return BleakSource(
-        adapter=p["adapter"] or None, scanning_mode=p["scanning_mode"]
-    ), lambda: False
+    return BleakSource(adapter=p.adapter or None, scanning_mode=p.scanning_mode), lambda: False
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -53,7 +51,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     _setup_logging("info")  # before loading, so config warnings are seen
     cfg = config_mod.load(args.config)
-    logging.getLogger().setLevel(cfg["log"]["level"].upper())
+    logging.getLogger().setLevel(cfg.log.level.upper())
     source, _done = make_source(cfg)
     daemon = Daemon(cfg, source)
     signal.signal(signal.SIGTERM, lambda *_: daemon.stop.set())
@@ -110,8 +108,8 @@ def cmd_scan(args: argparse.Namespace) -> int:
         raise EdgeError(f"--seconds must be a positive number, not {args.seconds}")
     if args.record is not None and not args.record.parent.is_dir():
         raise EdgeError(f"cannot record to {args.record}: no directory {args.record.parent}")
-    p = cfg["presence"]
-    source = BleakSource(adapter=p["adapter"] or None, scanning_mode=p["scanning_mode"])
+    p = cfg.presence
+    source = BleakSource(adapter=p.adapter or None, scanning_mode=p.scanning_mode)
 
     async def scan() -> None:
         loop = asyncio.get_running_loop()
@@ -135,8 +133,8 @@ def cmd_scan(args: argparse.Namespace) -> int:
 
     until = f"for {args.seconds:g} s" if args.seconds is not None else "until Ctrl-C"
     print(
-        f"omo-edge scan: scanning on {p['adapter'] or 'the default adapter'} "
-        f"({p['scanning_mode']}) {until}"
+        f"omo-edge scan: scanning on {p.adapter or 'the default adapter'} "
+        f"({p.scanning_mode}) {until}"
         + (f", recording to {args.record} (addresses hashed)" if args.record else ""),
         file=sys.stderr,
     )
@@ -148,7 +146,7 @@ def cmd_outbox_status(args: argparse.Namespace) -> int:
     from edge.outbox.store import Outbox
 
     cfg = config_mod.load(args.config)
-    path = Path(cfg["storage"]["path"])
+    path = Path(cfg.storage.path)
     if not path.exists():
         raise EdgeError(f"no outbox at {path} (storage.path); the daemon creates it on first run")
     with Outbox(path) as outbox:
@@ -165,7 +163,7 @@ def cmd_outbox_export(args: argparse.Namespace) -> int:
     from edge.outbox.store import Outbox
 
     cfg = config_mod.load(args.config)
-    path = Path(cfg["storage"]["path"])
+    path = Path(cfg.storage.path)
     if not path.exists():
         raise EdgeError(f"no outbox at {path} (storage.path)")
     count = 0

@@ -15,7 +15,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -120,15 +120,15 @@ class Daemon:
         self._updates: Stager | None = None
         self._pipeline: PresencePipeline | None = None
         # Visitor ids leave memory (outbox, MQTT, logs) only through this (PROTOCOL.md).
-        self._pseudonyms = pseudonymizer(config["privacy"])
+        self._pseudonyms = pseudonymizer(config.privacy)
         log.info(
             "visitor ids %s",
             f"pseudonymised with key {self._pseudonyms.kid}"
             if self._pseudonyms.active
             else "as issued (no [privacy] visitor_keys, or pseudonymize = false)",
         )
-        ck = config["checkin"]
-        self._nonces = NonceBook(accept_s=ck["accept_s"], rotate_s=ck["rotate_s"])
+        ck = config.checkin
+        self._nonces = NonceBook(accept_s=ck.accept_s, rotate_s=ck.rotate_s)
         self._nonce_file = config.state_dir / "nonces.json"
         self._load_nonces()
         self._checkin_url: str | None = None
@@ -136,40 +136,40 @@ class Daemon:
             None,
             show=self._show_personal,
             offer=self._offer,
-            cooldown_s=config["personalize"]["cooldown_s"],
-            max_in_flight=config["personalize"]["max_in_flight"],
+            cooldown_s=config.personalize.cooldown_s,
+            max_in_flight=config.personalize.max_in_flight,
         )
         self._quiet = QuietLog(log)
         self._io_ready = threading.Event()
         self._io_error: BaseException | None = None
-        d = config["device"]
-        self.topics = Topics(config["mqtt"]["prefix"], d["store_id"] or "_", d["device_id"] or "_")
+        d = config.device
+        self.topics = Topics(config.mqtt.prefix, d.store_id or "_", d.device_id or "_")
 
     # -- main thread --------------------------------------------------------------
     def run(self, duration_s: float | None = None, stop_when_drained: bool = False) -> Stats:
         """Render on this thread, I/O on another, until stopped (or `duration_s` passes)."""
-        refuse_exposed_keys(self.config["mqtt"]["tls_key"], self.config.state_dir)
+        refuse_exposed_keys(self.config.mqtt.tls_key, self.config.state_dir)
         with StateLock(self.config.state_dir, "daemon"):
             return self._run(duration_s, stop_when_drained)
 
     def _run(self, duration_s: float | None, stop_when_drained: bool) -> Stats:
         self._prepared = prepare(self._base_config)
         self.config = self._prepared.config
-        disp = self.config["display"]
-        if disp["headless"]:
+        disp = self.config.display
+        if disp.headless:
             os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
         io_thread = threading.Thread(target=self._io_thread, name="edge-io", daemon=True)
         io_thread.start()
         self._io_ready.wait(30)
         if self._io_error is not None:
             raise self._io_error
-        shots = disp["screenshot_dir"]
+        shots = disp.screenshot_dir
         screen = Screen(
-            disp["width"],
-            disp["height"],
-            rotation=disp["rotation"],
-            headless=disp["headless"],
-            fullscreen=disp["fullscreen"],
+            disp.width,
+            disp.height,
+            rotation=disp.rotation,
+            headless=disp.headless,
+            fullscreen=disp.fullscreen,
             screenshot_dir=Path(shots) if shots else None,
         )
         watchers = []
@@ -190,7 +190,7 @@ class Daemon:
                     resolve,
                     on_impression=self._impression_from_render,
                     on_shown=self._shown,
-                    fps=disp["fps"],
+                    fps=disp.fps,
                 )
                 if self._checkin_url is not None:
                     self._stage.set_checkin(self._checkin_url)
@@ -265,14 +265,14 @@ class Daemon:
         self._loop = asyncio.get_running_loop()
         self._io_stop = asyncio.Event()
         cfg = self.config
-        store = cfg["storage"]
-        with Outbox(Path(store["path"]), store["max_events"], store["max_bytes"]) as outbox:
+        store = cfg.storage
+        with Outbox(Path(store.path), store.max_events, store.max_bytes) as outbox:
             self._outbox = outbox
             self._writer = EventWriter(
                 outbox,
-                group_s=store["group_ms"] / 1000,
-                group_max=store["group_max"],
-                memory_max=store["memory_max"],
+                group_s=store.group_ms / 1000,
+                group_max=store.group_max,
+                memory_max=store.memory_max,
                 on_written=self._written,
             )
             pipeline = PresencePipeline(cfg.tracker_params, new_id, BeaconDecoder(cfg.allow_list))
@@ -287,7 +287,7 @@ class Daemon:
             else:
                 log.warning(
                     "device %s is not provisioned: pairing mode; events wait in the outbox",
-                    cfg["device"]["device_id"],
+                    cfg.device.device_id,
                 )
                 self._provisioning.enter_pairing()
             self._io_ready.set()
@@ -295,14 +295,14 @@ class Daemon:
                 asyncio.create_task(self._presence(pipeline), name="presence"),
                 asyncio.create_task(self._ticks(pipeline), name="ticks"),
             ]
-            if cfg["health"]["interval_s"]:
+            if cfg.health.interval_s:
                 inputs.append(asyncio.create_task(self._health(pipeline), name="health"))
             inputs.append(asyncio.create_task(self._nonce_clock(), name="nonces"))
             inputs.append(asyncio.create_task(self._systemd(), name="systemd"))
             inputs.append(asyncio.create_task(self._announce_running(), name="running"))
             retention = keep_retention(
                 outbox,
-                retention_days=cfg["privacy"]["event_retention_days"],
+                retention_days=cfg.privacy.event_retention_days,
                 clock_synced=clock_synced,
                 prune_memory=self._prune_memory,
             )
@@ -331,10 +331,10 @@ class Daemon:
         """Talk to central: at start when provisioned, or as soon as a bundle arrives."""
         assert self._loop is not None and self._outbox is not None
         self.config = cfg
-        self._pseudonyms = pseudonymizer(cfg["privacy"])  # a bundle may bring the keys
-        d, m = cfg["device"], cfg["mqtt"]
-        self.topics = Topics(m["prefix"], d["store_id"], d["device_id"])
-        broker = BrokerSettings(**{f.name: m[f.name] for f in fields(BrokerSettings)})
+        self._pseudonyms = pseudonymizer(cfg.privacy)  # a bundle may bring the keys
+        d, m = cfg.device, cfg.mqtt
+        self.topics = Topics(m.prefix, d.store_id, d.device_id)
+        broker = BrokerSettings.from_config(m)
         if broker.host == "auto":  # looked for in the background: the screen comes up anyway
             self._online_tasks = [asyncio.create_task(self._auto_broker(cfg, broker))]
             return
@@ -345,9 +345,7 @@ class Daemon:
         against the host name it announced (the config allows "auto" only with TLS)."""
         while True:
             try:
-                server, _address, port = await find_broker(
-                    cfg["provision"]["interfaces"], timeout_s=10.0
-                )
+                server, _address, port = await find_broker(cfg.provision.interfaces, timeout_s=10.0)
                 break
             except TimeoutError:
                 self._quiet.problem("auto-broker", "no _mqtt._tcp broker announced yet; looking")
@@ -356,22 +354,22 @@ class Daemon:
 
     def _start_link(self, cfg: Config, broker: BrokerSettings) -> None:
         assert self._loop is not None and self._outbox is not None
-        m = cfg["mqtt"]
+        m = cfg.mqtt
         self._link = MqttLink(self.topics, broker, self._loop, clock_synced)
-        self._decider = Decider(self._link, m["decide_timeout_ms"] / 1000)
+        self._decider = Decider(self._link, m.decide_timeout_ms / 1000)
         self._personalizer = Personalizer(
             self._decider,
             show=self._show_personal,
             offer=self._offer,
-            cooldown_s=cfg["personalize"]["cooldown_s"],
-            max_in_flight=cfg["personalize"]["max_in_flight"],
+            cooldown_s=cfg.personalize.cooldown_s,
+            max_in_flight=cfg.personalize.max_in_flight,
         )
         self._syncer = Syncer(
             self._outbox,
             self._link,
-            batch_max_events=cfg["sync"]["batch_max_events"],
-            batch_max_bytes=cfg["sync"]["batch_max_bytes"],
-            ack_timeout_s=float(cfg["sync"]["ack_timeout_s"]),
+            batch_max_events=cfg.sync.batch_max_events,
+            batch_max_bytes=cfg.sync.batch_max_bytes,
+            ack_timeout_s=float(cfg.sync.ack_timeout_s),
         )
         self._manager = self._content_manager(self._link)
         self._commands = CommandRunner(
@@ -414,8 +412,8 @@ class Daemon:
             None,
             show=self._show_personal,
             offer=self._offer,
-            cooldown_s=self.config["personalize"]["cooldown_s"],
-            max_in_flight=self.config["personalize"]["max_in_flight"],
+            cooldown_s=self.config.personalize.cooldown_s,
+            max_in_flight=self.config.personalize.max_in_flight,
         )
         await self._provisioning.reprovision()
         self.config = self._provisioning.config
@@ -450,19 +448,19 @@ class Daemon:
     def _content_manager(self, link: MqttLink) -> ContentManager:
         """Manifests and assets from central; the last good ones played from disk at once."""
         cfg, state = self.config, self.config.state_dir
-        c = cfg["content"]
+        c = cfg.content
         assets = AssetStore(
             state / "assets",
-            max_bytes=c["cache_bytes"],
-            max_asset_bytes=c["max_asset_bytes"],
-            max_image_pixels=c["max_image_pixels"],
+            max_bytes=c.cache_bytes,
+            max_asset_bytes=c.max_asset_bytes,
+            max_image_pixels=c.max_image_pixels,
         )
         manager = ContentManager(
             state / "content",
             assets,
-            public_keys=c["public_keys"],
-            store_id=cfg["device"]["store_id"],
-            device_id=cfg["device"]["device_id"],
+            public_keys=c.public_keys,
+            store_id=cfg.device.store_id,
+            device_id=cfg.device.device_id,
             clock_synced=clock_synced,
             on_rejected=self._content_rejected,
             request_asset=lambda sha: link.publish(
@@ -476,14 +474,14 @@ class Daemon:
 
     async def _start_lan(self) -> LanCheckin | None:
         """The LAN check-in endpoint, when `[checkin] lan_address` names an interface."""
-        c = self.config["checkin"]
-        if not c["lan_address"]:
+        c = self.config.checkin
+        if not c.lan_address:
             return None
         lan = LanCheckin(
-            host=c["lan_address"],
-            port=c["lan_port"],
-            device_id=self.config["device"]["device_id"] or "unprovisioned",
-            public_keys=c["public_keys"],
+            host=c.lan_address,
+            port=c.lan_port,
+            device_id=self.config.device.device_id or "unprovisioned",
+            public_keys=c.public_keys,
             on_checkin=self._lan_checkin,
         )
         try:
@@ -491,9 +489,7 @@ class Daemon:
         except EdgeError as exc:
             log.error("LAN check-in endpoint not started: %s", exc)
             return None
-        log.info(
-            "LAN check-in on %s:%d (advertised as _omo-checkin._tcp)", c["lan_address"], lan.port
-        )
+        log.info("LAN check-in on %s:%d (advertised as _omo-checkin._tcp)", c.lan_address, lan.port)
         self.lan_port = lan.port
         return lan
 
@@ -561,7 +557,7 @@ class Daemon:
         log.info("told systemd we are ready (first frame on screen)")
         if notifier.watchdog_s is None:
             return
-        stall_s = float(self.config["display"]["stall_s"])
+        stall_s = float(self.config.display.stall_s)
         stalled = False
         while True:
             await asyncio.sleep(notifier.watchdog_s / 3)
@@ -574,15 +570,15 @@ class Daemon:
 
     def _stager(self, link: MqttLink) -> Stager:
         """Update wheels: fetched (by URL or as an asset), verified, staged for the apply unit."""
-        u = self.config["update"]
+        u = self.config.update
         self._updates = Stager(
             self.config.state_dir / "update",
-            u["release_public_key"],
+            u.release_public_key,
             request_asset=lambda sha: link.publish(
                 link.topics.asset_get, json.dumps({"sha256": sha}).encode()
             ),
-            allow_file_urls=u["allow_file_urls"],
-            max_bytes=u["max_bytes"],
+            allow_file_urls=u.allow_file_urls,
+            max_bytes=u.max_bytes,
         )
         return self._updates
 
@@ -599,7 +595,7 @@ class Daemon:
         started = time.monotonic()
         rate = FrameRate(0, started)
         while True:
-            await asyncio.sleep(float(self.config["health"]["interval_s"]))
+            await asyncio.sleep(float(self.config.health.interval_s))
             frames = self._stage.frames if self._stage else 0
             fields: dict[str, Any] = {
                 "uptime_s": round(time.monotonic() - started),
@@ -802,9 +798,9 @@ class Daemon:
         """Put the current nonce's QR on screen (a new one after each use and every minute)."""
         if not self.config.provisioned:
             return  # nobody could check in: central does not know this device yet
-        c, d = self.config["checkin"], self.config["device"]
+        c, d = self.config.checkin, self.config.device
         version = self._nonces.version
-        url = qr_url(c["base_url"], d["device_id"], self._nonces.current(time.monotonic()))
+        url = qr_url(c.base_url, d.device_id, self._nonces.current(time.monotonic()))
         if self._nonces.version != version:
             self._save_nonces()
         if url != self._checkin_url:

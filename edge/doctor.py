@@ -29,6 +29,7 @@ from typing import Any, Literal
 
 from edge import config as config_mod
 from edge.clock import clock_synced
+from edge.config.sections import MqttConfig
 from edge.errors import EdgeError
 from edge.files import readable_by_others
 from edge.health import DiskSpace, disk_space, existing_ancestor
@@ -86,7 +87,7 @@ def check_config(path: Path | None) -> tuple[list[Finding], config_mod.Config | 
 
 def private_key_files(cfg: config_mod.Config) -> list[Path]:
     """The configured TLS key and every PEM private key lying in the state dir."""
-    keys = [Path(cfg["mqtt"]["tls_key"])] if cfg["mqtt"]["tls_key"] else []
+    keys = [Path(cfg.mqtt.tls_key)] if cfg.mqtt.tls_key else []
     state = cfg.state_dir
     if state.is_dir():
         for path in sorted(state.glob("*.pem")) + sorted(state.glob("*.key")):
@@ -240,7 +241,7 @@ def _age(seconds: float) -> str:
 def check_outbox(cfg: config_mod.Config) -> Finding:
     from edge.outbox.store import Outbox
 
-    path = Path(cfg["storage"]["path"])
+    path = Path(cfg.storage.path)
     if not path.exists():
         return Finding("OK", "outbox", f"no outbox at {path} yet (the daemon makes it)")
     try:
@@ -253,7 +254,7 @@ def check_outbox(cfg: config_mod.Config) -> Finding:
             f"cannot read the outbox {path}: {exc}",
             "check the file's owner and permissions; `omo-edge outbox export` saves its events",
         )
-    return backlog_verdict(status, int(time.time() * 1000), cfg["storage"]["max_events"])
+    return backlog_verdict(status, int(time.time() * 1000), cfg.storage.max_events)
 
 
 # -- TLS ---------------------------------------------------------------------------------
@@ -344,40 +345,41 @@ def _loopback(host: str) -> bool:
 
 
 def check_tls(cfg: config_mod.Config) -> list[Finding]:
-    m = cfg["mqtt"]
+    m = cfg.mqtt
     if not cfg.provisioned:
         return [Finding("OK", "tls", "skipped: the device is not provisioned")]
-    if not m["tls_ca"]:
-        if _loopback(m["host"]):
+    if not m.tls_ca:
+        if _loopback(m.host):
             return [Finding("OK", "tls", "not used (the broker is on this machine)")]
         return [
             Finding(
                 "WARN",
                 "tls",
-                f"no TLS to {m['host']}: anyone on the network can read and forge messages",
+                f"no TLS to {m.host}: anyone on the network can read and forge messages",
                 "provision the device (pairing sets up TLS) or set [mqtt] tls_ca",
             )
         ]
     pems: dict[str, bytes | None] = {}
-    for key in ("tls_ca", "tls_cert", "tls_key"):
-        if not m[key]:
+    files = {"tls_ca": m.tls_ca, "tls_cert": m.tls_cert, "tls_key": m.tls_key}
+    for key, path in files.items():
+        if not path:
             pems[key] = None
             continue
         try:
-            pems[key] = Path(m[key]).read_bytes()
+            pems[key] = Path(path).read_bytes()
         except OSError as exc:
             return [
                 Finding(
                     "FAIL",
                     "tls",
-                    f"cannot read [mqtt] {key} {m[key]}: {exc.strerror or exc}",
+                    f"cannot read [mqtt] {key} {path}: {exc.strerror or exc}",
                     "correct the path, or let the service user read it",
                 )
             ]
     ca = pems["tls_ca"]
     assert ca is not None
     return tls_verdict(
-        ca, pems["tls_cert"], pems["tls_key"], cfg["device"]["device_id"], dt.datetime.now(dt.UTC)
+        ca, pems["tls_cert"], pems["tls_key"], cfg.device.device_id, dt.datetime.now(dt.UTC)
     )
 
 
@@ -388,7 +390,7 @@ def check_broker(cfg: config_mod.Config, timeout_s: float = TIMEOUT_S) -> Findin
     The login uses a client id of its own (device id + "-doctor-..."): the device's
     id would take over, and so disconnect, a running daemon's session.
     """
-    m = cfg["mqtt"]
+    m = cfg.mqtt
     if not cfg.provisioned:
         return Finding(
             "WARN",
@@ -397,7 +399,7 @@ def check_broker(cfg: config_mod.Config, timeout_s: float = TIMEOUT_S) -> Findin
             "its own content and keeps its events",
             "pair it with `omo-edge provision pair` from the ops laptop",
         )
-    host, port = m["host"], m["port"]
+    host, port = m.host, m.port
     where = f"{host}:{port}"
     unreachable = (
         "check [mqtt] host and port, that the broker runs, and that the network "
@@ -412,14 +414,14 @@ def check_broker(cfg: config_mod.Config, timeout_s: float = TIMEOUT_S) -> Findin
         if isinstance(exc, TimeoutError):
             reason = f"no answer within {timeout_s:g} s"
         return Finding("FAIL", "broker", f"cannot reach {where}: {reason}", unreachable)
-    return _mqtt_login(m, cfg["device"]["device_id"], where, timeout_s)
+    return _mqtt_login(m, cfg.device.device_id, where, timeout_s)
 
 
-def _mqtt_login(m: Mapping[str, Any], device_id: str, where: str, timeout_s: float) -> Finding:
+def _mqtt_login(m: MqttConfig, device_id: str, where: str, timeout_s: float) -> Finding:
     import paho.mqtt.client as mqtt
     from paho.mqtt.enums import CallbackAPIVersion
 
-    tls = bool(m["tls_ca"])
+    tls = bool(m.tls_ca)
     client = mqtt.Client(
         CallbackAPIVersion.VERSION2,
         client_id=f"{device_id}-doctor-{uuid.uuid4().hex[:6]}",
@@ -436,13 +438,13 @@ def _mqtt_login(m: Mapping[str, Any], device_id: str, where: str, timeout_s: flo
     client.on_connect = on_connect
     login = "check [mqtt] username/password or the client certificate, and the broker's ACL"
     try:
-        if m["username"]:
-            client.username_pw_set(m["username"], m["password"] or None)
+        if m.username:
+            client.username_pw_set(m.username, m.password or None)
         if tls:
             client.tls_set(
-                ca_certs=m["tls_ca"],
-                certfile=m["tls_cert"] or None,
-                keyfile=m["tls_key"] or None,
+                ca_certs=m.tls_ca,
+                certfile=m.tls_cert or None,
+                keyfile=m.tls_key or None,
                 cert_reqs=ssl.CERT_REQUIRED,
             )
         client.connect(where.rsplit(":", 1)[0], int(where.rsplit(":", 1)[1]), keepalive=10)
@@ -607,22 +609,22 @@ async def bluez_objects(timeout_s: float = TIMEOUT_S) -> dict[str, dict[str, dic
 
 
 def check_bluetooth(cfg: config_mod.Config) -> list[Finding]:
-    p = cfg["presence"]
-    if p["source"].startswith("replay:"):
+    p = cfg.presence
+    if p.source.startswith("replay:"):
         return [
             Finding(
                 "OK",
                 "bluetooth",
-                f"skipped: [presence] source is a replay ({p['source'].removeprefix('replay:')}), "
+                f"skipped: [presence] source is a replay ({p.source.removeprefix('replay:')}), "
                 "no radio used",
             )
         ]
-    passive = p["scanning_mode"] == "passive"
+    passive = p.scanning_mode == "passive"
     try:
         objects = asyncio.run(bluez_objects())
     except BluezUnavailable as exc:
         return [Finding("FAIL", "bluetooth", exc.found, exc.todo)]
-    return bluetooth_verdict(objects, p["adapter"], passive, passive and bluetoothd_experimental())
+    return bluetooth_verdict(objects, p.adapter, passive, passive and bluetoothd_experimental())
 
 
 # -- display -----------------------------------------------------------------------------
@@ -734,12 +736,12 @@ def check_display(cfg: config_mod.Config) -> Finding:
         with _stderr_silenced():  # SDL prints its own complaints while drivers are probed
             builtin = sdl_builtin_drivers()
             working = available_drivers()
-            default = None if env_driver or cfg["display"]["headless"] else sdl_default_driver()
+            default = None if env_driver or cfg.display.headless else sdl_default_driver()
     except Exception as exc:  # pygame itself broken is the finding
         return Finding(
             "FAIL", "display", f"pygame cannot start: {exc}", "reinstall omo-edge's venv"
         )
-    return display_verdict(cfg["display"]["headless"], env_driver, builtin, working, default)
+    return display_verdict(cfg.display.headless, env_driver, builtin, working, default)
 
 
 # -- all together --------------------------------------------------------------------------

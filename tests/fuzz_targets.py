@@ -678,7 +678,7 @@ def gen_config_text(rng: random.Random) -> bytes:
 def check_config(config: Config) -> None:
     for section, keys in SCHEMA.items():
         for key, spec in keys.items():
-            value = config[section][key]
+            value = config.tables()[section][key]
             types = spec.type if isinstance(spec.type, tuple) else (spec.type,)
             _check(isinstance(value, types), f"{section}.{key} = {value!r}")
             _check(not isinstance(value, bool) or bool in types, f"{section}.{key} bool")

@@ -34,26 +34,26 @@ def test_defaults_are_an_unprovisioned_device() -> None:
     assert config.provisioned is False
     assert config.source is None
     assert config.warnings == ()
-    assert config["mqtt"]["port"] == 1883
-    assert config["mqtt"]["prefix"] == "omo/v1"
-    assert config["mqtt"]["decide_timeout_ms"] == 800  # PROTOCOL.md default
+    assert config.mqtt.port == 1883
+    assert config.mqtt.prefix == "omo/v1"
+    assert config.mqtt.decide_timeout_ms == 800  # PROTOCOL.md default
     assert config.tracker_params == TrackerParams()
     # Every schema key is present, filled with its default.
     for section, keys in SCHEMA.items():
-        assert set(config[section]) == set(keys)
+        assert set(config.tables()[section]) == set(keys)
 
 
 def test_empty_file_is_the_defaults(tmp_path: Path) -> None:
     config = load(write(tmp_path, ""))
-    assert config.values == load(None).values
+    assert config.tables() == load(None).tables()
     assert config.source == tmp_path / "edge.toml"
 
 
 def test_provisioned_file_loads(tmp_path: Path) -> None:
     config = load(write(tmp_path, PROVISIONED + "port = 8883\n"))
     assert config.provisioned is True
-    assert config["device"]["store_id"] == "store-12"
-    assert config["mqtt"]["port"] == 8883
+    assert config.device.store_id == "store-12"
+    assert config.mqtt.port == 8883
 
 
 @pytest.mark.parametrize("missing", ["store_id", "device_id", "host"])
@@ -189,7 +189,7 @@ def test_unknown_key_warns_and_loads(tmp_path: Path, caplog: pytest.LogCaptureFi
     with caplog.at_level(logging.WARNING, logger="edge.config"):
         config = load(write(tmp_path, PROVISIONED + 'hots = "typo.example"\n'))
     assert config.provisioned is True
-    assert "hots" not in config["mqtt"]
+    assert "hots" not in config.tables()["mqtt"]
     assert any("mqtt.hots" in r.getMessage() for r in caplog.records)
     assert any("mqtt.hots" in w for w in config.warnings)
 
@@ -198,7 +198,7 @@ def test_unknown_section_warns_and_loads(tmp_path: Path, caplog: pytest.LogCaptu
     with caplog.at_level(logging.WARNING, logger="edge.config"):
         config = load(write(tmp_path, PROVISIONED + '\n[telemetry]\nurl = "x"\n'))
     assert config.provisioned is True
-    assert "telemetry" not in config.values
+    assert "telemetry" not in config.tables()
     warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert any("telemetry" in m for m in warned)
 
@@ -222,9 +222,9 @@ def test_invalid_toml_is_a_plain_error(tmp_path: Path) -> None:
 def test_overrides_are_validated_like_the_file(tmp_path: Path) -> None:
     config = load(write(tmp_path, PROVISIONED))
     changed = config.with_overrides({"mqtt": {"port": 1884}})
-    assert changed["mqtt"]["port"] == 1884
-    assert changed["mqtt"]["host"] == "broker.local"
-    assert config["mqtt"]["port"] == 1883  # the original is untouched
+    assert changed.mqtt.port == 1884
+    assert changed.mqtt.host == "broker.local"
+    assert config.mqtt.port == 1883  # the original is untouched
     with pytest.raises(ConfigError) as info:
         config.with_overrides({"display": {"rotation": 45}})
     assert "display.rotation" in str(info.value)
@@ -232,7 +232,7 @@ def test_overrides_are_validated_like_the_file(tmp_path: Path) -> None:
 
 def test_overrides_work_on_an_unprovisioned_config() -> None:
     changed = load(None).with_overrides({"mqtt": {"port": 1884}})
-    assert changed["mqtt"]["port"] == 1884
+    assert changed.mqtt.port == 1884
     assert changed.provisioned is False
 
 

@@ -259,7 +259,7 @@ def test_a_bundles_visitor_keys_turn_pseudonymisation_on(tmp_path: Path) -> None
     bundles.save(tmp_path, b)
     write_atomic(tmp_path / "device.key", pki.key_pem(key))
     config = bundles.overlay(from_mapping({}), b, tmp_path, tmp_path / "device.key")
-    pseudonyms = from_settings(config["privacy"])
+    pseudonyms = from_settings(config.privacy)
     assert pseudonyms.active and pseudonyms.kid == "new"  # the last key given
     with pytest.raises(bundles.BundleRejected, match="visitor keys"):
         bundles.parse(_bundle(ca, key, visitor_keys={"k/1": keys["new"]}))

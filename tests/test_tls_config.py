@@ -39,7 +39,7 @@ def load(mqtt: dict[str, Any], device_id: str = "edge-01") -> Any:
 
 def test_a_complete_tls_setting_loads(creds: dict[str, str]) -> None:
     cfg = load(creds)
-    assert cfg["mqtt"]["tls_cert"] == creds["tls_cert"] and not cfg.warnings
+    assert cfg.mqtt.tls_cert == creds["tls_cert"] and not cfg.warnings
 
 
 @pytest.mark.parametrize(

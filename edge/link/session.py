@@ -17,8 +17,8 @@ import ssl
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, fields
+from typing import TYPE_CHECKING, Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
@@ -31,6 +31,9 @@ from edge import PROTOCOL_VERSION, __version__
 from edge.link.tls import TlsFiles, client_context, file_signature
 from edge.link.topics import Topics
 from edge.quiet import QuietLog
+
+if TYPE_CHECKING:
+    from edge.config.sections import MqttConfig
 
 log = logging.getLogger(__name__)
 CAPABILITIES = ["beacon", "decide", "events", "render"]
@@ -56,6 +59,11 @@ class BrokerSettings:
     tls_key: str = ""
     keepalive_s: int = 30
     session_expiry_s: int = 7 * 24 * 3600
+
+    @classmethod
+    def from_config(cls, mqtt: MqttConfig) -> BrokerSettings:
+        """The `[mqtt]` section's broker, credentials and session settings."""
+        return cls(**{f.name: getattr(mqtt, f.name) for f in fields(cls)})
 
 
 def set_nodelay(_client: mqtt.Client, _userdata: Any, sock: Any) -> None:

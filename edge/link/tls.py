@@ -11,13 +11,16 @@ from __future__ import annotations
 import ipaddress
 import os
 import ssl
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from edge.errors import ConfigError, EdgeError
 from edge.provision import pki
+
+if TYPE_CHECKING:
+    from edge.config.sections import MqttConfig
 
 
 class ExposedKeyError(EdgeError):
@@ -95,12 +98,12 @@ def _readable_file(key: str, path: str, what: str) -> None:
         )
 
 
-def check_mqtt(mqtt: Mapping[str, Any], device_id: str) -> list[str]:
+def check_mqtt(mqtt: MqttConfig, device_id: str) -> list[str]:
     """Raise ConfigError for TLS and broker settings that cannot work; return warnings."""
-    problem = _host_problem(mqtt["host"])
+    problem = _host_problem(mqtt.host)
     if problem:
-        raise ConfigError("mqtt.host", mqtt["host"], problem)
-    ca, cert, key = mqtt["tls_ca"], mqtt["tls_cert"], mqtt["tls_key"]
+        raise ConfigError("mqtt.host", mqtt.host, problem)
+    ca, cert, key = mqtt.tls_ca, mqtt.tls_cert, mqtt.tls_key
     if cert and not key:
         raise ConfigError("mqtt.tls_key", key, "the client key file that goes with mqtt.tls_cert")
     if key and not cert:
@@ -113,11 +116,11 @@ def check_mqtt(mqtt: Mapping[str, Any], device_id: str) -> list[str]:
         )
     warnings: list[str] = []
     if not ca:
-        if mqtt["host"] and mqtt["port"] == 8883:
+        if mqtt.host and mqtt.port == 8883:
             warnings.append("mqtt.port is 8883 (MQTT over TLS) but mqtt.tls_ca is empty: no TLS")
         return warnings
     _readable_file("mqtt.tls_ca", ca, "PEM CA certificate")
-    if mqtt["port"] == 1883:
+    if mqtt.port == 1883:
         warnings.append(
             "mqtt.tls_ca is set but mqtt.port is 1883, the plain MQTT port; "
             "TLS brokers usually listen on 8883"

@@ -10,7 +10,6 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Callable
-from dataclasses import fields
 from pathlib import Path
 
 from edge.clock import clock_synced
@@ -29,10 +28,10 @@ async def drain(cfg: Config, progress: Progress, connect_timeout_s: float = 30.0
     """Send until the outbox is empty; returns how many events central acknowledged."""
     if not cfg.provisioned:
         raise EdgeError("device is not provisioned (store id, device id or broker missing)")
-    m, d = cfg["mqtt"], cfg["device"]
-    topics = Topics(m["prefix"], d["store_id"], d["device_id"])
-    broker = BrokerSettings(**{f.name: m[f.name] for f in fields(BrokerSettings)})
-    with Outbox(Path(cfg["storage"]["path"])) as outbox:
+    m, d = cfg.mqtt, cfg.device
+    topics = Topics(m.prefix, d.store_id, d.device_id)
+    broker = BrokerSettings.from_config(m)
+    with Outbox(Path(cfg.storage.path)) as outbox:
         total = outbox.pending()
         if total == 0:
             progress(0, 0, 0.0)
@@ -41,9 +40,9 @@ async def drain(cfg: Config, progress: Progress, connect_timeout_s: float = 30.0
         syncer = Syncer(
             outbox,
             link,
-            batch_max_events=cfg["sync"]["batch_max_events"],
-            batch_max_bytes=cfg["sync"]["batch_max_bytes"],
-            ack_timeout_s=float(cfg["sync"]["ack_timeout_s"]),
+            batch_max_events=cfg.sync.batch_max_events,
+            batch_max_bytes=cfg.sync.batch_max_bytes,
+            ack_timeout_s=float(cfg.sync.ack_timeout_s),
         )
         link.start()
         try:

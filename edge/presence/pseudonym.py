@@ -18,6 +18,7 @@ import hmac
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Protocol
 
 MIN_KEY_BYTES = 16
 KID = re.compile(r"[A-Za-z0-9_-]{1,32}")
@@ -80,8 +81,25 @@ class Pseudonymizer:
         )
 
 
-def from_settings(privacy: Mapping[str, object]) -> Pseudonymizer:
+class PrivacySettings(Protocol):
+    """The `[privacy]` config section's keys that choose the pseudonymizer."""
+
+    @property
+    def visitor_keys(self) -> Mapping[str, str]: ...
+    @property
+    def visitor_kid(self) -> str: ...
+    @property
+    def pseudonymize(self) -> bool: ...
+
+
+def from_settings(privacy: Mapping[str, object] | PrivacySettings) -> Pseudonymizer:
     """The pseudonymizer a `[privacy]` table asks for; PseudonymSettingsError if it cannot."""
+    if not isinstance(privacy, Mapping):
+        privacy = {
+            "visitor_keys": privacy.visitor_keys,
+            "visitor_kid": privacy.visitor_kid,
+            "pseudonymize": privacy.pseudonymize,
+        }
     given = privacy.get("visitor_keys") or {}
     if not isinstance(given, Mapping):
         raise PseudonymSettingsError("visitor_keys", given, "a table of kid = base64 key")

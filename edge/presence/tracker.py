@@ -28,7 +28,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from edge.presence.decode import Beacon
 
@@ -36,26 +36,34 @@ Zone = Literal["immediate", "near", "far"]
 ZONE_RANK: dict[str, int] = {"far": 0, "near": 1, "immediate": 2}
 DEFAULT_TX_POWER_1M = -59
 OUTLIER_SIGMAS = 2.5
+Rule = Callable[[float], bool]
+
+
+def _tuning(default: float, allowed: str = "a positive number", check: Rule | None = None) -> Any:
+    """A tuning field; its metadata makes it a `[presence]` config key (edge/config/keys.py)."""
+    rule = check if check is not None else (lambda v: v > 0)
+    return field(default=default, metadata={"allowed": allowed, "check": rule})
 
 
 @dataclass(frozen=True, slots=True)
 class TrackerParams:
     """Tuning; every field is a `[presence]` config key of the same name (units in the name)."""
 
-    path_loss_exponent: float = 2.2  # 2 in free space, 2-3 indoors
-    body_loss_db: float = 3.0  # typical absorption by the body or bag carrying the beacon
-    process_noise_db2_per_s: float = 4.0  # how fast a walking person's level may change
-    measurement_noise_db2: float = 25.0  # per-advert noise (about 4-5 dB)
-    immediate_m: float = 0.5
-    near_m: float = 2.5  # a visit needs evidence of being closer than this (PROTOCOL.md "near")
-    exit_m: float = 3.0  # ... and ends on evidence of being beyond this (hysteresis)
-    enter_evidence_dbs: float = 8.0  # dB·s above the near level that start a visit
-    exit_evidence_dbs: float = 3.0  # dB·s below the exit level that end it
-    exit_confidence_sigmas: float = 1.0  # ... measured from the estimate plus this many sigmas
-    evidence_step_max_s: float = 1.0  # one advert counts for at most this long
-    absence_timeout_s: float = 5.0  # unheard this long: the visit ends
-    dwell_interval_s: float = 30.0  # a visit.dwell this often
-    forget_after_s: float = 60.0  # drop the state of beacons unheard this long
+    path_loss_exponent: float = _tuning(2.2)  # 2 in free space, 2-3 indoors
+    # typical absorption by the body or bag carrying the beacon; 0: carried in the open
+    body_loss_db: float = _tuning(3.0, "a number 0-20", lambda v: 0 <= v <= 20)
+    process_noise_db2_per_s: float = _tuning(4.0)  # how fast a walking person's level may change
+    measurement_noise_db2: float = _tuning(25.0)  # per-advert noise (about 4-5 dB)
+    immediate_m: float = _tuning(0.5)
+    near_m: float = _tuning(2.5)  # a visit needs evidence of being closer than this ("near")
+    exit_m: float = _tuning(3.0)  # ... and ends on evidence of being beyond this (hysteresis)
+    enter_evidence_dbs: float = _tuning(8.0)  # dB·s above the near level that start a visit
+    exit_evidence_dbs: float = _tuning(3.0)  # dB·s below the exit level that end it
+    exit_confidence_sigmas: float = _tuning(1.0)  # ... from the estimate plus this many sigmas
+    evidence_step_max_s: float = _tuning(1.0)  # one advert counts for at most this long
+    absence_timeout_s: float = _tuning(5.0)  # unheard this long: the visit ends
+    dwell_interval_s: float = _tuning(30.0)  # a visit.dwell this often
+    forget_after_s: float = _tuning(60.0)  # drop the state of beacons unheard this long
 
 
 @dataclass(frozen=True, slots=True)

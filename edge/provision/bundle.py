@@ -138,13 +138,13 @@ def overlay(config: Config, bundle: Bundle, state_dir: Path, key_file: Path) -> 
             "tls_cert": str(state_dir / CERT_FILE),
             "tls_key": str(key_file),
         },
-        "content": {"public_keys": _merged(config["content"]["public_keys"], bundle.content_keys)},
-        "checkin": {"public_keys": _merged(config["checkin"]["public_keys"], bundle.checkin_keys)},
+        "content": {"public_keys": _merged(config.content.public_keys, bundle.content_keys)},
+        "checkin": {"public_keys": _merged(config.checkin.public_keys, bundle.checkin_keys)},
     }
     if bundle.visitor_keys:  # the pseudonymisation keys; the last one given pseudonymises
         tables["privacy"] = {
-            "visitor_keys": _merged(config["privacy"]["visitor_keys"], bundle.visitor_keys),
-            "visitor_kid": config["privacy"]["visitor_kid"] or list(bundle.visitor_keys)[-1],
+            "visitor_keys": _merged(config.privacy.visitor_keys, bundle.visitor_keys),
+            "visitor_kid": config.privacy.visitor_kid or list(bundle.visitor_keys)[-1],
         }
     return config.with_overrides(tables)
 

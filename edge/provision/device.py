@@ -65,7 +65,7 @@ class Prepared:
 def prepare(base: Config) -> Prepared:
     """At start (state lock held): make or load the identity, lay a saved bundle on."""
     state = base.state_dir
-    identity = load_or_create(state, base["device"]["device_id"])
+    identity = load_or_create(state, base.device.device_id)
     config = base.with_overrides({"device": {"device_id": identity.device_id}})
     try:
         saved = bundles.load(state)
@@ -96,18 +96,18 @@ class Provisioning:
         self.config = prepared.config
         self._show = show
         self._online = online
-        p = base["provision"]
-        self.interfaces: list[str] = list(p["interfaces"])
+        p = base.provision
+        self.interfaces: list[str] = list(p.interfaces)
         self.service = PairingService(
             self.identity.device_id,
             self.identity.csr(),
             hosts=[],
-            port=p["pair_port"],
+            port=p.pair_port,
             on_bundle=self._bundle,
             on_code=self._code,
-            guard=guard or Guard(max_attempts=p["max_attempts"], lock_s=float(p["lock_s"])),
-            message_timeout_s=float(p["message_timeout_s"]),
-            bundle_timeout_s=float(p["bundle_timeout_s"]),
+            guard=guard or Guard(max_attempts=p.max_attempts, lock_s=float(p.lock_s)),
+            message_timeout_s=float(p.message_timeout_s),
+            bundle_timeout_s=float(p.bundle_timeout_s),
         )
         self.service.provisioned = self.config.provisioned
         self.announcer: Announcer | None = None
@@ -134,7 +134,7 @@ class Provisioning:
             find_addresses=self._find_addresses,
         )
         self.announcer.provisioned = self.config.provisioned
-        self.announcer.store = self.config["device"]["store_id"]
+        self.announcer.store = self.config.device.store_id
         await self.announcer.start()
 
     async def _serve_on(self, hosts: list[str]) -> int:
@@ -210,7 +210,7 @@ def factory_reset(config: Config) -> list[Path]:
     """Wipe bundle, identity, key, outbox, nonces and content cache; refuse while the
     daemon runs (it holds the state lock). Returns what was removed."""
     state = config.state_dir
-    outbox = Path(config["storage"]["path"])
+    outbox = Path(config.storage.path)
     try:
         with StateLock(state, "factory-reset"):
             removed: list[Path] = []
