@@ -255,7 +255,7 @@ def _say(line: str) -> None:
 
 
 def cmd_provision_list(args: argparse.Namespace) -> int:
-    from edge.provision.ops import browse, table
+    from edge.ops.pairing import browse, table
 
     devices = browse(args.interface, args.wait)
     print(table(devices))
@@ -276,7 +276,7 @@ def _keys(pairs: list[str], flag: str) -> dict[str, str]:
 def cmd_provision_pair(args: argparse.Namespace) -> int:
     import asyncio
 
-    from edge.provision import ops
+    from edge.ops import pairing as ops
 
     if (args.signing_ca_key is None) == (args.csr_out is None):
         raise EdgeError("give exactly one of --signing-ca-key FILE or --csr-out DIR")
@@ -322,7 +322,7 @@ def cmd_provision_pair(args: argparse.Namespace) -> int:
 
 
 def cmd_provision_verify(args: argparse.Namespace) -> int:
-    from edge.provision import ops
+    from edge.ops import pairing as ops
 
     broker = ops.parse_broker(args.broker)
     _say(f"waiting for {args.device} to come online on {broker.host}:{broker.port}")
@@ -359,7 +359,7 @@ def cmd_factory_reset(args: argparse.Namespace) -> int:
 
 def cmd_fleet_acl(args: argparse.Namespace) -> int:
     from edge.files import write_atomic
-    from edge.provision.fleet_acl import acl_from_file
+    from edge.ops.fleet_acl import acl_from_file
 
     text = acl_from_file(args.inventory, args.prefix, args.central_user)
     if args.out is None:

@@ -21,6 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from edge import __version__
+from edge.checkin.lan import LanCheckin, nonce_refusal
+from edge.checkin.nonces import NonceBook, qr_url
+from edge.checkin.tokens import VisitorToken
 from edge.clock import clock_synced
 from edge.commands import CommandRunner
 from edge.config import Config
@@ -44,14 +47,11 @@ from edge.outbox.retention import corrupt_copies, keep_retention, remove
 from edge.outbox.store import Outbox, StorageError
 from edge.outbox.sync import Syncer
 from edge.outbox.writer import EventWriter
-from edge.personalize import Personalizer
+from edge.personalize.service import Personalizer
 from edge.presence.advert import AdvertSource
-from edge.presence.checkin import NonceBook, qr_url
 from edge.presence.decode import BeaconDecoder
-from edge.presence.lan import LanCheckin, nonce_refusal
 from edge.presence.pipeline import PresencePipeline
 from edge.presence.pseudonym import from_settings as pseudonymizer
-from edge.presence.tokens import VisitorToken
 from edge.presence.tracker import PresenceEvent
 from edge.provision.announce import find_broker
 from edge.provision.device import PAIRING_SLIDE_ID, Prepared, Provisioning, prepare

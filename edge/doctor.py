@@ -418,16 +418,10 @@ def check_broker(cfg: config_mod.Config, timeout_s: float = TIMEOUT_S) -> Findin
 
 
 def _mqtt_login(m: MqttConfig, device_id: str, where: str, timeout_s: float) -> Finding:
-    import paho.mqtt.client as mqtt
-    from paho.mqtt.enums import CallbackAPIVersion
+    from edge.link.client import new_client
+    from edge.link.tls import TlsFiles
 
     tls = bool(m.tls_ca)
-    client = mqtt.Client(
-        CallbackAPIVersion.VERSION2,
-        client_id=f"{device_id}-doctor-{uuid.uuid4().hex[:6]}",
-        protocol=mqtt.MQTTv5,
-    )
-    client.connect_timeout = timeout_s
     answer: list[Any] = []
     done = threading.Event()
 
@@ -435,18 +429,16 @@ def _mqtt_login(m: MqttConfig, device_id: str, where: str, timeout_s: float) -> 
         answer.append(reason)
         done.set()
 
-    client.on_connect = on_connect
     login = "check [mqtt] username/password or the client certificate, and the broker's ACL"
     try:
-        if m.username:
-            client.username_pw_set(m.username, m.password or None)
-        if tls:
-            client.tls_set(
-                ca_certs=m.tls_ca,
-                certfile=m.tls_cert or None,
-                keyfile=m.tls_key or None,
-                cert_reqs=ssl.CERT_REQUIRED,
-            )
+        client = new_client(
+            f"{device_id}-doctor-{uuid.uuid4().hex[:6]}",
+            tls=TlsFiles(m.tls_ca, m.tls_cert, m.tls_key) if tls else None,
+            username=m.username,
+            password=m.password,
+        )
+        client.connect_timeout = timeout_s
+        client.on_connect = on_connect
         client.connect(where.rsplit(":", 1)[0], int(where.rsplit(":", 1)[1]), keepalive=10)
     except ssl.SSLCertVerificationError as exc:
         return Finding(

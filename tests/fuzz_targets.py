@@ -35,6 +35,9 @@ from typing import Any
 
 from nacl.signing import SigningKey, VerifyKey
 
+from edge.checkin import lan
+from edge.checkin.nonces import VERDICTS, NonceBook, qr_url
+from edge.checkin.tokens import TokenRejected, b64url_encode, sign_payload, verify_token
 from edge.config import SCHEMA, Config, from_mapping, load
 from edge.content import reasons
 from edge.content.assets import AssetStore, image_size
@@ -48,9 +51,8 @@ from edge.errors import (
     TraceLineError,
 )
 from edge.link.schemas import Checkin, Command, Decision, EventsAck, parse
-from edge.presence import encode, lan
+from edge.presence import encode
 from edge.presence.allow import AllowList
-from edge.presence.checkin import VERDICTS, NonceBook, qr_url
 from edge.presence.decode import BeaconDecoder, decode, decode_frame
 from edge.presence.formats import (
     APPLE,
@@ -62,7 +64,6 @@ from edge.presence.formats import (
     EddystoneUrl,
     Telemetry,
 )
-from edge.presence.tokens import TokenRejected, b64url_encode, sign_payload, verify_token
 from edge.presence.trace import format_advert, parse_line
 from edge.provision import pairing
 

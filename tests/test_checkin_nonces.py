@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from edge.presence.checkin import VERDICTS, NonceBook, qr_url
+from edge.checkin.nonces import VERDICTS, NonceBook, qr_url
 
 URLSAFE = re.compile(r"[A-Za-z0-9_-]+")
 

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from edge.presence.checkin import qr_url
+from edge.checkin.nonces import qr_url
 from tests import fuzz_targets as ft
 
 FUZZ = settings(max_examples=200, deadline=None)

@@ -19,8 +19,7 @@ from nacl.signing import SigningKey
 from zeroconf import IPVersion, ServiceStateChange, Zeroconf
 from zeroconf.asyncio import AsyncServiceBrowser, AsyncServiceInfo, AsyncZeroconf
 
-from edge.presence.checkin import NonceBook
-from edge.presence.lan import (
+from edge.checkin.lan import (
     SERVICE_TYPE,
     LanCheckin,
     LanError,
@@ -28,7 +27,8 @@ from edge.presence.lan import (
     RateLimiter,
     nonce_refusal,
 )
-from edge.presence.tokens import TIME_FLOOR_MS, VisitorToken, sign_token
+from edge.checkin.nonces import NonceBook
+from edge.checkin.tokens import TIME_FLOOR_MS, VisitorToken, sign_token
 
 NOW_MS = TIME_FLOOR_MS + 86_400_000
 HOUR = 3_600_000

@@ -304,7 +304,7 @@ def test_csr_out_waits_for_the_platforms_certificate(tmp_path: Path) -> None:
     """--csr-out: the request is written for the platform's CA; its answer is picked up."""
     import threading
 
-    from edge.provision.ops import Signer, check_cert
+    from edge.ops.pairing import Signer, check_cert
 
     ca, key = pki.new_ca("platform"), pki.new_key()
     csr = pki.make_csr(key, DEVICE)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from edge.config import from_mapping
 from edge.content.slides import Slide
-from edge.provision import ops
+from edge.ops import pairing as ops
 from edge.provision.device import Provisioning, prepare
 
 

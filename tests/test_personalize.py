@@ -20,7 +20,7 @@ from edge.content.player import Personal
 from edge.content.slides import Slide
 from edge.link.decide import Decider
 from edge.link.schemas import Decision
-from edge.personalize import OFFLINE_SHOW_MS, Cooldown, DecisionCache, Personalizer
+from edge.personalize.service import OFFLINE_SHOW_MS, Cooldown, DecisionCache, Personalizer
 
 COUPON = Slide(id="coupon-a-123456", kind="coupon", title="Welcome", code="OMO-123456")
 GOLD = Slide(id="gold-offer", kind="coupon", title="Gold members", code="GOLD-1")

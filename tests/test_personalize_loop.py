@@ -24,8 +24,8 @@ import pytest
 import zxingcpp
 from nacl.signing import SigningKey
 
+from edge.checkin.tokens import sign_token
 from edge.content.manifest import sign
-from edge.presence.tokens import sign_token
 from edge.sim.broker import Mosquitto, free_port
 from edge.sim.central import CentralSim, coupon_for
 from tests.conftest import DaemonProcess, wait_for

@@ -26,8 +26,8 @@ from typing import Any
 import pytest
 from nacl.signing import SigningKey
 
+from edge.checkin.tokens import sign_token
 from edge.presence.pseudonym import PSEUDONYM, pseudonym
-from edge.presence.tokens import sign_token
 from edge.sim.broker import Mosquitto, free_port
 from edge.sim.central import CentralSim
 from tests.conftest import DEMO_TRACE, DaemonProcess, screen_checkin_nonce, wait_for

@@ -27,7 +27,8 @@ import zxingcpp
 from paho.mqtt.enums import CallbackAPIVersion
 
 from edge.link.tls import TlsFiles
-from edge.provision import ops, pairing
+from edge.ops import pairing as ops
+from edge.provision import pairing
 from edge.provision.bundle import Broker
 from edge.provision.identity import load_or_create
 from edge.provision.service import read_message, send

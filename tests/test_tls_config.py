@@ -16,8 +16,8 @@ from edge.config import from_mapping
 from edge.errors import ConfigError
 from edge.files import write_atomic
 from edge.link.tls import ExposedKeyError, refuse_exposed_keys
-from edge.provision import fleet_acl
-from edge.provision.fleet_acl import InventoryError, parse_inventory
+from edge.ops import fleet_acl
+from edge.ops.fleet_acl import InventoryError, parse_inventory
 from tests.conftest import FleetPki
 from tests.fleet_broker import FLEET_ACL, FLEET_INVENTORY
 

@@ -11,8 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from nacl.signing import SigningKey
 
-from edge.errors import ConfigError, EdgeError
-from edge.presence.tokens import (
+from edge.checkin.tokens import (
     MAX_LIFETIME_MS,
     TIME_FLOOR_MS,
     TokenRejected,
@@ -21,6 +20,7 @@ from edge.presence.tokens import (
     sign_token,
     verify_token,
 )
+from edge.errors import ConfigError, EdgeError
 
 NOW = TIME_FLOOR_MS + 30 * 86_400_000
 HOUR = 3_600_000

@@ -9,10 +9,8 @@ says it is done with them, so a crash never drops a committed-later message.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
-import socket
 import ssl
 import sys
 import time
@@ -21,13 +19,13 @@ from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from edge import PROTOCOL_VERSION, __version__
+from edge.link.client import new_client
 from edge.link.tls import TlsFiles, client_context, file_signature
 from edge.link.topics import Topics
 from edge.quiet import QuietLog
@@ -66,12 +64,6 @@ class BrokerSettings:
         return cls(**{f.name: getattr(mqtt, f.name) for f in fields(cls)})
 
 
-def set_nodelay(_client: mqtt.Client, _userdata: Any, sock: Any) -> None:
-    # paho never sets TCP_NODELAY; without it a request/response costs ~40-90 ms of Nagle.
-    with contextlib.suppress(OSError):
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-
 class MqttLink:
     """Connects, keeps reconnecting, publishes retained state and the will, feeds `incoming`."""
 
@@ -94,26 +86,23 @@ class MqttLink:
         self.dropped_incoming = 0
         self._quiet = QuietLog(log)
         self._stopping = False
-        client = mqtt.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=topics.device_id,
-            protocol=mqtt.MQTTv5,
-            manual_ack=True,
-        )
-        client.on_socket_open = set_nodelay
-        client.on_connect = self._on_connect
-        client.on_disconnect = self._on_disconnect
-        client.on_connect_fail = self._on_connect_fail
-        client.on_message = self._on_message
-        client.reconnect_delay_set(min_delay=1, max_delay=30)
-        if broker.username:
-            client.username_pw_set(broker.username, broker.password or None)
         self._tls: ssl.SSLContext | None = None
         self._tls_files = TlsFiles(broker.tls_ca, broker.tls_cert, broker.tls_key)
         self._tls_signature = file_signature(broker.tls_cert, broker.tls_key)
         if broker.tls_ca:
             self._tls = client_context(self._tls_files)
-            client.tls_set_context(self._tls)
+        client = new_client(
+            topics.device_id,
+            tls=self._tls,
+            username=broker.username,
+            password=broker.password,
+            manual_ack=True,
+        )
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_connect_fail = self._on_connect_fail
+        client.on_message = self._on_message
+        client.reconnect_delay_set(min_delay=1, max_delay=30)
         client.on_pre_connect = self._before_connect
         client.will_set(topics.state, self._state_payload("offline"), qos=1, retain=True)
         self._client = client

@@ -19,12 +19,11 @@ from collections.abc import Iterable
 from typing import Any
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from edge.link.session import set_nodelay
-from edge.link.tls import TlsFiles, client_context
+from edge.link.client import new_client
+from edge.link.tls import TlsFiles
 
 log = logging.getLogger(__name__)
 
@@ -84,10 +83,7 @@ class CentralSim:
         self._lock = threading.Lock()
         self._connected = threading.Event()
         self._host, self._port = host, port
-        c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="central-sim", protocol=mqtt.MQTTv5)
-        c.on_socket_open = set_nodelay
-        if tls is not None:
-            c.tls_set_context(client_context(tls))
+        c = new_client("central-sim", tls=tls)
         c.on_connect = self._on_connect
         c.on_message = self._on_message
         c.reconnect_delay_set(1, 2)

@@ -314,7 +314,9 @@ def verify(
 ) -> dict[str, object]:
     """Wait for the device's retained `P/state` to say online; returns that state."""
     import paho.mqtt.client as mqtt
-    from paho.mqtt.enums import CallbackAPIVersion
+
+    from edge.link.client import new_client
+    from edge.link.tls import TlsFiles
 
     got: dict[str, object] = {}
     done = threading.Event()
@@ -336,12 +338,10 @@ def verify(
             got.update(state, topic=msg.topic)
             done.set()
 
-    client = mqtt.Client(
-        CallbackAPIVersion.VERSION2, client_id=f"omo-ops-{time.time_ns()}", protocol=mqtt.MQTTv5
-    )
-    client.tls_set(
-        ca_certs=str(ca), certfile=str(cert), keyfile=str(key), cert_reqs=ssl.CERT_REQUIRED
-    )
+    try:
+        client = new_client(f"omo-ops-{time.time_ns()}", tls=TlsFiles(str(ca), str(cert), str(key)))
+    except OSError as exc:  # ssl.SSLError included
+        raise OpsError(f"cannot use the TLS files {ca}, {cert}, {key}: {exc}") from exc
     client.on_connect = on_connect
     client.on_message = on_message
     try:

@@ -38,11 +38,11 @@ from zeroconf import Error as ZeroconfError
 from zeroconf import IPVersion, ServiceInfo
 from zeroconf.asyncio import AsyncZeroconf
 
+from edge.checkin.nonces import Verdict
+from edge.checkin.tokens import TokenRejected, VisitorToken, verify_token
 from edge.clock import clock_synced as system_clock_synced
 from edge.content.manifest import _no_duplicates
 from edge.errors import EdgeError
-from edge.presence.checkin import Verdict
-from edge.presence.tokens import TokenRejected, VisitorToken, verify_token
 from edge.quiet import QuietLog
 
 log = logging.getLogger(__name__)

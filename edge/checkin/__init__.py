@@ -1,0 +1,1 @@
+"""Check-ins: single-use QR nonces, platform-signed visitor tokens, the LAN endpoint."""

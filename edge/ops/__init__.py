@@ -1,0 +1,2 @@
+"""What runs off the device, behind the `omo-ops` command: pairing (ops side), fleet ACL,
+content publishing, commands, fleet status."""
