@@ -47,22 +47,23 @@ def make_source(cfg: config_mod.Config) -> tuple[AdvertSource, Any]:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from edge.daemon import Daemon
+    from edge.app import Device
 
     _setup_logging("info")  # before loading, so config warnings are seen
     cfg = config_mod.load(args.config)
     logging.getLogger().setLevel(cfg.log.level.upper())
     source, _done = make_source(cfg)
-    daemon = Daemon(cfg, source)
-    signal.signal(signal.SIGTERM, lambda *_: daemon.stop.set())
-    signal.signal(signal.SIGINT, lambda *_: daemon.stop.set())
+    device = Device(cfg, source)
+    signal.signal(signal.SIGTERM, lambda *_: device.stop.set())
+    signal.signal(signal.SIGINT, lambda *_: device.stop.set())
     log.info(
-        "omo-edge %s starting (%s)",
+        "omo-edge %s starting (%s; %s)",
         __version__,
         "provisioned" if cfg.provisioned else "not provisioned",
+        cfg.describe(),
     )
-    daemon.run(args.duration)
-    log.info("stopped: %s", json.dumps(daemon.stats.summary()))
+    device.run(args.duration)
+    log.info("stopped: %s", json.dumps(device.stats.summary()))
     return 0
 
 

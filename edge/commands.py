@@ -22,8 +22,10 @@ from typing import Any, get_args
 from edge.clock import trusted_now_ms
 from edge.errors import PayloadRejected
 from edge.link.schemas import MAX_PAYLOAD, Command, CommandName, parse
-from edge.link.session import MqttLink
+from edge.link.session import Incoming, MqttLink
 from edge.outbox.store import Outbox, StorageError
+from edge.outbox.worker import OutboxThread
+from edge.runtime.jobs import Job
 from edge.update.verify import UpdateRefused
 
 log = logging.getLogger(__name__)
@@ -33,16 +35,18 @@ LOG_LEVELS = ("debug", "info", "warning", "error")
 class CommandRunner:
     def __init__(
         self,
-        outbox: Outbox,
+        outbox: OutboxThread,
         link: MqttLink,
         *,
         clock_synced: Callable[[], bool],
-        screenshot: Callable[[], asyncio.Future[bytes]] | None,
-        reload: Callable[[], None],
-        purge: Callable[[str], str] | None = None,
+        screenshot: Callable[[], Awaitable[bytes]] | None,
+        reload: Callable[[], Awaitable[None]],
+        purge: Callable[[str], Awaitable[str]] | None = None,
         update: Callable[[Mapping[str, Any]], Awaitable[str]] | None = None,
         reprovision: Callable[[], None] | None = None,
+        submit: Callable[[Job], None],
     ) -> None:
+        """`submit` runs a command once accepted (in the daemon: its supervised Jobs)."""
         self._outbox = outbox
         self._link = link
         self._clock_synced = clock_synced
@@ -51,10 +55,15 @@ class CommandRunner:
         self._purge = purge
         self._update = update
         self._reprovision = reprovision
+        self._submit = submit
         self.refused = 0
         self.malformed = 0
 
-    def receive_payload(self, topic: str, payload: bytes) -> bool:
+    async def handle(self, item: Incoming) -> bool:
+        """The `P/cmd` route."""
+        return await self.receive_payload(item.topic, item.payload)
+
+    async def receive_payload(self, topic: str, payload: bytes) -> bool:
         """Parse and accept a `P/cmd` payload, as `receive`.
 
         A malformed command is answered (ok false, the reason) when it carries a
@@ -76,23 +85,25 @@ class CommandRunner:
                 log.warning("refused command %s: %s", cmd_id, why)
                 self._publish({"cmd_id": cmd_id, "ok": False, "detail": why})
             raise
-        return self.receive(cmd)
+        return await self.receive(cmd)
 
-    def receive(self, cmd: Command) -> bool:
+    async def receive(self, cmd: Command) -> bool:
         """Accept `cmd`; False (not acknowledged, so redelivered) only if storage failed."""
         now_ms = int(time.time() * 1000)
         if cmd.expires_ts <= trusted_now_ms(now_ms, self._clock_synced()):
             self._refuse(cmd, f"expired at {cmd.expires_ts}, now {now_ms}")
             return True
         try:
-            fresh = self._outbox.remember_command(cmd.cmd_id, now_ms, cmd.expires_ts)
+            fresh = await self._outbox.run(
+                Outbox.remember_command, cmd.cmd_id, now_ms, cmd.expires_ts
+            )
         except StorageError as exc:
             log.warning("command %s not taken yet: %s", cmd.cmd_id, exc)
             return False
         if not fresh:
             self._refuse(cmd, "this cmd_id was already carried out")
             return True
-        asyncio.get_running_loop().create_task(self._run(cmd))
+        self._submit(lambda: self._run(cmd))
         return True
 
     def _refuse(self, cmd: Command, why: str) -> None:
@@ -116,16 +127,16 @@ class CommandRunner:
             png = await asyncio.wait_for(self._screenshot(), 10.0)
             return True, f"{len(png)} bytes PNG", {"png_b64": base64.b64encode(png).decode()}
         if cmd.cmd == "reload":
-            self._reload()
+            await self._reload()
             return True, "content reloaded", {}
         if cmd.cmd == "purge_visitor":
             visitor = cmd.args.get("visitor")
             if not isinstance(visitor, str) or not visitor:
                 return False, "args.visitor (a visitor id) is required", {}
             if self._purge is None:
-                purged = self._outbox.purge_visitor({visitor})
+                purged = await self._outbox.run(Outbox.purge_visitor, {visitor})
                 return True, f"{purged.events} pending events about this visitor deleted", {}
-            return True, self._purge(visitor), {}  # the id as issued, or its pseudonym
+            return True, await self._purge(visitor), {}  # the id as issued, or its pseudonym
         if cmd.cmd == "set_log_level":
             level = cmd.args.get("level")
             if level not in LOG_LEVELS:

@@ -14,10 +14,13 @@ import pytest
 
 from edge.sim.broker import Mosquitto
 from edge.sim.central import CentralSim
+from tests.support.wait import wait_for
 
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
 os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
+
+__all__ = ["DEMO_TRACE", "DaemonProcess", "wait_for"]
 
 DEMO_TRACE = Path(__file__).resolve().parent.parent / "edge" / "sim" / "traces" / "demo.jsonl"
 
@@ -149,18 +152,6 @@ def daemon() -> Iterator[Callable[..., DaemonProcess]]:
     yield start
     for proc in started:
         proc.stop()
-
-
-def wait_for(check: Callable[[], bool], seconds: float) -> bool:
-    """Poll `check` until it holds (True) or `seconds` pass (False)."""
-    import time
-
-    deadline = time.monotonic() + seconds
-    while not check():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
 
 
 def screen_checkin_nonce(central: CentralSim, device_topic: str, timeout_s: float = 15) -> str:

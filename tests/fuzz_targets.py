@@ -1087,85 +1087,83 @@ def pairing_target(data: bytes) -> str:
 
 
 class InboxTarget:
-    """A real Daemon's `_handle` with its real collaborators (SQLite outbox, content
-    manager with an asset store, commands, decider, syncer, nonce book), wired as
-    `_io_main` wires them but with an MQTT link that never connects: topic and payload
-    in, "accepted" (handled), or "rejected" (PayloadRejected, which `_inbox` counts and
-    acknowledges), exactly as the daemon's inbox loop treats them.
+    """The daemon's own I/O side (edge/app/io.py), started in this process with its real
+    services (SQLite outbox, content with an asset store, commands, decider, syncer,
+    nonce book) and an MQTT link that never connects; each message goes through its
+    router exactly as the inbox task hands it over: topic and payload in, "accepted"
+    (handled), or "rejected" (PayloadRejected, which the router counts and acknowledges).
+    Any other exception in a handler is counted by the router too: that is an escape.
     """
 
     def __init__(self, folder: Path) -> None:
-        from edge.commands import CommandRunner
-        from edge.daemon import Daemon
-        from edge.link.decide import Decider
-        from edge.link.session import BrokerSettings, MqttLink
-        from edge.outbox.store import Outbox
-        from edge.outbox.sync import Syncer
-        from edge.outbox.writer import EventWriter
+        from edge.app.bridge import RenderBridge
+        from edge.app.io import IoSide
+        from edge.app.stats import Stats
         from edge.sim.replay import ReplaySource
 
         self.folder = folder
+        (folder / "none.jsonl").write_text("")
         config = from_mapping(
             {
                 "device": {"store_id": STORE_ID, "device_id": DEVICE_ID},
                 "mqtt": {"host": "127.0.0.1", "port": 9},
-                "storage": {"path": str(folder / "state" / "outbox.sqlite3")},
+                "storage": {"path": str(folder / "state" / "outbox.sqlite3"), "group_ms": 0},
                 "content": {"public_keys": PUBLIC_KEYS, "max_asset_bytes": 4096},
                 "display": {"headless": True},
+                "health": {"interval_s": 0},
             }
         )
         self.loop = asyncio.new_event_loop()
         asyncio.set_event_loop(self.loop)
-        self.daemon = d = Daemon(config, ReplaySource(folder / "none.jsonl"))
-        self.outbox = Outbox(folder / "state" / "outbox.sqlite3")
-        d._outbox = self.outbox
-        d._writer = EventWriter(self.outbox, group_s=0, group_max=1, memory_max=1000)
-        broker = BrokerSettings(host="127.0.0.1", port=9)
-        d._link = link = MqttLink(d.topics, broker, self.loop, lambda: True)
-        d._decider = Decider(link, 0.01)
-        d._syncer = Syncer(self.outbox, link, batch_max_events=10, ack_timeout_s=1.0)
-        d._manager = d._content_manager(link)
-        d._commands = CommandRunner(
-            self.outbox,
-            link,
-            clock_synced=lambda: True,
-            screenshot=d._screenshot,
-            reload=d._reload,
-            purge=d._purge_visitor,
+        self.io = IoSide(
+            config,
+            ReplaySource(folder / "none.jsonl"),
+            RenderBridge(on_impression=lambda _i: None),
+            Stats(),
         )
         self.rejected = 0
+        ready = asyncio.Event()
+        self._main = self.loop.create_task(self.io.main(ready.set))
+        self.loop.run_until_complete(asyncio.wait_for(ready.wait(), 30))
 
     def close(self) -> None:
-        pending = asyncio.all_tasks(self.loop)
-        for task in pending:
-            task.cancel()
-        if pending:
-            self.loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
-        assert self.daemon._writer is not None
-        self.daemon._writer.flush()
-        self.outbox.close()
+        self.io.request_stop()
+        self.loop.run_until_complete(asyncio.wait_for(self._main, 60))
         self.loop.close()
         asyncio.set_event_loop(None)
 
     @property
     def topics(self) -> Any:
-        return self.daemon.topics
+        assert self.io.online is not None
+        return self.io.online.link.topics
+
+    @property
+    def state_dir(self) -> Path:
+        return self.io.config.state_dir
+
+    def status(self) -> dict[str, Any]:
+        """The outbox's status, read on its own thread."""
+        return self.loop.run_until_complete(self.io.outbox.status())
 
     def nonce(self) -> str:
         """The nonce the screen shows now (a phone that scanned it may check in with it)."""
-        return self.daemon._nonces.current(time.monotonic())
+        return self.io.checkin.nonces.current(time.monotonic())
 
     async def _deliver(self, topic: str, payload: bytes, correlation: bytes | None) -> str:
         from edge.link.session import Incoming
 
-        item = Incoming(topic, payload, 1, 1, correlation)
-        try:
-            self.daemon._handle(item)
-        except PayloadRejected:
+        router = self.io.router
+        rejected, errors = sum(router.rejected.values()), sum(router.handler_errors.values())
+        await router.dispatch(Incoming(topic, payload, 1, 1, correlation))
+        _check(sum(router.handler_errors.values()) == errors, f"a handler raised on {topic}")
+        online = self.io.online
+        assert online is not None
+        await online.command_jobs.idle()  # a command runs, then answers on P/cmd/result
+        await online.content.jobs.idle()  # an asset is checked and stored off the loop
+        await self.io.outbox.writer.idle()
+        if sum(router.rejected.values()) > rejected:
             self.rejected += 1
             return REJECTED
-        for _ in range(3):  # let a command run (it answers on P/cmd/result)
-            await asyncio.sleep(0)
         return ACCEPTED
 
     def __call__(self, topic: str, payload: bytes, correlation: bytes | None = None) -> str:
@@ -1180,8 +1178,9 @@ class InboxTarget:
 
     def check_assets(self) -> None:
         """Every stored asset hashes to its file name; nothing else is in the folder."""
-        assert self.daemon._manager is not None
-        for file in self.daemon._manager.assets.folder.iterdir():
+        assert self.io.online is not None
+        folder = self.io.online.content.assets.folder
+        for file in folder.iterdir():
             _check(re.fullmatch(r"[0-9a-f]{64}", file.name) is not None, f"stray file {file.name}")
             digest = hashlib.sha256(file.read_bytes()).hexdigest()
             _check(digest == file.name, f"asset {file.name} holds bytes hashing to {digest}")

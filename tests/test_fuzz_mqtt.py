@@ -109,14 +109,14 @@ def test_inbox_handles_or_rejects_random_bytes_on_every_topic(
 def test_inbox_accepts_the_real_messages(inbox: ft.InboxTarget) -> None:
     """The generators start from messages the daemon takes (else the fuzzing is blind)."""
     t, tpl = inbox.topics, ft.templates()
-    before = inbox.outbox.status()["pending"] + inbox.outbox.status()["inflight"]
+    before = inbox.status()["pending"] + inbox.status()["inflight"]
     for topic, body in ((t.checkin, tpl["checkin"]), (t.events_ack, tpl["events_ack"])):
         assert inbox(topic, json.dumps(body).encode()) == ft.ACCEPTED
-    status = inbox.outbox.status()
+    status = inbox.status()
     assert status["pending"] + status["inflight"] == before + 1  # the check-in was committed
     image = ft.PNG + b"only in this test"  # not among the fuzzed assets
     doc = ft.manifest_doc(version=10**7, asset=image)
-    sha, stored = doc["assets"]["a.png"], inbox.daemon.config.state_dir / "assets"
+    sha, stored = doc["assets"]["a.png"], inbox.state_dir / "assets"
     for data, kept in ((image + b"x", False), (image, True)):
         assert inbox(t.store_manifest, ft.sign(doc, ft.SEED_B64, ft.KID)) == ft.ACCEPTED
         assert inbox(f"{t.base}/asset/{sha}", data) == ft.ACCEPTED  # handled (refused or kept)

@@ -19,7 +19,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from edge.sim.broker import Mosquitto
 from edge.sim.central import CAMPAIGN, CentralSim, coupon_for
-from tests.conftest import DEMO_TRACE, DaemonProcess
+from tests.conftest import DEMO_TRACE, DaemonProcess, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
@@ -120,7 +120,9 @@ def test_garbage_on_decision_topic_is_rejected_and_daemon_keeps_going(
     client.connect("127.0.0.1", broker.port)
     client.loop_start()
     try:
-        time.sleep(1.0)
+        # Subscribed once it says online (it subscribes before it publishes its state).
+        online = lambda: any(s.get("state") == "online" for s in central.states.values())  # noqa: E731
+        assert wait_for(online, 30), "the device never came online"
         for payload in (b"\xff\xfe not json", b"[]", b'{"request_id": 5}', b'{"show_ms": -1}'):
             client.publish("omo/v1/store-1/screen-1/decision", payload, qos=1).wait_for_publish(5)
     finally:

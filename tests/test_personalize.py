@@ -20,7 +20,8 @@ from edge.content.player import Personal
 from edge.content.slides import Slide
 from edge.link.decide import Decider
 from edge.link.schemas import Decision
-from edge.personalize.service import OFFLINE_SHOW_MS, Cooldown, DecisionCache, Personalizer
+from edge.personalize.decisions import Cooldown, DecisionCache
+from edge.personalize.personalizer import OFFLINE_SHOW_MS, Personalizer
 
 COUPON = Slide(id="coupon-a-123456", kind="coupon", title="Welcome", code="OMO-123456")
 GOLD = Slide(id="gold-offer", kind="coupon", title="Gold members", code="GOLD-1")
@@ -153,6 +154,7 @@ class Rig:
     cooldown_s: float = 30.0
     max_in_flight: int = 8
     p: Personalizer = field(init=False)
+    jobs: list[asyncio.Task[None]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.p = Personalizer(
@@ -162,7 +164,14 @@ class Rig:
             cooldown_s=self.cooldown_s,
             max_in_flight=self.max_in_flight,
             clock=lambda: self.now,
+            submit=self._submit,
         )
+
+    def _submit(self, job: Callable[[], Awaitable[None]]) -> None:
+        async def run() -> None:
+            await job()
+
+        self.jobs.append(asyncio.get_running_loop().create_task(run()))
 
 
 def run(body: Callable[[], Awaitable[None]]) -> None:

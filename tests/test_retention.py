@@ -13,7 +13,7 @@ from edge.ids import new_id
 from edge.link.schemas import Decision
 from edge.outbox.retention import DAY_MS, sweep
 from edge.outbox.store import COMMAND_MARGIN_MS, MIGRATIONS, Outbox
-from edge.personalize.service import DecisionCache
+from edge.personalize.decisions import DecisionCache
 from edge.presence.decode import Beacon
 from edge.presence.tracker import Tracker, TrackerParams
 

@@ -73,12 +73,16 @@ class MqttLink:
         broker: BrokerSettings,
         loop: asyncio.AbstractEventLoop,
         clock_synced: Callable[[], bool],
+        *,
         queue_size: int = 1024,
+        state: Callable[[], dict[str, Any]] = dict,
     ) -> None:
+        """`state`: more fields for the retained `P/state` (read at each publication)."""
         self.topics = topics
         self.broker = broker
         self._loop = loop
         self._clock_synced = clock_synced
+        self._state_extra = state
         self.incoming: asyncio.Queue[Incoming] = asyncio.Queue(queue_size)
         self.connected = asyncio.Event()
         self.disconnected = asyncio.Event()
@@ -116,6 +120,7 @@ class MqttLink:
                 "capabilities": CAPABILITIES,
                 "clock_synced": self._clock_synced(),
                 "ts": int(time.time() * 1000),
+                **self._state_extra(),
             }
         ).encode()
 
@@ -270,6 +275,11 @@ class MqttLink:
         """Tell the broker we are done with `item` (after committing what it carried)."""
         if item.qos > 0:
             self._client.ack(item.mid, item.qos)
+
+    def publish_state(self) -> None:
+        """Publish the retained `P/state` again (something in it changed)."""
+        if self._client.is_connected():
+            self._client.publish(self.topics.state, self._state_payload("online"), 1, True)
 
     def publish(
         self,

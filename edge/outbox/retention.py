@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from edge.outbox.store import Outbox, StorageError
+from edge.outbox.worker import OutboxThread
 from edge.quiet import QuietLog
 
 log = logging.getLogger(__name__)
@@ -66,7 +67,7 @@ def sweep(outbox: Outbox, *, now_ms: int, synced: bool, retention_days: int) -> 
 
 
 async def keep_retention(
-    outbox: Outbox,
+    outbox: OutboxThread,
     *,
     retention_days: int,
     clock_synced: Callable[[], bool],
@@ -78,8 +79,8 @@ async def keep_retention(
     while True:
         prune_memory()
         try:
-            swept = sweep(
-                outbox,
+            swept = await outbox.run(
+                sweep,
                 now_ms=int(time.time() * 1000),
                 synced=clock_synced(),
                 retention_days=retention_days,

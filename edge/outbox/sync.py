@@ -14,6 +14,7 @@ import time
 
 from edge.link.session import MqttLink
 from edge.outbox.store import Outbox, StorageError
+from edge.outbox.worker import OutboxThread
 from edge.quiet import QuietLog
 
 log = logging.getLogger(__name__)
@@ -23,7 +24,7 @@ MAX_BACKOFF_S = 300.0
 class Syncer:
     def __init__(
         self,
-        outbox: Outbox,
+        outbox: OutboxThread,
         link: MqttLink,
         *,
         batch_max_events: int,
@@ -45,10 +46,10 @@ class Syncer:
         """New events are in the outbox."""
         self._wake.set()
 
-    def ack(self, batch_id: str) -> int:
+    async def ack(self, batch_id: str) -> int:
         """Central stored `batch_id`: delete its events; returns how many."""
         try:
-            count = self._outbox.ack(batch_id)
+            count = await self._outbox.run(Outbox.ack, batch_id)
         except StorageError as exc:  # the batch is resent and acknowledged again later
             self._quiet.problem("storage", "cannot delete acknowledged events: %s", exc)
             return 0
@@ -59,23 +60,26 @@ class Syncer:
             self._acked.set()
         return count
 
-    def pending(self) -> int:
-        return self._outbox.pending()
+    async def pending(self) -> int:
+        return await self._outbox.run(Outbox.pending)
 
     async def run(self) -> None:
         link, timeout = self._link, self._ack_timeout_s
         while True:
             await link.connected.wait()
+            self._wake.clear()  # before looking: a write during the look wakes us again
             try:
-                batch = self._outbox.next_batch(
-                    link.topics.device_id, self._batch_max_events, self._batch_max_bytes
+                batch = await self._outbox.run(
+                    Outbox.next_batch,
+                    link.topics.device_id,
+                    self._batch_max_events,
+                    self._batch_max_bytes,
                 )
             except StorageError as exc:
                 self._quiet.problem("storage", "cannot prepare a batch: %s; retrying", exc)
                 await asyncio.sleep(self._ack_timeout_s)
                 continue
             if batch is None:
-                self._wake.clear()
                 await self._wake.wait()
                 continue
             self._in_flight = batch.batch_id
@@ -103,5 +107,7 @@ class Syncer:
     async def drain(self, budget_s: float) -> None:
         """Wait (while `run` goes on) until nothing is pending, the link drops, or time is up."""
         deadline = time.monotonic() + budget_s
-        while self._link.connected.is_set() and time.monotonic() < deadline and self.pending():
+        while (
+            self._link.connected.is_set() and time.monotonic() < deadline and await self.pending()
+        ):
             await asyncio.sleep(0.02)

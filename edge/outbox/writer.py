@@ -1,15 +1,16 @@
 """Gets events into the outbox: grouped to spare the SD card, held in memory while it cannot.
 
 The daemon's own events (visits, impressions, health) are grouped into one
-transaction per `group_s` or `group_max` events, whichever comes first: at
-most that much is at risk in a crash, and the card sees one fsync instead of
-a hundred. Events from outside that must not be lost (a check-in, a command)
-use `commit_now`, and the caller acknowledges them to the broker only if it
-returns True.
+transaction of at most `group_max` events, committed once the oldest has
+waited `group_s` or as soon as a group is full: at most that much is at risk
+in a crash, and the card sees one fsync instead of a hundred. Events from
+outside that must not be lost (a check-in, a command) use `commit_now`, and
+the caller acknowledges them to the broker only if it returns True.
 
-When the disk is full or read-only, events wait in memory (bounded; over the
-bound low-value kinds go first, then the oldest, each drop counted) and the
-writer retries every `retry_s`: the screen keeps playing meanwhile.
+Commits run on the outbox thread (edge/outbox/worker.py): the event loop never
+waits for the disk. When the disk is full or read-only, events wait in memory
+(bounded; over the bound low-value kinds go first, then the oldest, each drop
+counted) and the writer retries every `retry_s`: the screen keeps playing.
 """
 
 from __future__ import annotations
@@ -17,10 +18,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from edge.outbox.store import LOW_VALUE, Outbox, StorageError
+from edge.outbox.worker import OutboxThread
 from edge.quiet import QuietLog
 
 log = logging.getLogger(__name__)
@@ -30,7 +32,7 @@ Event = Mapping[str, Any]
 class EventWriter:
     def __init__(
         self,
-        outbox: Outbox,
+        outbox: OutboxThread,
         *,
         group_s: float = 0.05,
         group_max: int = 100,
@@ -43,61 +45,131 @@ class EventWriter:
         self._memory_max, self._retry_s = memory_max, retry_s
         self._on_written = on_written
         self._pending: list[Event] = []
+        self._sending: list[Event] = []  # taken by the commit under way
+        self._oldest = 0.0  # loop time the oldest pending event arrived
+        self._failed_at = 0.0
+        self._lock = asyncio.Lock()  # one commit at a time, in order
         self._timer: asyncio.TimerHandle | None = None
+        self._task: asyncio.Task[None] | None = None
         self._quiet = QuietLog(log)
         self.storage_ok = True
+        self.committed = 0
+        """Events this writer has committed (commit_now included)."""
         self.dropped_in_memory: Counter[str] = Counter()
 
     @property
     def held(self) -> int:
         """Events accepted by the writer but not yet committed."""
-        return len(self._pending)
+        return len(self._pending) + len(self._sending)
 
     def add(self, event: Event) -> None:
         """Queue one of the daemon's own events; committed within `group_s`."""
+        if not self._pending:
+            self._oldest = asyncio.get_running_loop().time()
         self._pending.append(event)
-        if len(self._pending) > self._memory_max:
+        if self.held > self._memory_max:
             self._shed()
-        if len(self._pending) >= self._group_max and self.storage_ok:
-            self.flush()
-        elif self._timer is None:
-            delay = self._group_s if self.storage_ok else self._retry_s
-            self._timer = asyncio.get_running_loop().call_later(delay, self.flush)
+        self._schedule()
 
-    def commit_now(self, events: list[Event]) -> bool:
+    async def commit_now(self, events: Sequence[Event]) -> bool:
         """Commit `events` (after anything queued) now; False if storage refused them.
 
         Refused events are not kept: the caller did not acknowledge them, so the
         broker delivers them again, and keeping them too would store them twice.
         """
-        if not self.flush():
-            return False
-        try:
-            self._outbox.append(events)
-        except StorageError as exc:
-            self._failed(exc)
-            return False
-        self._on_written()
-        return True
+        async with self._lock:
+            ok = await self._commit(everything=True)
+            if ok:
+                try:
+                    await self._outbox.run(Outbox.append, events)
+                except StorageError as exc:
+                    self._failed(exc)
+                    ok = False
+                else:
+                    self.committed += len(events)
+        self._schedule()
+        if ok:
+            self._on_written()
+        return ok
 
-    def flush(self) -> bool:
-        """Commit everything queued; True if it is all on disk."""
+    async def flush(self) -> bool:
+        """Commit everything queued now; True if it is all on disk."""
+        async with self._lock:
+            done = await self._commit(everything=True)
+        self._schedule()
+        return done
+
+    async def idle(self) -> None:
+        """Wait until no commit is under way or due at once (tests, shutdown)."""
+        while (self._task is not None and not self._task.done()) or self._lock.locked():
+            await asyncio.sleep(0.001)
+
+    # -- scheduling ------------------------------------------------------------------
+    def _schedule(self) -> None:
+        """Arrange the next commit: at once for a full group, else when the oldest held
+        event has waited `group_s` (every `retry_s` while the disk refuses)."""
+        if self._task is not None and not self._task.done():
+            return  # the commit under way schedules the next one when it ends
+        if not self._pending and not self.dropped_in_memory:
+            return
+        loop = asyncio.get_running_loop()
+        if not self.storage_ok:
+            at = self._failed_at + self._retry_s
+        elif len(self._pending) >= self._group_max:
+            at = loop.time()
+        else:
+            at = self._oldest + self._group_s
+        if self._timer is not None:
+            if self._timer.when() <= at:
+                return
+            self._timer.cancel()
+        self._timer = loop.call_at(at, self._start)
+
+    def _start(self) -> None:
+        self._timer = None
+        self._task = asyncio.get_running_loop().create_task(self._scheduled())
+
+    async def _scheduled(self) -> None:
+        loop = asyncio.get_running_loop()
+        async with self._lock:
+            due = not self.storage_ok or loop.time() >= self._oldest + self._group_s
+            await self._commit(everything=due)
+        self._task = None
+        self._schedule()
+
+    # -- committing (under the lock) ---------------------------------------------------
+    async def _commit(self, *, everything: bool) -> bool:
+        """Commit the held events and the drop counts: all in one transaction when
+        `everything` (shutdown, a retry, before a `commit_now`), else only full groups
+        of `group_max`. False if the disk refused."""
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        if not self._pending and not self.dropped_in_memory:
-            return True
-        try:
-            self._outbox.append(self._pending, dropped=self.dropped_in_memory)
-        except StorageError as exc:
-            self._failed(exc)
-            return False
-        if not self.storage_ok:
-            log.info("outbox writes again; %d held events committed", len(self._pending))
-        self.storage_ok = True
-        self._pending.clear()
-        self.dropped_in_memory.clear()
-        self._on_written()
+        while self._pending or self.dropped_in_memory:
+            if everything:
+                size = len(self._pending)
+            elif len(self._pending) >= self._group_max:
+                size = self._group_max
+            else:
+                break
+            self._sending = self._pending[:size]
+            del self._pending[:size]
+            dropped = Counter(self.dropped_in_memory)
+            try:
+                await self._outbox.run(Outbox.append, self._sending, dropped=dropped)
+            except StorageError as exc:
+                self._pending[:0] = self._sending  # back in front, in order
+                self._sending = []
+                self._failed(exc)
+                return False
+            if not self.storage_ok:
+                log.info("outbox writes again; %d held events committed", len(self._sending))
+            self.storage_ok = True
+            self.committed += len(self._sending)
+            self._sending = []
+            self.dropped_in_memory.subtract(dropped)
+            self.dropped_in_memory = +self.dropped_in_memory  # zero counts gone
+            self._on_written()
         return True
 
     def _failed(self, exc: StorageError) -> None:
@@ -106,15 +178,18 @@ class EventWriter:
         else:
             self._quiet.problem("storage", "outbox still cannot write: %s", exc)
         self.storage_ok = False
-        if self._timer is None:
-            self._timer = asyncio.get_running_loop().call_later(self._retry_s, self.flush)
+        self._failed_at = asyncio.get_running_loop().time()
+        while self.held > self._memory_max and self._pending:
+            self._shed()
 
     def _shed(self) -> None:
-        """Over the memory bound: drop one event, low-value kinds first, counted."""
+        """Over the memory bound: drop one held event, low-value kinds first, counted."""
         for i, event in enumerate(self._pending):
             if event["type"] in LOW_VALUE:
                 victim = self._pending.pop(i)
                 break
         else:
+            if not self._pending:
+                return
             victim = self._pending.pop(0)
         self.dropped_in_memory[str(victim["type"])] += 1

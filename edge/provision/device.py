@@ -1,7 +1,7 @@
 """The daemon's provisioning shell: identity and saved bundle at start, pairing mode,
 the pairing slide, applying a new bundle, and going back (reprovision, factory reset).
 
-Kept out of edge/daemon.py so the daemon only calls `prepare`, `start`,
+Kept out of the composition root (edge/app/), which only calls `prepare`, `start`,
 `enter_pairing`, `provisioned` and `aclose`.
 """
 

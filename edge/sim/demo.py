@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from edge import config as config_mod
-from edge.daemon import Daemon
+from edge.app import Device
 from edge.sim.broker import Mosquitto
 from edge.sim.central import CentralSim
 from edge.sim.replay import ReplaySource
@@ -62,7 +62,7 @@ def run_demo(
                 }
             )
             source = ReplaySource(trace, speed)
-            stats = Daemon(cfg, source).run(duration_s)
+            stats = Device(cfg, source).run(duration_s)
             totals = central.totals()
     summary = {
         **stats.summary(),

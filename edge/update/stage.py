@@ -77,7 +77,8 @@ class Stager:
             data = await self._asset(sha)
         else:
             raise UpdateRefused("args must name the wheel by url or by sha256")
-        if sha is not None and hashlib.sha256(data).hexdigest() != sha:
+        digest = await asyncio.to_thread(hashlib.sha256, data)  # up to max_bytes: off the loop
+        if sha is not None and digest.hexdigest() != sha:
             raise UpdateRefused("the wheel's SHA-256 is not the one the command names")
         return data
 

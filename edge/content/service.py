@@ -1,0 +1,209 @@
+"""Content in the daemon: manifests and assets from central, the schedule, the playlist.
+
+The ContentManager does the work (verify, fetch, store, evaluate); this
+service feeds it from MQTT and runs it off the event loop: a manifest is
+verified and saved, and an asset of up to hundreds of MB hashed and written,
+on a worker thread, one operation at a time, so a big download never delays a
+decide answer. An asset message is acknowledged at once (if the device
+restarts meanwhile it simply asks again). What should play goes to the screen
+through the bridge; every rejection becomes a `content.rejected` event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any, ParamSpec, TypeVar
+
+from edge.clock import clock_synced
+from edge.config import Config
+from edge.content.assets import AssetStore
+from edge.content.fallback import image_path, load_playlist
+from edge.content.manager import ContentManager, Resolver
+from edge.content.slides import Slide
+from edge.errors import ContentRejected
+from edge.link.router import Route
+from edge.link.session import Incoming, MqttLink
+from edge.link.topics import Topics
+from edge.runtime.jobs import Jobs
+from edge.runtime.service import Figures, Service
+from edge.runtime.supervisor import Task
+
+log = logging.getLogger(__name__)
+
+P = ParamSpec("P")
+T = TypeVar("T")
+SetPlaylist = Callable[[Sequence[Slide], Resolver, bool], None]
+Record = Callable[[str, dict[str, Any]], None]
+
+
+def asset_requester(link: MqttLink) -> Callable[[str], None]:
+    """Ask central for the asset with this SHA-256 (`P/asset/get`)."""
+
+    def request(sha256: str) -> None:
+        link.publish(link.topics.asset_get, json.dumps({"sha256": sha256}).encode())
+
+    return request
+
+
+def fallback_playlist(config: Config) -> tuple[Sequence[Slide], Resolver]:
+    """The device's own content (`signage_content/` unless configured)."""
+    folder = config.content_dir
+    return load_playlist(folder), lambda name: image_path(folder, name)
+
+
+class ContentService(Service):
+    name = "content"
+
+    def __init__(
+        self,
+        config: Config,
+        link: MqttLink,
+        *,
+        set_playlist: SetPlaylist,
+        record: Record,
+        loop: asyncio.AbstractEventLoop,
+        take_asset: Callable[[str, bytes], bool] = lambda _sha, _data: False,
+    ) -> None:
+        """`take_asset`: offered every asset first (an update wheel is not content)."""
+        self._config = config
+        self._link = link
+        self._set_playlist = set_playlist
+        self._record = record
+        self._loop = loop
+        self._take_asset = take_asset
+        self._lock = threading.Lock()  # the manager, one operation at a time
+        self.jobs = Jobs("assets")
+        c, state = config.content, config.state_dir
+        self.assets = AssetStore(
+            state / "assets",
+            max_bytes=c.cache_bytes,
+            max_asset_bytes=c.max_asset_bytes,
+            max_image_pixels=c.max_image_pixels,
+        )
+        self.manager = ContentManager(
+            state / "content",
+            self.assets,
+            public_keys=c.public_keys,
+            store_id=config.device.store_id,
+            device_id=config.device.device_id,
+            clock_synced=clock_synced,
+            on_rejected=self._rejected,
+            request_asset=asset_requester(link),
+            on_content=self._content_changed,
+        )
+        self.rejected = 0
+
+    async def start(self) -> None:
+        """The last good manifests from disk, played at once (before the broker answers)."""
+        await self._off_loop(self._load)
+
+    def _load(self) -> None:
+        self.manager.load(int(time.time() * 1000))
+        self.manager.evaluate(datetime.now(UTC))
+
+    # -- MQTT ------------------------------------------------------------------------------
+    def routes(self, topics: Topics) -> list[Route]:
+        return [
+            Route("manifest", self._device_manifest, topic=topics.manifest),
+            Route("store_manifest", self._store_manifest, topic=topics.store_manifest),
+            Route(
+                "asset",
+                self._asset,
+                prefix=f"{topics.base}/asset/",
+                exclude=frozenset({topics.asset_get}),
+            ),
+        ]
+
+    async def _device_manifest(self, item: Incoming) -> bool:
+        await self._off_loop(self._manifest, "device", item.payload)
+        return True
+
+    async def _store_manifest(self, item: Incoming) -> bool:
+        await self._off_loop(self._manifest, "store", item.payload)
+        return True
+
+    def _manifest(self, scope: str, payload: bytes) -> None:
+        self.manager.receive_manifest(scope, payload, int(time.time() * 1000))
+        self.manager.evaluate(datetime.now(UTC))
+
+    async def _asset(self, item: Incoming) -> bool:
+        sha = item.topic.rsplit("/", 1)[1]
+        if self._take_asset(sha, item.payload):
+            return True
+        payload = item.payload
+        self.jobs.submit(lambda: self._off_loop(self._store_asset, sha, payload))
+        return True
+
+    def _store_asset(self, sha: str, data: bytes) -> None:
+        self.manager.receive_asset(sha, data)
+        self.manager.evaluate(datetime.now(UTC))
+
+    # -- the schedule ------------------------------------------------------------------------
+    def tasks(self) -> list[Task]:
+        return [Task("content", self._clock), self.jobs.task()]
+
+    async def _clock(self) -> None:
+        """Re-evaluate when the schedule next changes (and ask again for late assets)."""
+        while True:
+            wake = await self._off_loop(self._tick)
+            delay = 30.0 if wake is None else (wake - datetime.now(UTC)).total_seconds()
+            await asyncio.sleep(min(30.0, max(0.05, delay)))
+
+    def _tick(self) -> datetime | None:
+        wake = self.manager.evaluate(datetime.now(UTC))
+        self.manager.tick(time.monotonic())
+        return wake
+
+    async def reload(self) -> None:
+        """`reload`: push the current slides again (the screen reads its assets again)."""
+        await self._off_loop(self._refresh)
+
+    def _refresh(self) -> None:
+        self.manager.force_refresh()
+        self.manager.evaluate(datetime.now(UTC))
+
+    def offer(self, segment: str) -> Slide | None:
+        return self.manager.offer(segment)
+
+    def health(self) -> Figures:
+        return {"content_rejected": self.rejected, "asset_jobs_failed": self.jobs.failed}
+
+    # -- manager callbacks (on the worker thread) ---------------------------------------------
+    def _content_changed(self, slides: Sequence[Slide], resolve: Resolver) -> None:
+        fallback = not slides
+        if fallback:
+            slides, resolve = fallback_playlist(self._config)
+        self._set_playlist(slides, resolve, fallback)
+        log.info(
+            "now playing %s",
+            "the device's own content"
+            if fallback
+            else f"{len(slides)} slides of the central manifest",
+        )
+
+    def _rejected(self, exc: ContentRejected) -> None:
+        fields: dict[str, Any] = {"reason": exc.reason, "detail": exc.detail}
+        if exc.sha256 is not None:
+            fields["sha256"] = exc.sha256
+        else:
+            fields["manifest_version"] = exc.manifest_version
+        self._loop.call_soon_threadsafe(self._count_rejection, fields)
+
+    def _count_rejection(self, fields: dict[str, Any]) -> None:
+        self.rejected += 1
+        self._record("content.rejected", fields)
+
+    async def _off_loop(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """`fn` on a worker thread, holding the manager's lock."""
+
+        def locked() -> T:
+            with self._lock:
+                return fn(*args, **kwargs)
+
+        return await asyncio.to_thread(locked)

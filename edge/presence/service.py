@@ -1,0 +1,116 @@
+"""Presence in the daemon: adverts from the source, through the pure pipeline, to events.
+
+Every visit event is recorded (pseudonymised where the store asks for it);
+a visitor who comes near is handed to personalisation. The source's adverts
+and the tracker's clock are two tasks; a source that fails is restarted by
+the supervisor, and the screen plays on meanwhile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from edge.errors import EdgeError
+from edge.ids import new_id, short_visitor
+from edge.presence.advert import AdvertSource
+from edge.presence.allow import AllowList
+from edge.presence.decode import BeaconDecoder
+from edge.presence.pipeline import PresencePipeline
+from edge.presence.pseudonym import Pseudonymizer
+from edge.presence.tracker import PresenceEvent, TrackerParams
+from edge.runtime.service import Figures, Service
+from edge.runtime.supervisor import Task
+
+log = logging.getLogger(__name__)
+
+Record = Callable[[str, dict[str, Any]], None]
+OnVisit = Callable[[str, str, str], None]  # visitor (public form), visit id, zone
+
+
+class PresenceService(Service):
+    name = "presence"
+
+    def __init__(
+        self,
+        source: AdvertSource,
+        params: TrackerParams,
+        allow: AllowList,
+        *,
+        record: Record,
+        on_visit: OnVisit,
+        pseudonyms: Callable[[], Pseudonymizer],
+    ) -> None:
+        self.source = source
+        self.pipeline = PresencePipeline(params, new_id, BeaconDecoder(allow))
+        self._record = record
+        self._on_visit = on_visit
+        self._pseudonyms = pseudonyms
+        self.adverts = 0
+        self.visitors: set[str] = set()
+        """Public forms of every visitor seen this run (the demo's summary)."""
+
+    def tasks(self) -> list[Task]:
+        return [Task("presence", self._presence), Task("ticks", self._ticks)]
+
+    async def _presence(self) -> None:
+        try:
+            async for advert in self.source.adverts():
+                self.adverts += 1
+                _beacon, events = self.pipeline.feed(advert)
+                if events:
+                    self.record(events)
+        except (OSError, EdgeError) as exc:
+            log.error("advert source stopped: %s; the screen keeps playing", exc)
+
+    async def _ticks(self) -> None:
+        while True:
+            await asyncio.sleep(self.pipeline.tick_s)
+            events = self.pipeline.tick(self.source.now())
+            if events:
+                self.record(events)
+
+    def close(self) -> None:
+        """End every open visit (the daemon is stopping)."""
+        self.record(self.pipeline.close(self.source.now()))
+
+    def record(self, events: list[PresenceEvent]) -> None:
+        pseudonyms = self._pseudonyms()
+        for ev in events:
+            visitor = pseudonyms.public(ev.visitor)
+            fields: dict[str, Any] = {
+                "visitor": visitor,
+                "visit_id": ev.visit_id,
+                "zone": ev.zone,
+                "rssi": ev.rssi,
+            }
+            if ev.dwell_ms is not None:
+                fields["dwell_ms"] = ev.dwell_ms
+            self._record(ev.type, fields)
+            if ev.type == "visit.enter":
+                self.visitors.add(visitor)
+                log.info("visitor entered: %s (%s)", short_visitor(visitor), ev.zone)
+                self._on_visit(visitor, ev.visit_id, ev.zone)
+            elif ev.type == "visit.exit":
+                log.info(
+                    "visitor left: %s after %.0f s",
+                    short_visitor(visitor),
+                    (ev.dwell_ms or 0) / 1000,
+                )
+
+    def forget(self, forms: frozenset[str]) -> int:
+        """A purged visitor leaves the tracker (no exit event); how many states went."""
+        named = self._pseudonyms().forms
+        self.visitors -= forms
+        return self.pipeline.tracker.forget(lambda identity: bool(forms & named(identity)))
+
+    def health(self) -> Figures:
+        figures: dict[str, int | float | str] = {
+            "adverts": self.adverts,
+            "visitors_present": self.pipeline.tracker.visitors_present,
+        }
+        figures.update({f"decode_{k}": v for k, v in self.pipeline.decoder.counters.items()})
+        figures.update({f"scanner_{k}": v for k, v in self.source.health().items()})
+        return figures
