@@ -38,8 +38,10 @@ def running_device(config: Path, *, online: bool = True) -> Iterator[Device]:
     try:
         if online:
             connected = wait_for(
-                lambda: bool(errors)
-                or (device.io.online is not None and device.io.online.link.connected.is_set()),
+                lambda: (
+                    bool(errors)
+                    or (device.io.online is not None and device.io.online.link.connected.is_set())
+                ),
                 30,
             )
             assert connected, "the device did not connect to the broker within 30 s"
