@@ -26,7 +26,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Literal, Protocol, TypeVar
 
 from edge.content.player import Impression, Personal, Showing
 from edge.content.slides import Slide
@@ -39,6 +39,7 @@ DisplayState = Literal["starting", "on", "none"]
 """`none`: no usable display (the daemon runs on without a screen)."""
 
 PERSONAL_KEPT = 64
+T = TypeVar("T")
 
 
 class StageLike(Protocol):
@@ -73,12 +74,14 @@ class RenderBridge:
         *,
         on_impression: Callable[[Impression], None],
         on_shown: Callable[[Showing, Path | None], None] = lambda _s, _p: None,
+        on_display: Callable[[DisplayState], None] = lambda _d: None,
     ) -> None:
         self._lock = threading.Lock()
         self._stage: StageLike | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._on_impression = on_impression
         self._on_shown = on_shown
+        self._on_display = on_display
         self._playlist: Playlist | None = None
         self._checkin: tuple[str | None] | None = None  # None: never set
         self._personal: deque[Personal] = deque(maxlen=PERSONAL_KEPT)
@@ -101,7 +104,7 @@ class RenderBridge:
             while self._personal:
                 stage.show(self._personal.popleft())
             self._stage = stage
-            self.display = "on"
+        self._set_display("on")
 
     def detach(self) -> None:
         with self._lock:
@@ -109,7 +112,12 @@ class RenderBridge:
 
     def no_display(self) -> None:
         """The render thread runs without a screen (none found); reports say so."""
-        self.display = "none"
+        self._set_display("none")
+
+    def _set_display(self, state: DisplayState) -> None:
+        if state != self.display:
+            self.display = state
+            self._deliver(self._on_display, state)
 
     # -- I/O thread -> render --------------------------------------------------------
     def show(self, personal: Personal) -> None:
@@ -164,7 +172,7 @@ class RenderBridge:
     def shown(self, showing: Showing, shot: Path | None) -> None:
         self._on_shown(showing, shot)  # logging only: fine on the render thread
 
-    def _deliver(self, fn: Callable[[Impression], None], arg: Impression) -> None:
+    def _deliver(self, fn: Callable[[T], None], arg: T) -> None:
         loop = self._loop
         if loop is None or loop.is_closed():
             self.dropped_reports += 1

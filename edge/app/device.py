@@ -15,7 +15,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from edge.app.bridge import RenderBridge
+from edge.app.bridge import DisplayState, RenderBridge
 from edge.app.io import IoSide, run_io
 from edge.app.render import render
 from edge.app.stats import Stats
@@ -45,7 +45,9 @@ class Device:
         self.config = config
         self.stop = threading.Event()
         self.stats = Stats()
-        self.bridge = RenderBridge(on_impression=self._impression, on_shown=self._shown)
+        self.bridge = RenderBridge(
+            on_impression=self._impression, on_shown=self._shown, on_display=self._display
+        )
         self.io = IoSide(config, source, self.bridge, self.stats, source_done=source_done)
 
     def run(self, duration_s: float | None = None, stop_when_drained: bool = False) -> Stats:
@@ -98,6 +100,9 @@ class Device:
     # -- render thread reports, via the bridge -----------------------------------------------
     def _impression(self, impression: Impression) -> None:
         self.io.record_impression(impression)  # on the I/O loop (the bridge hops threads)
+
+    def _display(self, _state: DisplayState) -> None:
+        self.io.display_changed()  # on the I/O loop (the bridge hops threads)
 
     def _shown(self, showing: Showing, shot: Path | None) -> None:
         p = showing.personal

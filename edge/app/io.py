@@ -281,6 +281,11 @@ class IoSide:
     def _state_fields(self) -> dict[str, Any]:
         return {"display": self.bridge.display}
 
+    def display_changed(self) -> None:
+        """The screen came up or is missing: central sees it in the retained `P/state`."""
+        if self.online is not None:
+            self.online.link.publish_state()
+
     def _reprovision(self) -> None:
         """The `reprovision` command: answered first, then offline, bundle gone, pairing."""
         if not self.provisioning.interfaces:
