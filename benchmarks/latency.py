@@ -1,7 +1,7 @@
 """Walk-up latency: the advert that starts a visit → the first frame showing its personal slide.
 
 Real Mosquitto on loopback; the central simulator in this process, answering at
-once; the daemon (edge.daemon.Daemon) in this process, headless (SDL dummy),
+once; the daemon (edge.app.Device) in this process, headless (SDL dummy),
 1920x1080, crossfades on, no screenshots, `[personalize] cooldown_s = 0`.
 
 Each trial is a new iBeacon visitor (a fresh minor), so no cool-down or cached
@@ -16,7 +16,7 @@ would) before the next trial; trials never overlap.
 
 Measured per trial, all with time.perf_counter() in this one process:
   t0  the advert that triggered `visit.enter` is yielded to the daemon
-  t1  `Daemon._record_presence` receives the `visit.enter`
+  t1  the presence service records the `visit.enter`
   t2  `Decider.ask` starts (the Personalizer's task is running)
   t3  `Decider.ask` returns the decision (publish → broker → central → broker → inbox)
   t4  the first frame in which the personal slide is drawn has been presented
@@ -26,8 +26,9 @@ Split: decode+track = t1-t0, dispatch = t2-t1, MQTT round trip = t3-t2, render =
 the headline latency is t4-t0.
 
 Hooks (private APIs, acceptable in a benchmark, nothing in edge/ is changed):
-a Daemon subclass wraps `_record_presence` and `_shown`; `edge.daemon.Decider`
-and `edge.daemon.Stage` are replaced for this process by subclasses that wrap
+a Device subclass wraps `_shown`; the presence service's `record` is wrapped
+once it exists; `Decider` (as edge.personalize.service uses it) and `Stage` (as
+edge.app.render uses it) are replaced for this process by subclasses that wrap
 `Decider.ask` and `Stage._draw` (the first present of a personal scene).
 
 Usage: python benchmarks/latency.py [--trials N] [--warmup N] [--gap-ms MS]
@@ -45,7 +46,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -56,8 +57,10 @@ os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
 
 import numpy as np
 
-import edge.daemon
+import edge.app.render
+import edge.personalize.service
 from edge import config as config_mod
+from edge.app import Device
 from edge.content.player import Personal, Showing
 from edge.link.decide import Decider
 from edge.link.schemas import Decision
@@ -145,16 +148,22 @@ class TimedStage(Stage):
             trial.first_frame = time.perf_counter()
 
 
-class TimedDaemon(edge.daemon.Daemon):
-    def _record_presence(self, events: list[PresenceEvent]) -> None:
+def timed_record(record: Callable[[list[PresenceEvent]], None]) -> Callable[..., None]:
+    """The presence service's `record`, noting when a trial's visit.enter reaches it."""
+
+    def wrapped(events: list[PresenceEvent]) -> None:
         now = time.perf_counter()
         for ev in events:
             trial = MARKS.current
             if ev.type == "visit.enter" and trial is not None and trial.enter is None:
                 trial.enter = now
                 MARKS.of_visitor[ev.visitor] = trial
-        super()._record_presence(events)
+        record(events)
 
+    return wrapped
+
+
+class TimedDevice(Device):
     def _shown(self, showing: Showing, shot: Path | None) -> None:
         super()._shown(showing, shot)
         if showing.personal is not None:
@@ -222,8 +231,8 @@ def main() -> None:
     parser.add_argument("--gap-ms", type=float, default=100.0, help="settle time between trials")
     args = parser.parse_args()
 
-    edge.daemon.Decider = TimedDecider  # type: ignore[attr-defined]
-    edge.daemon.Stage = TimedStage  # type: ignore[attr-defined]
+    edge.personalize.service.Decider = TimedDecider  # type: ignore[misc]
+    edge.app.render.Stage = TimedStage  # type: ignore[misc]
     total = args.trials + args.warmup
     with tempfile.TemporaryDirectory(prefix="omo-latency-") as tmp_name, Mosquitto() as broker:
         tmp = Path(tmp_name)
@@ -239,7 +248,7 @@ def main() -> None:
         with CentralSim("127.0.0.1", broker.port, show_ms=SHOW_MS) as central:
             ready = threading.Event()
             source = Walkups(total, args.gap_ms / 1000, ready, threading.Event())
-            daemon = TimedDaemon(cfg, source)
+            daemon = TimedDevice(cfg, source)
             source.stop = daemon.stop
 
             def when_online() -> None:
@@ -249,6 +258,8 @@ def main() -> None:
                         break
                     time.sleep(0.05)
                 time.sleep(1.0)  # the first playlist slide is up and settled
+                presence = daemon.io.presence
+                presence.record = timed_record(presence.record)  # type: ignore[method-assign]
                 ready.set()
 
             threading.Thread(target=when_online, daemon=True).start()
@@ -256,7 +267,7 @@ def main() -> None:
             stats = daemon.run(duration_s=3600)
             elapsed = time.perf_counter() - started
             central_decisions = central.decisions
-            personalizer = daemon._personalizer.stats
+            personalizer = daemon.io.personalize.personalizer.stats
 
     measured = MARKS.trials[args.warmup :]
     complete = [

@@ -30,7 +30,7 @@ os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
 from _central import central_sim
 
 from edge import config as config_mod
-from edge.daemon import Daemon, Stats
+from edge.app import Device, Stats
 from edge.ids import new_id
 from edge.outbox.store import Outbox
 from edge.presence.advert import Advert
@@ -94,7 +94,7 @@ def run_daemon(port: int, trace: Path, db: Path) -> tuple[Stats, float, float]:
         }
     )
     source = TimedReplay(trace, speed=0)
-    daemon = Daemon(cfg, source, source_done=lambda: source.done)
+    daemon = Device(cfg, source, source_done=lambda: source.done)
     start = time.perf_counter()
     stats = daemon.run(duration_s=600, stop_when_drained=True)
     return stats, source.last - source.first, time.perf_counter() - start

@@ -43,7 +43,7 @@ import persistqueue.serializers.json as pq_json
 from _central import central_sim
 
 from edge import config as config_mod
-from edge.daemon import Daemon
+from edge.app import Device
 from edge.ids import new_id
 from edge.outbox.store import Outbox
 from edge.sim.broker import Mosquitto
@@ -286,7 +286,7 @@ def drain() -> dict[str, Any]:
                 }
             )
             source = ReplaySource(empty, speed=0)
-            daemon = Daemon(cfg, source, source_done=lambda: source.done)
+            daemon = Device(cfg, source, source_done=lambda: source.done)
             with contextlib.suppress(OSError):
                 Path("/proc/self/clear_refs").write_text("5")  # reset VmHWM to now
             rss_before = rss_kb()
