@@ -63,7 +63,7 @@ class CommandRunner:
         """The `P/cmd` route."""
         return await self.receive_payload(item.topic, item.payload)
 
-    async def receive_payload(self, topic: str, payload: bytes) -> bool:
+    async def receive_payload(self, topic: str, payload: bytes | memoryview) -> bool:
         """Parse and accept a `P/cmd` payload, as `receive`.
 
         A malformed command is answered (ok false, the reason) when it carries a
@@ -163,12 +163,12 @@ class CommandRunner:
         self._link.publish(self._link.topics.cmd_result, json.dumps(body).encode())
 
 
-def _json_object(payload: bytes) -> dict[str, Any]:
+def _json_object(payload: bytes | memoryview) -> dict[str, Any]:
     """`payload` as a JSON object, or {} (to find the `cmd_id` of a command that failed)."""
     if len(payload) > MAX_PAYLOAD:
         return {}
     try:
-        doc = json.loads(payload)
+        doc = json.loads(bytes(payload))
     except (ValueError, UnicodeDecodeError, RecursionError):
         return {}
     return doc if isinstance(doc, dict) else {}

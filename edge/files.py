@@ -10,7 +10,7 @@ from pathlib import Path
 TEMP_PREFIX = ".tmp-"  # a file left by a crash mid-write starts with this
 
 
-def write_atomic(path: Path, data: bytes, mode: int = 0o600) -> None:
+def write_atomic(path: Path, data: bytes | memoryview, mode: int = 0o600) -> None:
     """Replace `path` with `data`: temp file in the same folder, fsync, rename, fsync folder.
 
     The file is created with `mode` (private by default) before a byte is written,

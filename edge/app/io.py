@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import gc
 import logging
 import threading
 from collections.abc import Callable, Iterable
@@ -29,7 +30,7 @@ from edge.content.service import ContentService, asset_requester, fallback_playl
 from edge.content.slides import Slide
 from edge.errors import EdgeError
 from edge.link.router import Route, TopicRouter, serve_inbox
-from edge.link.session import BrokerSettings, MqttLink
+from edge.link.session import ASSETS, BrokerSettings, MqttLink
 from edge.link.topics import Topics
 from edge.outbox.service import OutboxService
 from edge.outbox.worker import OutboxThread
@@ -54,6 +55,7 @@ class Online:
     """What exists only while the device talks to central."""
 
     link: MqttLink
+    assets: MqttLink  # the asset connection (edge/link/session.py says why)
     content: ContentService
     commands: CommandRunner
     command_jobs: Jobs
@@ -86,6 +88,11 @@ class IoSide:
         self._quiet = QuietLog(log)
 
     # -- the thread's entry ---------------------------------------------------------------
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop | None:
+        """The I/O loop, once running (tools and tests submit coroutines to it)."""
+        return self._loop
+
     def request_stop(self) -> None:
         """Any thread: begin the orderly shutdown."""
         loop, stop = self._loop, self._stop
@@ -120,6 +127,9 @@ class IoSide:
                     cfg.device.device_id,
                 )
                 self.provisioning.enter_pairing()
+            # Start-up objects leave the collector's sight: a full collection then scans only
+            # what came since, so it never stalls this loop for tens of ms (loop_stall.py).
+            gc.freeze()
             ready()
             await self._stop.wait()
             await self._shut_down()
@@ -221,17 +231,18 @@ class IoSide:
         assert self._loop is not None
         topics = Topics(cfg.mqtt.prefix, cfg.device.store_id, cfg.device.device_id)
         link = MqttLink(topics, broker, self._loop, clock_synced, state=self._state_fields)
+        assets = MqttLink(topics, broker, self._loop, clock_synced, channel=ASSETS)
         u = cfg.update
         updates = Stager(
             cfg.state_dir / "update",
             u.release_public_key,
-            request_asset=asset_requester(link),
+            request_asset=asset_requester(assets),
             allow_file_urls=u.allow_file_urls,
             max_bytes=u.max_bytes,
         )
         content = ContentService(
             cfg,
-            link,
+            assets,
             set_playlist=lambda slides, resolve, fallback: self.bridge.set_playlist(
                 slides, resolve, fallback=fallback
             ),
@@ -263,20 +274,18 @@ class IoSide:
         ]
         self.router.add(*routes)
         self.online = Online(
-            link, content, commands, command_jobs, updates, {r.name for r in routes}
+            link, assets, content, commands, command_jobs, updates, {r.name for r in routes}
         )
         link.start()
+        assets.start()
         self.supervisor.start(
-            Task("inbox", self._inbox),
+            Task("inbox", lambda: serve_inbox(link, self.router)),
+            Task("inbox-assets", lambda: serve_inbox(assets, self.router)),
             self.outbox.sync_task(),
             command_jobs.task(),
             *content.tasks(),
             group="online",
         )
-
-    async def _inbox(self) -> None:
-        assert self.online is not None
-        await serve_inbox(self.online.link, self.router)
 
     def _state_fields(self) -> dict[str, Any]:
         return {"display": self.bridge.display}
@@ -309,7 +318,9 @@ class IoSide:
         self.router.remove(online.routes)
         self.outbox.offline()
         self.personalize.offline()
-        await asyncio.to_thread(online.link.stop)
+        await asyncio.gather(
+            asyncio.to_thread(online.link.stop), asyncio.to_thread(online.assets.stop)
+        )
 
     # -- what the services ask of the root ----------------------------------------------------
     def _show_personal(self, personal: Personal) -> None:
@@ -389,7 +400,9 @@ class IoSide:
         await self.supervisor.stop("online")
         await self.outbox.writer.flush()
         if online is not None:
-            await asyncio.to_thread(online.link.stop)
+            await asyncio.gather(
+                asyncio.to_thread(online.link.stop), asyncio.to_thread(online.assets.stop)
+            )
         self.stats.visitors = set(self.presence.visitors)
         self.stats.adverts = self.presence.adverts
         status = await self.outbox.status()

@@ -26,7 +26,7 @@ _TOUCH_EVERY_S = 60  # mtime resolution needed for LRU; fewer metadata writes on
 _JPEG_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
 
 
-def _jpeg_size(data: bytes) -> tuple[int, int] | None:
+def _jpeg_size(data: bytes | memoryview) -> tuple[int, int] | None:
     """(width, height) from the first SOFn frame header; None if there is none."""
     pos = 2
     while pos + 4 <= len(data):
@@ -51,7 +51,7 @@ def _jpeg_size(data: bytes) -> tuple[int, int] | None:
     return None
 
 
-def _webp_size(chunk: bytes, body: bytes) -> tuple[int, int] | None:
+def _webp_size(chunk: bytes | memoryview, body: bytes | memoryview) -> tuple[int, int] | None:
     """(width, height) from the first chunk: lossy, lossless or extended (canvas size)."""
     if chunk == b"VP8 " and len(body) >= 10 and body[3:6] == b"\x9d\x01\x2a":
         w, h = struct.unpack("<HH", body[6:10])
@@ -64,17 +64,17 @@ def _webp_size(chunk: bytes, body: bytes) -> tuple[int, int] | None:
     return None
 
 
-def image_size(data: bytes) -> tuple[int, int] | None:
+def image_size(data: bytes | memoryview) -> tuple[int, int] | None:
     """(width, height) of a PNG, JPEG, GIF or WebP from its header alone, None if not one.
 
     ValueError if the magic bytes say image but the header cannot be read.
     """
     size: tuple[int, int] | None
-    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+    if data[:8] == b"\x89PNG\r\n\x1a\n":
         kind = "PNG"
         ok = len(data) >= 24 and data[12:16] == b"IHDR"
         size = struct.unpack(">II", data[16:24]) if ok else None
-    elif data.startswith(b"\xff\xd8\xff"):
+    elif data[:3] == b"\xff\xd8\xff":
         kind = "JPEG"
         size = _jpeg_size(data)
     elif data[:6] in (b"GIF87a", b"GIF89a"):
@@ -107,7 +107,7 @@ class AssetStore:
     def _file(self, sha256: str) -> Path | None:
         return self.folder / sha256 if is_sha256(sha256) else None
 
-    def put(self, sha256: str, data: bytes) -> Path:
+    def put(self, sha256: str, data: bytes | memoryview) -> Path:
         """Check `data` against its announced hash and the limits, then store it atomically."""
 
         def reject(reason: str, detail: str) -> ContentRejected:

@@ -116,7 +116,7 @@ class ContentManager:
         self._fetch_missing(time.monotonic())
         self._promote()
 
-    def receive_asset(self, sha256: str, data: bytes) -> None:
+    def receive_asset(self, sha256: str, data: bytes | memoryview) -> None:
         wanted = {sha for held in self._pending.values() for sha in held.manifest.assets.values()}
         if sha256 not in wanted:
             log.debug("asset %s nobody waits for; ignored", sha256[:12])

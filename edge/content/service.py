@@ -28,7 +28,7 @@ from edge.content.manager import ContentManager, Resolver
 from edge.content.slides import Slide
 from edge.errors import ContentRejected
 from edge.link.router import Route
-from edge.link.session import Incoming, MqttLink
+from edge.link.session import Incoming, MqttLink, Payload
 from edge.link.topics import Topics
 from edge.runtime.jobs import Jobs
 from edge.runtime.service import Figures, Service
@@ -63,16 +63,16 @@ class ContentService(Service):
     def __init__(
         self,
         config: Config,
-        link: MqttLink,
+        assets_link: MqttLink,
         *,
         set_playlist: SetPlaylist,
         record: Record,
         loop: asyncio.AbstractEventLoop,
-        take_asset: Callable[[str, bytes], bool] = lambda _sha, _data: False,
+        take_asset: Callable[[str, Payload], bool] = lambda _sha, _data: False,
     ) -> None:
-        """`take_asset`: offered every asset first (an update wheel is not content)."""
+        """`assets_link`: the asset connection, where assets are asked for and arrive;
+        `take_asset`: offered every asset first (an update wheel is not content)."""
         self._config = config
-        self._link = link
         self._set_playlist = set_playlist
         self._record = record
         self._loop = loop
@@ -94,7 +94,7 @@ class ContentService(Service):
             device_id=config.device.device_id,
             clock_synced=clock_synced,
             on_rejected=self._rejected,
-            request_asset=asset_requester(link),
+            request_asset=asset_requester(assets_link),
             on_content=self._content_changed,
         )
         self.rejected = 0
@@ -121,11 +121,11 @@ class ContentService(Service):
         ]
 
     async def _device_manifest(self, item: Incoming) -> bool:
-        await self._off_loop(self._manifest, "device", item.payload)
+        await self._off_loop(self._manifest, "device", bytes(item.payload))  # at most 256 KB
         return True
 
     async def _store_manifest(self, item: Incoming) -> bool:
-        await self._off_loop(self._manifest, "store", item.payload)
+        await self._off_loop(self._manifest, "store", bytes(item.payload))
         return True
 
     def _manifest(self, scope: str, payload: bytes) -> None:
@@ -140,7 +140,7 @@ class ContentService(Service):
         self.jobs.submit(lambda: self._off_loop(self._store_asset, sha, payload))
         return True
 
-    def _store_asset(self, sha: str, data: bytes) -> None:
+    def _store_asset(self, sha: str, data: Payload) -> None:
         self.manager.receive_asset(sha, data)
         self.manager.evaluate(datetime.now(UTC))
 

@@ -17,6 +17,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from edge.link import paho_shim
 from edge.link.tls import TlsFiles, client_context
 
 
@@ -26,6 +27,11 @@ def set_nodelay(_client: mqtt.Client, _userdata: Any, sock: Any) -> None:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
+def _zero_copy_socket(client: mqtt.Client, userdata: Any, sock: Any) -> None:
+    set_nodelay(client, userdata, sock)
+    paho_shim.opt_in_this_thread()  # on the network thread that reads this socket
+
+
 def new_client(
     client_id: str,
     *,
@@ -33,21 +39,24 @@ def new_client(
     username: str = "",
     password: str = "",
     manual_ack: bool = False,
+    zero_copy: bool = False,
 ) -> mqtt.Client:
     """A paho MQTT 5 client, not yet connected.
 
     `tls`: the CA (and for mutual TLS our certificate and key) as files, or a
     context from `edge.link.tls.client_context` the caller keeps (to reload a
-    renewed certificate). Raises OSError (ssl.SSLError included) when the files
-    cannot be used.
+    renewed certificate). `zero_copy`: big payloads arrive as memoryviews of paho's
+    buffer, not copies (edge/link/paho_shim.py; the daemon's link). Raises OSError
+    (ssl.SSLError included) when the files cannot be used.
     """
+    paho_shim.install()  # a big payload arrives without a copy (edge/link/paho_shim.py)
     client = mqtt.Client(
         CallbackAPIVersion.VERSION2,
         client_id=client_id,
         protocol=mqtt.MQTTv5,
         manual_ack=manual_ack,
     )
-    client.on_socket_open = set_nodelay
+    client.on_socket_open = _zero_copy_socket if zero_copy else set_nodelay
     if username:
         client.username_pw_set(username, password or None)
     if tls is not None:

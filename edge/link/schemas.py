@@ -77,7 +77,7 @@ class Command(msgspec.Struct, frozen=True, kw_only=True):
 T = TypeVar("T")
 
 
-def parse(topic: str, payload: bytes, kind: type[T]) -> T:
+def parse(topic: str, payload: bytes | memoryview, kind: type[T]) -> T:
     """Decode and validate `payload`, or PayloadRejected with a plain reason."""
     if len(payload) > MAX_PAYLOAD:
         raise PayloadRejected(topic, f"{len(payload)} bytes is over the {MAX_PAYLOAD} byte limit")

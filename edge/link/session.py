@@ -37,13 +37,46 @@ log = logging.getLogger(__name__)
 CAPABILITIES = ["beacon", "decide", "events", "render"]
 
 
+Payload = bytes | memoryview
+"""A message body: bytes, or for a big one (an asset) a view of paho's receive buffer."""
+SMALL_PAYLOAD = 64 * 1024
+
+
 @dataclass(frozen=True, slots=True)
 class Incoming:
     topic: str
-    payload: bytes
+    payload: Payload
     mid: int
     qos: int
     correlation: bytes | None
+
+
+@dataclass(frozen=True, slots=True)
+class Channel:
+    """One of the device's MQTT connections.
+
+    The main one carries the session (check-ins and commands wait at the broker
+    while the device is away), the retained state and the will. Assets, up to
+    hundreds of MB, come on a second connection of their own: on the main one a
+    big asset would hold up every decision queued behind it for seconds (one TCP
+    stream delivers in order). It needs no session: a missed asset is asked again.
+    """
+
+    name: str
+    client_suffix: str
+    persistent: bool
+    announces_state: bool
+
+    def client_id(self, device_id: str) -> str:
+        return device_id + self.client_suffix
+
+    def subscriptions(self, topics: Topics) -> list[str]:
+        return topics.subscriptions() if self.name == "main" else [topics.assets]
+
+
+MAIN = Channel("main", "", persistent=True, announces_state=True)
+ASSETS = Channel("assets", "~assets", persistent=False, announces_state=False)
+"""`~` cannot occur in a device id, so the asset connection's client id is never another's."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,8 +109,10 @@ class MqttLink:
         *,
         queue_size: int = 1024,
         state: Callable[[], dict[str, Any]] = dict,
+        channel: Channel = MAIN,
     ) -> None:
         """`state`: more fields for the retained `P/state` (read at each publication)."""
+        self.channel = channel
         self.topics = topics
         self.broker = broker
         self._loop = loop
@@ -96,11 +131,12 @@ class MqttLink:
         if broker.tls_ca:
             self._tls = client_context(self._tls_files)
         client = new_client(
-            topics.device_id,
+            channel.client_id(topics.device_id),
             tls=self._tls,
             username=broker.username,
             password=broker.password,
             manual_ack=True,
+            zero_copy=True,
         )
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
@@ -108,7 +144,8 @@ class MqttLink:
         client.on_message = self._on_message
         client.reconnect_delay_set(min_delay=1, max_delay=30)
         client.on_pre_connect = self._before_connect
-        client.will_set(topics.state, self._state_payload("offline"), qos=1, retain=True)
+        if channel.announces_state:
+            client.will_set(topics.state, self._state_payload("offline"), qos=1, retain=True)
         self._client = client
 
     def _state_payload(self, state: str) -> bytes:
@@ -130,12 +167,13 @@ class MqttLink:
         # A persistent session: QoS 1 messages for us (check-ins, commands) wait at the
         # broker while we are away, and unacknowledged ones come again after a crash.
         props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
-        props.SessionExpiryInterval = self.broker.session_expiry_s
+        persistent = self.channel.persistent
+        props.SessionExpiryInterval = self.broker.session_expiry_s if persistent else 0
         self._client.connect_async(
             self.broker.host,
             self.broker.port,
             self.broker.keepalive_s,
-            clean_start=False,
+            clean_start=not persistent,
             properties=props,
         )
         self._client.loop_start()
@@ -143,7 +181,7 @@ class MqttLink:
     def stop(self) -> None:
         """Say offline (retained), disconnect cleanly, stop paho's thread."""
         self._stopping = True
-        if self._client.is_connected():
+        if self._client.is_connected() and self.channel.announces_state:
             info = self._client.publish(self.topics.state, self._state_payload("offline"), 1, True)
             deadline = time.monotonic() + 2.0
             while (
@@ -201,7 +239,7 @@ class MqttLink:
         self, client: mqtt.Client, _u: Any, _f: Any, reason: ReasonCode, _p: Properties | None
     ) -> None:
         if reason.is_failure:
-            self._quiet.problem(
+            self._problem(
                 "connect",
                 "broker %s:%s refused the connection: %s",
                 self.broker.host,
@@ -209,14 +247,16 @@ class MqttLink:
                 reason,
             )
             return
-        self._quiet.resolved(
-            "connect", "connected to broker %s:%s", self.broker.host, self.broker.port
-        )
-        log.info("connected to broker %s:%s", self.broker.host, self.broker.port)
+        if self.channel.announces_state:  # the asset connection follows quietly
+            self._quiet.resolved(
+                "connect", "connected to broker %s:%s", self.broker.host, self.broker.port
+            )
+            log.info("connected to broker %s:%s", self.broker.host, self.broker.port)
         # No Local: `P/asset/+` would otherwise bring back our own `P/asset/get`.
         options = SubscribeOptions(qos=1, noLocal=True)
-        client.subscribe([(t, options) for t in self.topics.subscriptions()])
-        client.publish(self.topics.state, self._state_payload("online"), qos=1, retain=True)
+        client.subscribe([(t, options) for t in self.channel.subscriptions(self.topics)])
+        if self.channel.announces_state:
+            client.publish(self.topics.state, self._state_payload("online"), qos=1, retain=True)
         self._loop.call_soon_threadsafe(self._set_connected, True)
 
     def _on_connect_fail(self, _c: mqtt.Client, _u: Any) -> None:
@@ -228,7 +268,7 @@ class MqttLink:
                 why = f"the broker's certificate was not accepted: {exc.verify_message}"
         else:
             why = str(exc) if exc else "no connection"
-        self._quiet.problem(
+        self._problem(
             "connect",
             "cannot connect to broker %s:%s (%s); retrying in the background",
             self.broker.host,
@@ -242,13 +282,20 @@ class MqttLink:
         self._loop.call_soon_threadsafe(self._set_connected, False)
         if self._stopping:
             return
-        self._quiet.problem(
+        self._problem(
             "connect",
             "lost the broker %s:%s (%s); reconnecting in the background",
             self.broker.host,
             self.broker.port,
             reason,
         )
+
+    def _problem(self, key: str, message: str, *args: object) -> None:
+        """Broker trouble: said by the main connection; the asset connection only debugs."""
+        if self.channel.announces_state:
+            self._quiet.problem(key, message, *args)
+        else:
+            log.debug("asset connection: " + message, *args)
 
     def _set_connected(self, up: bool) -> None:
         (self.connected.set if up else self.connected.clear)()
@@ -257,7 +304,10 @@ class MqttLink:
     def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
         props = getattr(msg, "properties", None)
         correlation = getattr(props, "CorrelationData", None) if props is not None else None
-        item = Incoming(msg.topic, bytes(msg.payload), msg.mid, msg.qos, correlation)
+        payload: Payload = msg.payload  # type: ignore[assignment]  # a view (paho_shim)
+        if len(payload) <= SMALL_PAYLOAD:  # a copy costs nothing; a big one stays a view
+            payload = bytes(payload)
+        item = Incoming(msg.topic, payload, msg.mid, msg.qos, correlation)
         self._loop.call_soon_threadsafe(self._enqueue, item)
 
     def _enqueue(self, item: Incoming) -> None:
@@ -278,7 +328,7 @@ class MqttLink:
 
     def publish_state(self) -> None:
         """Publish the retained `P/state` again (something in it changed)."""
-        if self._client.is_connected():
+        if self._client.is_connected() and self.channel.announces_state:
             self._client.publish(self.topics.state, self._state_payload("online"), 1, True)
 
     def publish(

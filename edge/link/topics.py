@@ -72,8 +72,13 @@ class Topics:
     def cmd_result(self) -> str:
         return f"{self.base}/cmd/result"
 
+    @property
+    def assets(self) -> str:
+        """`P/asset/+`: asset replies (the device's asset connection subscribes to it)."""
+        return f"{self.base}/asset/+"
+
     def subscriptions(self) -> list[str]:
-        """What the device subscribes to (a subset of PROTOCOL.md's ACL, growing with features)."""
+        """What the device's main connection subscribes to (assets come on their own)."""
         return [
             self.events_ack,
             self.decision,
@@ -81,5 +86,4 @@ class Topics:
             self.cmd,
             self.manifest,
             self.store_manifest,
-            f"{self.base}/asset/+",
         ]

@@ -46,12 +46,12 @@ class Stager:
         self._timeout_s = fetch_timeout_s
         self._waiting: dict[str, asyncio.Future[bytes]] = {}
 
-    def receive_asset(self, sha256: str, data: bytes) -> bool:
+    def receive_asset(self, sha256: str, data: bytes | memoryview) -> bool:
         """True if an update was waiting for this asset (then it is ours, not content's)."""
         future = self._waiting.get(sha256)
         if future is None or future.done():
             return False
-        future.set_result(data)
+        future.set_result(bytes(data))  # a wheel, at most [update] max_bytes
         return True
 
     async def stage(self, args: Mapping[str, Any]) -> str:
