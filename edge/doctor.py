@@ -266,7 +266,7 @@ def validity_verdict(what: str, cert_pem: bytes, now: dt.datetime) -> Finding | 
     """A problem with `what`'s validity dates at `now`, or None."""
     cert = pki.load_cert(cert_pem)
     start, end = cert.not_valid_before_utc, cert.not_valid_after_utc
-    renew = "get a new certificate: pair the device again (omo-edge provision pair)"
+    renew = "get a new certificate: pair the device again (omo-ops provision pair)"
     if now >= end:
         return Finding("FAIL", "tls", f"the {what} expired on {_date(end)}", renew)
     if now < start:
@@ -397,7 +397,7 @@ def check_broker(cfg: config_mod.Config, timeout_s: float = TIMEOUT_S) -> Findin
             "broker",
             "the device is not provisioned (store id, device id or broker missing): it plays "
             "its own content and keeps its events",
-            "pair it with `omo-edge provision pair` from the ops laptop",
+            "pair it with `omo-ops provision pair` from the ops laptop",
         )
     host, port = m.host, m.port
     where = f"{host}:{port}"
