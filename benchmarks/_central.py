@@ -1,4 +1,4 @@
-"""`omo-edge central-sim` as its own process, for the benchmarks that sync to it."""
+"""`omo-ops central-sim` as its own process, for the benchmarks that sync to it."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ def central_sim(port: int) -> Iterator[dict[str, Any]]:
     field); on leaving, the dict yielded holds its final totals (events, duplicates, ...)."""
     totals: dict[str, Any] = {}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "edge.cli", "central-sim", "--port", str(port)],
+        [sys.executable, "-m", "edge.ops.cli", "central-sim", "--port", str(port)],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,

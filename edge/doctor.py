@@ -76,8 +76,17 @@ def check_config(path: Path | None) -> tuple[list[Finding], config_mod.Config | 
                 "correct the config file (config/edge.example.toml lists every key)",
             )
         ], None
-    where = str(path) if path is not None else "built-in defaults (no --config given)"
-    found = [Finding("OK", "config", f"{where} loads and is valid")]
+    if path is None:  # not the service's config: say so before every later line depends on it
+        found = [
+            Finding(
+                "WARN",
+                "config",
+                cfg.describe(),
+                "give the service's config: --config /etc/omo-edge/edge.toml",
+            )
+        ]
+    else:
+        found = [Finding("OK", "config", f"{path} loads and is valid; state in {cfg.state_dir}")]
     found += [
         Finding("WARN", "config", w, "remove or correct it (a misspelt key is ignored)")
         for w in cfg.warnings
@@ -266,7 +275,7 @@ def validity_verdict(what: str, cert_pem: bytes, now: dt.datetime) -> Finding | 
     """A problem with `what`'s validity dates at `now`, or None."""
     cert = pki.load_cert(cert_pem)
     start, end = cert.not_valid_before_utc, cert.not_valid_after_utc
-    renew = "get a new certificate: pair the device again (omo-edge provision pair)"
+    renew = "get a new certificate: pair the device again (omo-ops provision pair)"
     if now >= end:
         return Finding("FAIL", "tls", f"the {what} expired on {_date(end)}", renew)
     if now < start:
@@ -397,7 +406,7 @@ def check_broker(cfg: config_mod.Config, timeout_s: float = TIMEOUT_S) -> Findin
             "broker",
             "the device is not provisioned (store id, device id or broker missing): it plays "
             "its own content and keeps its events",
-            "pair it with `omo-edge provision pair` from the ops laptop",
+            "pair it with `omo-ops provision pair` from the ops laptop",
         )
     host, port = m.host, m.port
     where = f"{host}:{port}"

@@ -3,7 +3,8 @@
 Live (`live`) listens to a scanner (BleakSource) until stopped; `t` is seconds
 since the scan started. Replay (`replay`) runs a trace as fast as possible, in
 trace time. Both print through one `ScanPrinter`: decoded beacons (optional),
-presence events, and a counters line at the end (ADVERTS.md).
+presence events, and a counters line at the end (ADVERTS.md), as JSON lines or
+as text lines ending with the same counters as one JSON object.
 
 A diagnostic, not storage: visitor identities are printed unhashed, as
 ADVERTS.md specifies. Nothing is written anywhere unless a live scan is
@@ -87,10 +88,11 @@ class ScanPrinter:
     def finish(self, now: float, counters: dict[str, int]) -> dict[str, int]:
         """End every open visit at `now`, print the counters line; returns the counters."""
         self._events(self.pipeline.close(now))
+        summary = {"type": "counters", "t": round(now, 3), **counters}
         if self._json:
-            self._emit({"type": "counters", "t": round(now, 3), **counters})
-        else:
-            self._out.write(f"{counters}\n")
+            self._emit(summary)
+        else:  # the last line is JSON in text mode too, for a script at the end of a pipe
+            self._out.write(json.dumps(summary) + "\n")
         self._out.flush()
         return counters
 
@@ -101,7 +103,11 @@ class ScanPrinter:
     def _emit(self, line: dict[str, object]) -> None:
         if self._json:
             self._out.write(json.dumps(line, separators=(",", ":")) + "\n")
-        elif line["type"] != "beacon":
+        elif line["type"] == "beacon":
+            self._out.write(
+                f"{line['t']:>9.3f}  {'beacon':<12} {line['beacon']} {line['rssi']} dBm\n"
+            )
+        else:
             self._out.write(
                 f"{line['t']:>9.3f}  {line['type']:<12} {line.get('visitor', '')} "
                 f"{line.get('zone', '')}\n"

@@ -270,7 +270,7 @@ class FleetBroker(Mosquitto):
         server_cert: Path | None = None,
         acl: Path | None = None,
     ) -> None:
-        """`acl`: an ACL made by `omo-edge fleet-acl` instead of the documented example's."""
+        """`acl`: an ACL made by `omo-ops fleet acl` instead of the documented example's."""
         from edge.sim.broker import free_port
         from tests.fleet_broker import FLEET_ACL, render_fleet_conf
 

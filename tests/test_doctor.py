@@ -79,6 +79,25 @@ def test_a_healthy_device_has_no_fail_line(healthy: Callable[..., Path], broker:
         assert lines(out, "OK", check), (check, out)
 
 
+def test_the_first_line_says_which_config_and_warns_on_built_in_defaults(
+    healthy: Callable[..., Path], tmp_path: Path
+) -> None:
+    config = healthy()
+    _code, out = run_doctor(config)
+    assert out[0].split()[:2] == ["OK", "config"]
+    assert f"{config} loads and is valid; state in {tmp_path / 'state'}" in out[0]
+    defaults = subprocess.run(
+        [sys.executable, "-m", "edge.cli", "doctor"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    first = defaults.stdout.splitlines()[0]
+    assert first.startswith("WARN  config     built-in defaults (no --config); state in ")
+    assert "What to do: give the service's config: --config /etc/omo-edge/edge.toml" in first
+
+
 def test_unreachable_broker_fails(healthy: Callable[..., Path]) -> None:
     closed = free_port()  # nothing listens there
     code, out = run_doctor(healthy(mqtt={"host": "127.0.0.1", "port": closed}))

@@ -96,3 +96,19 @@ def test_drain_says_when_the_broker_is_unreachable(tmp_path: Path) -> None:
     assert out.returncode == 2
     assert "cannot reach the broker at 127.0.0.1:9" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+def test_outbox_commands_say_which_config_and_state_dir(
+    tmp_path: Path, device_config: Callable[..., Path]
+) -> None:
+    config = device_config()
+    fill(tmp_path / "state" / "outbox.sqlite3", 1)
+    said = f"omo-edge outbox: config {config}; state in {tmp_path / 'state'}"
+    for args in (["status"], ["export", str(tmp_path / "out.jsonl")]):
+        out = omo("outbox", *args, "--config", str(config))
+        assert out.returncode == 0, out.stderr
+        assert out.stderr.splitlines()[0] == said
+    defaults = omo("outbox", "status")  # no --config: the built-in defaults, said so
+    assert defaults.stderr.splitlines()[0] == (
+        "omo-edge outbox: built-in defaults (no --config); state in /var/lib/omo-edge"
+    )

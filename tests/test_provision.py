@@ -18,6 +18,7 @@ import time
 import urllib.parse
 from collections.abc import Callable
 from pathlib import Path
+from subprocess import CompletedProcess
 from typing import Any
 
 import numpy as np
@@ -108,15 +109,20 @@ def read_qr(png: Path) -> str:
     return texts[0]
 
 
-def cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+def cli(*args: str, timeout: float = 60, command: str = "edge.cli") -> CompletedProcess[str]:
+    """`omo-edge ARGS` as a process (`omo-ops ARGS` with command="edge.ops.cli")."""
     return subprocess.run(
-        [sys.executable, "-m", "edge.cli", *args],
+        [sys.executable, "-m", command, *args],
         check=False,
         capture_output=True,
         text=True,
         timeout=timeout,
         stdin=subprocess.DEVNULL,
     )
+
+
+def ops_cli(*args: str, timeout: float = 60) -> CompletedProcess[str]:
+    return cli(*args, timeout=timeout, command="edge.ops.cli")
 
 
 def pair_args(device: Device, code: str, broker: Mosquitto, pki: FleetPki) -> list[str]:
@@ -215,14 +221,14 @@ def test_two_devices_listed_one_paired_online_over_mutual_tls(
     fleet_pki_full: FleetPkiFull,
 ) -> None:
     """On the documented fleet broker (docs/mosquitto: mutual TLS, CRL, ACL). The ACL is
-    made by `omo-edge fleet-acl` from the devices' ids, as ops would before installing:
+    made by `omo-ops fleet acl` from the devices' ids, as ops would before installing:
     each device's own code makes its id (in its state dir) before the daemon starts."""
     folders = [tmp_path / "dev1", tmp_path / "dev2"]
     ids = [load_or_create(f / "state").device_id for f in folders]
     inventory = tmp_path / "devices.txt"
     inventory.write_text("".join(f"{STORE} {i}\n" for i in ids))
     acl = tmp_path / "omo-fleet.acl"
-    made = cli("fleet-acl", str(inventory), "--out", str(acl))
+    made = ops_cli("fleet", "acl", str(inventory), "--out", str(acl))
     assert made.returncode == 0, made.stderr
     with contextlib.ExitStack() as stack:
         broker = stack.enter_context(FleetBroker(fleet_pki_full, tmp_path / "broker", acl=acl))
@@ -247,7 +253,7 @@ def _pair_and_verify(
     one: Device, two: Device, broker: FleetBroker, pki: FleetPkiFull, central: CentralSim
 ) -> None:
     started = time.monotonic()
-    listed = cli("provision", "list", "--interface", "127.0.0.1", "--wait", "4")
+    listed = ops_cli("provision", "list", "--interface", "127.0.0.1", "--wait", "4")
     t_list = time.monotonic() - started
     assert listed.returncode == 0, listed.stderr
     cells = [re.split(r"\s{2,}", line) for line in listed.stdout.splitlines()[1:]]
@@ -258,13 +264,13 @@ def _pair_and_verify(
 
     code, _shot = one.screen_code()
     t0 = time.monotonic()
-    paired = cli(*pair_args(one, code, broker, pki))
+    paired = ops_cli(*pair_args(one, code, broker, pki))
     t_pair = time.monotonic() - t0
     assert paired.returncode == 0, paired.stderr
     assert "code confirmed" in paired.stderr and "paired:" in paired.stderr
 
     t0 = time.monotonic()
-    verified = cli(  # ops check from the platform side: the central listener and identity
+    verified = ops_cli(  # ops check from the platform side: the central listener and identity
         "provision",
         "verify",
         one.id,
@@ -309,7 +315,7 @@ def _pair_and_verify(
         ),
         20,
     )
-    again = cli(*pair_args(one, code, broker, pki))
+    again = ops_cli(*pair_args(one, code, broker, pki))
     assert again.returncode == 2 and "already provisioned" in again.stderr
     # the other device still waits, untouched
     assert "omo-pairing" in two.shots()[-1].name

@@ -1,4 +1,4 @@
-"""`omo-edge provision pair` refuses bad arguments in plain words, before it touches the LAN."""
+"""`omo-ops provision pair` refuses bad arguments in plain words, before it touches the LAN."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ def pair(*extra: str) -> subprocess.CompletedProcess[str]:
         [
             sys.executable,
             "-m",
-            "edge.cli",
+            "edge.ops.cli",
             "provision",
             "pair",
             "omo-aaaaaaaaaaaaaaaa",

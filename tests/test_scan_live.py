@@ -145,9 +145,11 @@ def test_live_scan_stops_cleanly_on_a_signal(tmp_path: Path, signum: int) -> Non
 
     assert proc.returncode == 0, err
     assert "Traceback" not in err
-    assert "visit.enter" in out and VISITOR in out  # text output: events only
-    counters = out.splitlines()[-1]
-    assert counters.startswith("{'adverts': ") and "'restarts': 0" in counters
+    lines = out.splitlines()  # text output: a line per beacon and event, then JSON
+    assert [ln.split()[2] for ln in lines if ln.split()[1] == "visit.enter"] == [VISITOR]
+    assert any(ln.split()[1:] == ["beacon", VISITOR, "-50", "dBm"] for ln in lines), out
+    counters = json.loads(lines[-1])
+    assert counters["type"] == "counters" and counters["restarts"] == 0
     assert calls.count("StopDiscovery") == calls.count("StartDiscovery") == 1
     mac_forms_absent(out + err, "the output")
 

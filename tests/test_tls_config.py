@@ -108,7 +108,7 @@ def test_a_key_owned_by_another_user_is_refused(tmp_path: Path) -> None:
 
 def test_the_documented_acl_is_what_the_generator_makes() -> None:
     out = subprocess.run(
-        [sys.executable, "-m", "edge.cli", "fleet-acl", str(FLEET_INVENTORY)],
+        [sys.executable, "-m", "edge.ops.cli", "fleet", "acl", str(FLEET_INVENTORY)],
         capture_output=True,
         text=True,
         timeout=30,

@@ -46,7 +46,7 @@ def pairing_slide(device_id: str, code: str, port: int) -> Slide:
         duration_ms=3_600_000,
         transition="cut",
         title="Pair this screen",
-        body=f"Device {device_id}\nOps: omo-edge provision pair, with this code",
+        body=f"Device {device_id}\nOps: omo-ops provision pair, with this code",
         code=f"{code[:3]} {code[3:]}",
         qr_url=pairing_url(device_id, code, port),
         background="#0b1d2a",

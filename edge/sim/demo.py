@@ -36,9 +36,15 @@ def run_demo(
     trace: Path = DEMO_TRACE,
     speed: float = 5.0,
     state_dir: Path | None = None,
+    window: bool = False,
 ) -> dict[str, Any]:
-    """Run the demo; returns the summary (also printed, JSON last)."""
+    """Run the demo; returns the summary (also printed, JSON last).
+
+    Full screen at the screen's own size, as in a store, unless `window` (1280x720);
+    headless keeps 1280x720 for its screenshots.
+    """
     headless = (not has_display()) if headless is None else headless
+    fullscreen = not (headless or window)
     screenshots.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="omo-demo-") as tmp:
         state = state_dir or Path(tmp)
@@ -52,9 +58,9 @@ def run_demo(
                     "presence": {"source": f"replay:{trace}", "replay_speed": speed},
                     "display": {
                         "headless": headless,
-                        "fullscreen": False,
-                        "width": 1280,
-                        "height": 720,
+                        "fullscreen": fullscreen,
+                        "width": 0 if fullscreen else 1280,
+                        "height": 0 if fullscreen else 720,
                         "screenshot_dir": str(screenshots),
                     },
                     "storage": {"path": str(state / "outbox.sqlite3")},

@@ -1,0 +1,37 @@
+"""The `omo-edge` command: what runs on the device.
+
+One module per command or group (`run`, `demo`, `scan`, `outbox`, `factory-reset`,
+`doctor`); each adds its parsers with `register(sub)`. What runs
+elsewhere (pairing, the fleet ACL, the central simulator) is `omo-ops`
+(edge/ops/cli/).
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")  # before anything imports pygame
+
+import argparse
+
+from edge import __version__
+from edge.cli import demo, doctor, outbox, reset, run, scan
+from edge.cli.common import run as run_command
+from edge.cli.run import make_source
+
+__all__ = ["build_parser", "main", "make_source"]
+
+GROUPS = (run, demo, scan, outbox, reset, doctor)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="omo-edge", description=__doc__.split("\n")[0])
+    parser.add_argument("--version", action="version", version=f"omo-edge {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for group in GROUPS:
+        group.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_command(build_parser(), argv)

@@ -1,0 +1,31 @@
+"""The `omo-ops` command: what runs off the device (an ops laptop, the fleet broker, a lab).
+
+One module per top-level command or group; each adds its parsers with
+`register(sub)`, and a group nests its own subcommands (`omo-ops fleet acl`),
+so a new group is a new module and one line in GROUPS.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from edge import __version__
+from edge.cli.common import run as run_command
+from edge.ops.cli import central, fleet, provision
+
+__all__ = ["build_parser", "main"]
+
+GROUPS = (provision, fleet, central)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="omo-ops", description=__doc__.split("\n")[0])
+    parser.add_argument("--version", action="version", version=f"omo-ops {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for group in GROUPS:
+        group.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_command(build_parser(), argv)
