@@ -20,18 +20,17 @@ from typing import Any
 
 from edge.app.bridge import RenderBridge
 from edge.app.health import HealthService
+from edge.app.online import Online, connect
 from edge.app.stats import Stats
 from edge.checkin.service import CheckinService
 from edge.clock import clock_synced
-from edge.commands import CommandRunner
 from edge.config import Config
 from edge.content.player import Impression, Personal
-from edge.content.service import ContentService, asset_requester, fallback_playlist
+from edge.content.service import fallback_playlist
 from edge.content.slides import Slide
 from edge.errors import EdgeError
-from edge.link.router import Route, TopicRouter, serve_inbox
-from edge.link.session import ASSETS, BrokerSettings, MqttLink
-from edge.link.topics import Topics
+from edge.link.router import TopicRouter
+from edge.link.session import BrokerSettings
 from edge.outbox.service import OutboxService
 from edge.outbox.worker import OutboxThread
 from edge.personalize.service import PersonalizeService
@@ -42,25 +41,10 @@ from edge.presence.service import PresenceService
 from edge.provision.announce import find_broker
 from edge.provision.device import PAIRING_SLIDE_ID, Provisioning, prepare
 from edge.quiet import QuietLog
-from edge.runtime.jobs import Jobs
 from edge.runtime.service import Service
 from edge.runtime.supervisor import Supervisor, Task
-from edge.update.stage import Stager
 
 log = logging.getLogger("edge.daemon")
-
-
-@dataclasses.dataclass
-class Online:
-    """What exists only while the device talks to central."""
-
-    link: MqttLink
-    assets: MqttLink  # the asset connection (edge/link/session.py says why)
-    content: ContentService
-    commands: CommandRunner
-    command_jobs: Jobs
-    updates: Stager
-    routes: set[str]
 
 
 class IoSide:
@@ -228,66 +212,13 @@ class IoSide:
         await self._start_link(cfg, broker)
 
     async def _start_link(self, cfg: Config, broker: BrokerSettings) -> None:
-        assert self._loop is not None
-        topics = Topics(cfg.mqtt.prefix, cfg.device.store_id, cfg.device.device_id)
-        link = MqttLink(topics, broker, self._loop, clock_synced, state=self._state_fields)
-        assets = MqttLink(topics, broker, self._loop, clock_synced, channel=ASSETS)
-        u = cfg.update
-        updates = Stager(
-            cfg.state_dir / "update",
-            u.release_public_key,
-            request_asset=asset_requester(assets),
-            allow_file_urls=u.allow_file_urls,
-            max_bytes=u.max_bytes,
-        )
-        content = ContentService(
-            cfg,
-            assets,
-            set_playlist=lambda slides, resolve, fallback: self.bridge.set_playlist(
-                slides, resolve, fallback=fallback
-            ),
-            record=self.outbox.record,
-            loop=self._loop,
-            take_asset=updates.receive_asset,
-        )
-        command_jobs = Jobs("commands")
-        commands = CommandRunner(
-            self.outbox.outbox,
-            link,
-            clock_synced=clock_synced,
-            screenshot=self.bridge.screenshot,
-            reload=self._reload,
-            purge=self.purge_visitor,
-            reprovision=self._reprovision,
-            update=updates.stage,
-            submit=command_jobs.submit,
-        )
-        self.outbox.online(link)
-        self.personalize.online(link)
-        await content.start()
-        routes = [
-            *self.outbox.routes(topics),
-            *self.personalize.routes(topics),
-            *self.checkin.routes(topics),
-            *content.routes(topics),
-            Route("cmd", commands.handle, topic=topics.cmd),
-        ]
-        self.router.add(*routes)
-        self.online = Online(
-            link, assets, content, commands, command_jobs, updates, {r.name for r in routes}
-        )
-        link.start()
-        assets.start()
-        self.supervisor.start(
-            Task("inbox", lambda: serve_inbox(link, self.router)),
-            Task("inbox-assets", lambda: serve_inbox(assets, self.router)),
-            self.outbox.sync_task(),
-            command_jobs.task(),
-            *content.tasks(),
-            group="online",
-        )
+        online = await connect(self, cfg, broker)
+        self.router.add(*online.routes)
+        self.online = online
+        online.start()
+        self.supervisor.start(*online.tasks(self.router, self.outbox), group="online")
 
-    def _state_fields(self) -> dict[str, Any]:
+    def state_fields(self) -> dict[str, Any]:
         return {"display": self.bridge.display}
 
     def display_changed(self) -> None:
@@ -295,7 +226,7 @@ class IoSide:
         if self.online is not None:
             self.online.link.publish_state()
 
-    def _reprovision(self) -> None:
+    def reprovision(self) -> None:
         """The `reprovision` command: answered first, then offline, bundle gone, pairing."""
         if not self.provisioning.interfaces:
             raise EdgeError("pairing is off on this device ([provision] interfaces is empty)")
@@ -315,12 +246,10 @@ class IoSide:
         await self.supervisor.stop("online")
         if online is None:
             return
-        self.router.remove(online.routes)
+        self.router.remove({r.name for r in online.routes})
         self.outbox.offline()
         self.personalize.offline()
-        await asyncio.gather(
-            asyncio.to_thread(online.link.stop), asyncio.to_thread(online.assets.stop)
-        )
+        await online.stop()
 
     # -- what the services ask of the root ----------------------------------------------------
     def _show_personal(self, personal: Personal) -> None:
@@ -344,7 +273,7 @@ class IoSide:
         self.stats.impressions += 1
         self.outbox.record("impression", impression.event_fields())
 
-    async def _reload(self) -> None:
+    async def reload(self) -> None:
         if self.online is not None:
             await self.online.content.reload()
         self.bridge.reload()
@@ -400,9 +329,7 @@ class IoSide:
         await self.supervisor.stop("online")
         await self.outbox.writer.flush()
         if online is not None:
-            await asyncio.gather(
-                asyncio.to_thread(online.link.stop), asyncio.to_thread(online.assets.stop)
-            )
+            await online.stop()
         self.stats.visitors = set(self.presence.visitors)
         self.stats.adverts = self.presence.adverts
         status = await self.outbox.status()

@@ -1,0 +1,103 @@
+"""What exists only while the device talks to central: its two MQTT connections, content,
+commands and updates; built when the device is provisioned (at start or by pairing) and
+taken down when it is unpaired."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from edge.clock import clock_synced
+from edge.commands import CommandRunner
+from edge.config import Config
+from edge.content.service import ContentService, asset_requester
+from edge.link.router import Route, TopicRouter, serve_inbox
+from edge.link.session import ASSETS, BrokerSettings, MqttLink
+from edge.link.topics import Topics
+from edge.outbox.service import OutboxService
+from edge.runtime.jobs import Jobs
+from edge.runtime.supervisor import Task
+from edge.update.stage import Stager
+
+if TYPE_CHECKING:
+    from edge.app.io import IoSide
+
+
+@dataclass
+class Online:
+    link: MqttLink
+    assets: MqttLink  # the asset connection (edge/link/session.py says why)
+    content: ContentService
+    commands: CommandRunner
+    command_jobs: Jobs
+    updates: Stager
+    routes: list[Route]
+
+    def start(self) -> None:
+        """Begin connecting (both return at once; the broker may be down)."""
+        self.link.start()
+        self.assets.start()
+
+    def tasks(self, router: TopicRouter, outbox: OutboxService) -> list[Task]:
+        link, assets = self.link, self.assets
+        return [
+            Task("inbox", lambda: serve_inbox(link, router)),
+            Task("inbox-assets", lambda: serve_inbox(assets, router)),
+            outbox.sync_task(),
+            self.command_jobs.task(),
+            *self.content.tasks(),
+        ]
+
+    async def stop(self) -> None:
+        """Say offline (retained) and disconnect both connections."""
+        await asyncio.gather(asyncio.to_thread(self.link.stop), asyncio.to_thread(self.assets.stop))
+
+
+async def connect(io: IoSide, cfg: Config, broker: BrokerSettings) -> Online:
+    """Build the online parts on the device's services; the saved content plays at once."""
+    loop = asyncio.get_running_loop()
+    topics = Topics(cfg.mqtt.prefix, cfg.device.store_id, cfg.device.device_id)
+    link = MqttLink(topics, broker, loop, clock_synced, state=io.state_fields)
+    assets = MqttLink(topics, broker, loop, clock_synced, channel=ASSETS)
+    u = cfg.update
+    updates = Stager(
+        cfg.state_dir / "update",
+        u.release_public_key,
+        request_asset=asset_requester(assets),
+        allow_file_urls=u.allow_file_urls,
+        max_bytes=u.max_bytes,
+    )
+    content = ContentService(
+        cfg,
+        assets,
+        set_playlist=lambda slides, resolve, fallback: io.bridge.set_playlist(
+            slides, resolve, fallback=fallback
+        ),
+        record=io.outbox.record,
+        loop=loop,
+        take_asset=updates.receive_asset,
+    )
+    command_jobs = Jobs("commands")
+    commands = CommandRunner(
+        io.outbox.outbox,
+        link,
+        clock_synced=clock_synced,
+        screenshot=io.bridge.screenshot,
+        reload=io.reload,
+        purge=io.purge_visitor,
+        reprovision=io.reprovision,
+        update=updates.stage,
+        submit=command_jobs.submit,
+    )
+    io.outbox.online(link)
+    io.personalize.online(link)
+    await content.start()
+    routes = [
+        *io.outbox.routes(topics),
+        *io.personalize.routes(topics),
+        *io.checkin.routes(topics),
+        *content.routes(topics),
+        Route("cmd", commands.handle, topic=topics.cmd),
+    ]
+    return Online(link, assets, content, commands, command_jobs, updates, routes)
