@@ -7,11 +7,12 @@ event, returning the status and JSON body to send. docs/checkin.md lists
 every status code.
 
 Everything that arrives is untrusted, so the HTTP/1.1 subset is small and
-strict: one request per connection (always `Connection: close`), a body only
-with Content-Length (no chunked encoding), head and body each bounded in
-size and in time (a slow client is dropped: no slowloris), a token bucket per
-client address, a cap on open connections. Every outcome is counted; a
-problem is a short JSON error, never a traceback, and the server keeps going.
+strict (parsed and encoded in lan_wire.py, pure): one request per connection
+(always `Connection: close`), a body only with Content-Length (no chunked
+encoding), head and body each bounded in size and in time (a slow client is
+dropped: no slowloris), a token bucket per client address, a cap on open
+connections (lan_limits.py). Every outcome is counted; a problem is a short
+JSON error, never a traceback, and the server keeps going.
 
 The service is advertised as `_omo-checkin._tcp.local.` with TXT `id`
 (device_id) and `path`, on the interface the server listens on.
@@ -21,16 +22,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import http
 import ipaddress
 import json
 import logging
-import re
 import socket
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from types import TracebackType
 from typing import Any
 
@@ -38,184 +37,41 @@ from zeroconf import Error as ZeroconfError
 from zeroconf import IPVersion, ServiceInfo
 from zeroconf.asyncio import AsyncZeroconf
 
+from edge.checkin.lan_limits import LanLimits, RateLimiter
+from edge.checkin.lan_wire import CONTINUE, Reply, accept_head, encode, error_reply, parse_body
 from edge.checkin.nonces import Verdict
 from edge.checkin.tokens import TokenRejected, VisitorToken, verify_token
 from edge.clock import clock_synced as system_clock_synced
-from edge.content.manifest import _no_duplicates
 from edge.errors import EdgeError
 from edge.quiet import QuietLog
+
+__all__ = [
+    "CHECKIN_PATH",
+    "SERVICE_TYPE",
+    "LanCheckin",
+    "LanError",
+    "LanLimits",
+    "OnCheckin",
+    "RateLimiter",
+    "nonce_refusal",
+]
 
 log = logging.getLogger(__name__)
 
 CHECKIN_PATH = "/checkin"
 SERVICE_TYPE = "_omo-checkin._tcp.local."
-MAX_HEADERS = 64
 
 OnCheckin = Callable[[VisitorToken, str], Awaitable[tuple[int, dict[str, Any]]]]
 """The daemon's part: spend the nonce, commit the event, say what to answer."""
-
-_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # RFC 9110 token
-_VERSION = re.compile(r"HTTP/1\.[01]")
-_DIGITS = re.compile(r"[0-9]{1,18}")
 
 
 class LanError(EdgeError):
     """The endpoint could not start: the address cannot be bound or advertised."""
 
 
-@dataclass(frozen=True)
-class LanLimits:
-    """Sizes, times and rates that bound what one client can make the endpoint do."""
-
-    max_head_bytes: int = 8192
-    max_body_bytes: int = 8192
-    head_timeout_s: float = 5.0  # from accepting the connection to the end of the head
-    body_timeout_s: float = 5.0
-    callback_timeout_s: float = 5.0
-    linger_s: float = 1.0  # reading what a refused client still sends, so it sees the answer
-    rate_per_s: float = 5.0  # requests per client address...
-    burst: int = 5  # ...with this many at once
-    max_connections: int = 64
-    max_per_client: int = 4  # open connections from one address
-    max_clients_tracked: int = 1024
-
-
-class RateLimiter:
-    """A token bucket per client (pure: `now` passed in); memory bounded by `max_clients`."""
-
-    def __init__(self, rate_per_s: float, burst: int, max_clients: int = 1024) -> None:
-        if rate_per_s <= 0 or burst < 1 or max_clients < 1:
-            raise ValueError("rate_per_s must be positive, burst and max_clients at least 1")
-        self.rate_per_s = rate_per_s
-        self.burst = burst
-        self.max_clients = max_clients
-        self._buckets: dict[str, tuple[float, float]] = {}  # client -> (tokens, at); LRU order
-
-    def allow(self, client: str, now: float) -> bool:
-        tokens, at = self._buckets.pop(client, (float(self.burst), now))
-        tokens = min(float(self.burst), tokens + max(0.0, now - at) * self.rate_per_s)
-        allowed = tokens >= 1.0
-        self._buckets[client] = (tokens - 1.0 if allowed else tokens, now)
-        while len(self._buckets) > self.max_clients:
-            del self._buckets[next(iter(self._buckets))]  # the least recently seen
-        return allowed
-
-    def __len__(self) -> int:
-        return len(self._buckets)
-
-
-@dataclass(frozen=True)
-class _Reply:
-    status: int
-    body: dict[str, Any]
-    outcome: str  # the counter it adds to
-    headers: tuple[tuple[str, str], ...] = ()
-    linger: bool = False  # the request was not read to its end
-
-
-def _error(status: int, error: str, detail: str, outcome: str | None = None) -> _Reply:
-    return _Reply(status, {"error": error, "detail": detail}, outcome or error, linger=True)
-
-
 def nonce_refusal(verdict: Verdict) -> tuple[int, dict[str, Any]]:
     """What `on_checkin` answers for a nonce NonceBook.use refused (403, with the verdict)."""
     return 403, {"error": "nonce_rejected", "reason": verdict}
-
-
-class _BadHead(ValueError):
-    pass
-
-
-@dataclass(frozen=True)
-class _Head:
-    method: str
-    path: str
-    headers: dict[str, list[str]]  # lower-case name -> values in order
-
-
-def _parse_head(raw: bytes) -> _Head:
-    """Request line and header fields, strictly (RFC 9112 without the lenient parts)."""
-    try:
-        text = raw[:-4].decode("ascii")
-    except UnicodeDecodeError as exc:
-        raise _BadHead("the request head is not ASCII") from exc
-    lines = text.split("\r\n")
-    if any("\r" in line or "\n" in line for line in lines):
-        raise _BadHead("lines must end with CRLF")
-    parts = lines[0].split(" ")
-    if len(parts) != 3 or not _TOKEN.fullmatch(parts[0]) or not _VERSION.fullmatch(parts[2]):
-        raise _BadHead("the request line is not 'METHOD /path HTTP/1.1'")
-    method, target, _version = parts
-    if not target.startswith("/"):
-        raise _BadHead("the request target is not a path")
-    if len(lines) - 1 > MAX_HEADERS:
-        raise _BadHead(f"more than {MAX_HEADERS} header fields")
-    headers: dict[str, list[str]] = {}
-    for line in lines[1:]:
-        name, colon, value = line.partition(":")
-        if not colon or not _TOKEN.fullmatch(name):  # also refuses obs-fold and "Name :"
-            raise _BadHead("a header line is not 'Name: value'")
-        value = value.strip(" \t")
-        if any((ord(c) < 32 and c != "\t") or ord(c) == 127 for c in value):
-            raise _BadHead(f"header {name} has control characters")
-        headers.setdefault(name.lower(), []).append(value)
-    return _Head(method, target.partition("?")[0], headers)
-
-
-def _content_length(head: _Head, max_body: int) -> int | _Reply:
-    if "transfer-encoding" in head.headers or "content-length" not in head.headers:
-        return _error(411, "length_required", "send the body with a Content-Length")
-    values = head.headers["content-length"]
-    if len(values) != 1 or not _DIGITS.fullmatch(values[0]):
-        return _error(400, "bad_request", "Content-Length must be one decimal number")
-    length = int(values[0])
-    if length > max_body:
-        return _error(413, "too_large", f"the body may be at most {max_body} bytes")
-    return length
-
-
-def _json_type(head: _Head) -> bool:
-    values = head.headers.get("content-type", [])
-    if len(values) != 1:
-        return False
-    media, _, params = values[0].partition(";")
-    if media.strip().lower() != "application/json":
-        return False
-    for param in filter(None, (p.strip() for p in params.split(";"))):
-        name, _, value = param.partition("=")
-        if name.strip().lower() == "charset" and value.strip().strip('"').lower() != "utf-8":
-            return False
-    return True
-
-
-def _parse_body(body: bytes) -> tuple[str, str]:
-    """The nonce and the token, or ValueError."""
-    doc = json.loads(body.decode("utf-8"), object_pairs_hook=_no_duplicates)
-    if not isinstance(doc, dict):
-        raise ValueError("the body is not a JSON object")
-    nonce, token = doc.get("nonce"), doc.get("token")
-    if not isinstance(nonce, str) or not 8 <= len(nonce) <= 128:
-        raise ValueError("nonce must be a string of 8-128 characters")
-    if not isinstance(token, str) or not token:
-        raise ValueError("token must be a non-empty string")
-    return nonce, token
-
-
-def _encode(reply: _Reply) -> bytes:
-    body = json.dumps(reply.body, separators=(",", ":"), ensure_ascii=True).encode()
-    try:
-        phrase = http.HTTPStatus(reply.status).phrase
-    except ValueError:
-        phrase = "Status"
-    lines = [
-        f"HTTP/1.1 {reply.status} {phrase}",
-        "Content-Type: application/json",
-        f"Content-Length: {len(body)}",
-        "Cache-Control: no-store",
-        "Connection: close",
-        *(f"{name}: {value}" for name, value in reply.headers),
-    ]
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("ascii") + body
 
 
 class LanCheckin:
@@ -378,7 +234,7 @@ class LanCheckin:
                 raise
             except Exception as exc:  # never let one request take the endpoint down
                 self._quiet.problem("lan:internal", "check-in request failed: %r", exc)
-                reply = _Reply(500, {"error": "internal"}, "internal_error", linger=True)
+                reply = Reply(500, {"error": "internal"}, "internal_error", linger=True)
             if reply is not None:
                 self._counts[reply.outcome] += 1
                 await self._send(reader, writer, reply)
@@ -407,56 +263,45 @@ class LanCheckin:
 
     async def _exchange(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, allowed: bool
-    ) -> _Reply | None:
+    ) -> Reply | None:
         """Read one request and decide the reply; None: nothing to answer (client gone)."""
         limits = self.limits
         try:
             async with asyncio.timeout(limits.head_timeout_s):
                 raw = await reader.readuntil(b"\r\n\r\n")
         except TimeoutError:
-            return _Reply(408, {"error": "timeout", "detail": "request head too slow"}, "timeout")
+            return Reply(408, {"error": "timeout", "detail": "request head too slow"}, "timeout")
         except asyncio.LimitOverrunError:
-            return _error(431, "head_too_large", f"the head may be {limits.max_head_bytes} bytes")
+            return error_reply(
+                431, "head_too_large", f"the head may be {limits.max_head_bytes} bytes"
+            )
         except asyncio.IncompleteReadError:
             self._counts["incomplete"] += 1
             return None
         if not allowed:
-            reply = _error(429, "rate_limited", "too many requests; try again in a second")
+            reply = error_reply(429, "rate_limited", "too many requests; try again in a second")
             return replace(reply, headers=(("Retry-After", "1"),))
-        try:
-            head = _parse_head(raw)
-        except _BadHead as exc:
-            return _error(400, "bad_request", str(exc))
-        if head.path != CHECKIN_PATH:
-            return _error(404, "not_found", f"only {CHECKIN_PATH} is served here")
-        if head.method != "POST":
-            reply = _error(405, "method_not_allowed", f"{CHECKIN_PATH} takes POST")
-            return replace(reply, headers=(("Allow", "POST"),))
-        length = _content_length(head, limits.max_body_bytes)
-        if isinstance(length, _Reply):
-            return length
-        if not _json_type(head):
-            return _error(415, "unsupported_media_type", "Content-Type must be application/json")
-        expect = head.headers.get("expect")
-        if expect is not None:
-            if [e.lower() for e in expect] != ["100-continue"]:
-                return _error(417, "expectation_failed", "only 'Expect: 100-continue' is known")
-            writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        accepted = accept_head(raw, CHECKIN_PATH, limits.max_body_bytes)
+        if isinstance(accepted, Reply):
+            return accepted
+        length, send_continue = accepted
+        if send_continue:
+            writer.write(CONTINUE)
         try:
             async with asyncio.timeout(limits.body_timeout_s):
                 body = await reader.readexactly(length)
         except TimeoutError:
-            return _Reply(408, {"error": "timeout", "detail": "request body too slow"}, "timeout")
+            return Reply(408, {"error": "timeout", "detail": "request body too slow"}, "timeout")
         except asyncio.IncompleteReadError:
             self._counts["incomplete"] += 1
             return None
         try:
-            nonce, token_text = _parse_body(body)
+            nonce, token_text = parse_body(body)
         except (ValueError, RecursionError) as exc:  # JSON and UTF-8 errors are ValueErrors
-            return _Reply(400, {"error": "bad_request", "detail": str(exc)}, "bad_request")
+            return Reply(400, {"error": "bad_request", "detail": str(exc)}, "bad_request")
         return await self._checkin(nonce, token_text)
 
-    async def _checkin(self, nonce: str, token_text: str) -> _Reply:
+    async def _checkin(self, nonce: str, token_text: str) -> Reply:
         try:
             token = verify_token(
                 token_text,
@@ -466,7 +311,7 @@ class LanCheckin:
             )
         except TokenRejected as exc:
             body = {"error": "token_rejected", "reason": exc.reason}
-            return _Reply(401, body, f"token.{exc.reason}")
+            return Reply(401, body, f"token.{exc.reason}")
         try:
             async with asyncio.timeout(self.limits.callback_timeout_s):
                 status, body = await self._on_checkin(token, nonce)
@@ -475,18 +320,18 @@ class LanCheckin:
             json.dumps(body)  # must be sendable
         except TimeoutError:
             self._quiet.problem("lan:callback", "check-in callback timed out")
-            return _Reply(503, {"error": "unavailable", "detail": "try again"}, "callback_timeout")
+            return Reply(503, {"error": "unavailable", "detail": "try again"}, "callback_timeout")
         except Exception as exc:
             self._quiet.problem("lan:callback", "check-in callback failed: %r", exc)
-            return _Reply(500, {"error": "internal"}, "callback_error")
+            return Reply(500, {"error": "internal"}, "callback_error")
         self._quiet.resolved("lan:callback", "check-in callback works again")
-        return _Reply(status, body, f"checkin.{status}")
+        return Reply(status, body, f"checkin.{status}")
 
     async def _send(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, reply: _Reply
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, reply: Reply
     ) -> None:
         """Write the reply; if the request was not read to its end, linger briefly first."""
-        writer.write(_encode(reply))
+        writer.write(encode(reply))
         async with asyncio.timeout(self.limits.head_timeout_s):
             await writer.drain()
         if reply.linger and writer.can_write_eof():
@@ -501,3 +346,8 @@ class LanCheckin:
                         if not chunk:
                             break
                         budget -= len(chunk)
+
+
+# tests/fuzz_targets.py reaches the wire functions by their names from before the split
+_encode = encode
+_parse_body = parse_body

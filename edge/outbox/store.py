@@ -11,15 +11,18 @@ though they were committed; FULL fsyncs the WAL on every commit. The cost is
 one fsync per transaction, which is why the daemon groups its own events
 into short transactions (edge/outbox/writer.py).
 
-Bounds: a row and a byte budget. Over budget, low-value kinds go first
-(`visit.dwell`, `device.health`), then the oldest of any kind; never a batch
-in flight. Every drop is counted by type in a persistent counter.
+Bounds: a row and a byte budget (budget.py). Over budget, low-value kinds go
+first (`visit.dwell`, `device.health`), then the oldest of any kind; never a
+batch in flight. Every drop is counted by type in a persistent counter.
 
 Privacy (docs/data-protection.md): `secure_delete` is on, so a deleted event
 (acknowledged, expired, purged) is overwritten with zeros rather than left
 in free pages; `expire` bounds how long an unsent event is kept; and
 `purge_visitor` removes a visitor's events, then truncates the WAL so no old
-page copy of them survives there.
+page copy of them survives there (removal.py).
+
+This module is the `Outbox` itself: transactions, batches, acknowledgements,
+remembered commands and status; schema.py opens and migrates the file.
 """
 
 from __future__ import annotations
@@ -28,65 +31,35 @@ import contextlib
 import json
 import logging
 import sqlite3
-import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import sqlite_utils
-
 from edge.errors import EdgeError
 from edge.ids import new_id
+from edge.outbox import budget, removal
+from edge.outbox.budget import DROP_CHUNK, LOW_VALUE
+from edge.outbox.removal import Purged
+from edge.outbox.schema import MIGRATIONS, bump, is_corrupt, move_aside, open_database, totals
+
+__all__ = [
+    "COMMAND_MARGIN_MS",
+    "DROP_CHUNK",
+    "LOW_VALUE",
+    "MIGRATIONS",
+    "SEEN_COMMANDS_KEPT",
+    "Batch",
+    "Outbox",
+    "Purged",
+    "StorageError",
+]
 
 log = logging.getLogger(__name__)
 
-LOW_VALUE = ("visit.dwell", "device.health")
-DROP_CHUNK = 500
 
-# Numbered migrations: index + 1 = schema version after applying it. Append only.
-MIGRATIONS: tuple[str, ...] = (
-    """
-    CREATE TABLE events (
-        seq INTEGER PRIMARY KEY AUTOINCREMENT,
-        id TEXT NOT NULL UNIQUE,
-        type TEXT NOT NULL,
-        ts INTEGER NOT NULL,
-        body TEXT NOT NULL,
-        size INTEGER NOT NULL,
-        batch_id TEXT
-    );
-    CREATE INDEX events_batch_seq ON events (batch_id, seq);
-    CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
-    """,
-    # Running totals, so status and budgets never count a million rows.
-    """
-    INSERT OR REPLACE INTO counters(name, value) SELECT 'stored_rows', COUNT(*) FROM events;
-    INSERT OR REPLACE INTO counters(name, value)
-        SELECT 'stored_bytes', COALESCE(SUM(size), 0) FROM events;
-    CREATE INDEX events_type_seq ON events (type, seq) WHERE batch_id IS NULL;
-    """,
-    # Commands already carried out, so a redelivered or replayed cmd_id is refused.
-    """
-    CREATE TABLE commands (cmd_id TEXT PRIMARY KEY, ts INTEGER NOT NULL);
-    """,
-    # A command's own expiry, so a remembered cmd_id can be forgotten once it is past.
-    """
-    ALTER TABLE commands ADD COLUMN expires_ts INTEGER;
-    """,
-)
 SEEN_COMMANDS_KEPT = 10_000
 COMMAND_MARGIN_MS = 24 * 3_600_000  # a cmd_id is remembered this long past its expiry
-
-
-@dataclass(frozen=True, slots=True)
-class Purged:
-    """What `purge_visitor` removed: events, the check-in nonces they named, and how many
-    other events left an unacknowledged batch (they are sent again in a new batch)."""
-
-    events: int
-    nonces: tuple[str, ...]
-    released: int
 
 
 class StorageError(EdgeError):
@@ -100,11 +73,6 @@ class Batch:
     batch_id: str
     event_ids: tuple[str, ...]
     payload: bytes
-
-
-def _is_corrupt(exc: sqlite3.DatabaseError) -> bool:
-    text = str(exc).lower()
-    return "malformed" in text or "not a database" in text or "corrupt" in text
 
 
 @contextlib.contextmanager
@@ -125,56 +93,18 @@ class Outbox:
         self.max_rows, self.max_bytes = max_rows, max_bytes
         self.recovered_from: Path | None = None
         try:
-            self._open()
+            self.db = open_database(path)
         except sqlite3.DatabaseError as exc:
-            if not _is_corrupt(exc):
+            if not is_corrupt(exc):
                 raise
-            self.recovered_from = self._move_aside(exc)
-            self._open()
-
-    def _open(self) -> None:
-        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=10)
-        try:
-            self.db = sqlite_utils.Database(conn)
-            self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("PRAGMA synchronous=FULL")
-            self.db.execute("PRAGMA secure_delete=ON")
-            check = self.db.execute("PRAGMA quick_check(1)").fetchone()[0]
-            if check != "ok":
-                raise sqlite3.DatabaseError(f"database disk image is malformed ({check})")
-            self._migrate()
-        except sqlite3.DatabaseError:
-            conn.close()
-            raise
-
-    def _move_aside(self, exc: Exception) -> Path:
-        """A corrupt file is kept for forensics under a timestamped name; we start afresh."""
-        stamp = time.strftime("%Y%m%dT%H%M%S")
-        aside = self.path.with_name(f"{self.path.name}.corrupt-{stamp}")
-        n = 1
-        while aside.exists():  # never overwrite an earlier copy
-            aside = self.path.with_name(f"{self.path.name}.corrupt-{stamp}-{n}")
-            n += 1
-        for suffix in ("", "-wal", "-shm"):
-            part = Path(str(self.path) + suffix)
-            if part.exists():
-                part.rename(Path(str(aside) + suffix))
-        log.error(
-            "outbox %s is corrupt (%s); moved it to %s and started a fresh one",
-            self.path,
-            exc,
-            aside,
-        )
-        return aside
-
-    def _migrate(self) -> None:
-        version = int(self.db.execute("PRAGMA user_version").fetchone()[0])
-        for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
-            with self.db.conn:
-                self.db.conn.execute("BEGIN IMMEDIATE")
-                for statement in filter(str.strip, script.split(";")):
-                    self.db.conn.execute(statement)
-                self.db.conn.execute(f"PRAGMA user_version={number}")
+            self.recovered_from = move_aside(path)
+            log.error(
+                "outbox %s is corrupt (%s); moved it to %s and started a fresh one",
+                path,
+                exc,
+                self.recovered_from,
+            )
+            self.db = open_database(path)
 
     def __enter__(self) -> Outbox:
         return self
@@ -184,13 +114,6 @@ class Outbox:
 
     def close(self) -> None:
         self.db.conn.close()
-
-    def _bump(self, name: str, by: int) -> None:
-        self.db.conn.execute(
-            "INSERT INTO counters(name, value) VALUES (?, ?) "
-            "ON CONFLICT(name) DO UPDATE SET value = value + excluded.value",
-            [name, by],
-        )
 
     def append(
         self, events: Iterable[Mapping[str, Any]], dropped: Mapping[str, int] | None = None
@@ -207,7 +130,7 @@ class Outbox:
         with _storage_errors(), self.db.conn:
             self.db.conn.execute("BEGIN IMMEDIATE")
             for kind, count in (dropped or {}).items():
-                self._bump(f"dropped.{kind}", count)
+                bump(self.db.conn, f"dropped.{kind}", count)
             if not rows:
                 return 0
             known = self._known(list(rows))
@@ -216,10 +139,10 @@ class Outbox:
                 self.db.conn.executemany(
                     "INSERT INTO events(id, type, ts, body, size) VALUES (?, ?, ?, ?, ?)", fresh
                 )
-                self._bump("accepted_total", len(fresh))
-                self._bump("stored_rows", len(fresh))
-                self._bump("stored_bytes", sum(row[4] for row in fresh))
-                self._enforce_budget()
+                bump(self.db.conn, "accepted_total", len(fresh))
+                bump(self.db.conn, "stored_rows", len(fresh))
+                bump(self.db.conn, "stored_bytes", sum(row[4] for row in fresh))
+                budget.enforce(self.db.conn, self.max_rows, self.max_bytes)
         return len(fresh)
 
     def _known(self, ids: list[str]) -> set[str]:
@@ -235,64 +158,6 @@ class Outbox:
                 )
             )
         return known
-
-    def _enforce_budget(self) -> None:
-        """Inside a write transaction: drop low-value, then oldest, until within budget."""
-        for kinds in (LOW_VALUE, None):
-            while self._over_budget():
-                if kinds is None:
-                    victims = self.db.conn.execute(
-                        "SELECT seq, type, size FROM events WHERE batch_id IS NULL"
-                        " ORDER BY seq LIMIT ?",
-                        [DROP_CHUNK],
-                    ).fetchall()
-                else:
-                    victims = self.db.conn.execute(
-                        "SELECT seq, type, size FROM events WHERE batch_id IS NULL"
-                        f" AND type IN ({','.join('?' * len(kinds))}) ORDER BY seq LIMIT ?",
-                        [*kinds, DROP_CHUNK],
-                    ).fetchall()
-                if not victims:
-                    break
-                victims = self._just_enough(victims)
-                self.db.conn.executemany(
-                    "DELETE FROM events WHERE seq = ?", [(v[0],) for v in victims]
-                )
-                by_type: dict[str, int] = {}
-                for _seq, kind, _size in victims:
-                    by_type[kind] = by_type.get(kind, 0) + 1
-                for kind, count in by_type.items():
-                    self._bump(f"dropped.{kind}", count)
-                self._bump("stored_rows", -len(victims))
-                self._bump("stored_bytes", -sum(v[2] for v in victims))
-
-    def _totals(self) -> tuple[int, int]:
-        got = dict(
-            self.db.conn.execute(
-                "SELECT name, value FROM counters WHERE name IN ('stored_rows', 'stored_bytes')"
-            ).fetchall()
-        )
-        return int(got.get("stored_rows", 0)), int(got.get("stored_bytes", 0))
-
-    def _over_budget(self) -> bool:
-        rows, size = self._totals()
-        return bool(
-            (self.max_rows and rows > self.max_rows) or (self.max_bytes and size > self.max_bytes)
-        )
-
-    def _just_enough(self, victims: list[tuple[int, str, int]]) -> list[tuple[int, str, int]]:
-        """The fewest of `victims` (in order) whose removal brings us within budget."""
-        rows, size = self._totals()
-        chosen = []
-        for victim in victims:
-            if not (
-                (self.max_rows and rows > self.max_rows)
-                or (self.max_bytes and size > self.max_bytes)
-            ):
-                break
-            chosen.append(victim)
-            rows, size = rows - 1, size - victim[2]
-        return chosen
 
     def next_batch(self, device_id: str, max_events: int, max_bytes: int = 64_000) -> Batch | None:
         """The batch to send now: the unacknowledged one in flight, else a new one of the oldest."""
@@ -346,9 +211,9 @@ class Outbox:
             count = int(gone[0])
             if count:
                 self.db.conn.execute("DELETE FROM events WHERE batch_id = ?", [batch_id])
-                self._bump("acked_total", count)
-                self._bump("stored_rows", -count)
-                self._bump("stored_bytes", -int(gone[1]))
+                bump(self.db.conn, "acked_total", count)
+                bump(self.db.conn, "stored_rows", -count)
+                bump(self.db.conn, "stored_bytes", -int(gone[1]))
         return count
 
     def remember_command(self, cmd_id: str, ts: int, expires_ts: int | None = None) -> bool:
@@ -385,47 +250,9 @@ class Outbox:
         only as a whole, once its newest event is past, so a resent batch still keeps its
         id and its events.
         """
-        dropped: dict[str, int] = {}
         with _storage_errors(), self.db.conn:
             self.db.conn.execute("BEGIN IMMEDIATE")
-            victims = []
-            for (batch_id,) in self.db.conn.execute(
-                "SELECT batch_id FROM events WHERE batch_id IS NOT NULL GROUP BY batch_id"
-                " HAVING MAX(ts) < ? AND MIN(json_extract(body, '$.clock_synced')) = 1",
-                [before_ts],
-            ).fetchall():
-                victims += self.db.conn.execute(
-                    "SELECT seq, type, size FROM events WHERE batch_id = ?", [batch_id]
-                ).fetchall()
-            after = 0
-            while True:  # oldest first; stop at the first event within retention
-                chunk = self.db.conn.execute(
-                    "SELECT seq, type, size, ts, json_extract(body, '$.clock_synced')"
-                    " FROM events WHERE batch_id IS NULL AND seq > ? ORDER BY seq LIMIT ?",
-                    [after, DROP_CHUNK],
-                ).fetchall()
-                recent = False
-                for seq, kind, size, ts, synced in chunk:
-                    if synced == 1 and ts >= before_ts:
-                        recent = True
-                        break
-                    if synced == 1:
-                        victims.append((seq, kind, size))
-                if recent or len(chunk) < DROP_CHUNK:
-                    break
-                after = chunk[-1][0]
-            if victims:
-                self.db.conn.executemany(
-                    "DELETE FROM events WHERE seq = ?", [(v[0],) for v in victims]
-                )
-                for _seq, kind, _size in victims:
-                    dropped[kind] = dropped.get(kind, 0) + 1
-                for kind, count in dropped.items():
-                    self._bump(f"dropped.{kind}", count)
-                self._bump("expired_total", len(victims))
-                self._bump("stored_rows", -len(victims))
-                self._bump("stored_bytes", -sum(v[2] for v in victims))
-        return dropped
+            return removal.expire(self.db.conn, before_ts)
 
     def purge_visitor(self, forms: Iterable[str]) -> Purged:
         """Delete every event naming any of `forms` (a visitor's id and its pseudonyms: a
@@ -435,30 +262,11 @@ class Outbox:
         back to the queue and are sent again in a new batch (central de-duplicates by
         event id), so no batch id is ever resent with different events.
         """
-        names = sorted(set(forms))
-        marks = ",".join("?" * len(names))
-        where = f"json_extract(body, '$.visitor') IN ({marks})"
         with _storage_errors(), self.db.conn:
             self.db.conn.execute("BEGIN IMMEDIATE")
-            rows = self.db.conn.execute(
-                f"SELECT seq, size, batch_id, json_extract(body, '$.nonce') FROM events"
-                f" WHERE {where}",
-                names,
-            ).fetchall()
-            batches = sorted({r[2] for r in rows if r[2] is not None})
-            self.db.conn.executemany("DELETE FROM events WHERE seq = ?", [(r[0],) for r in rows])
-            released = 0
-            for batch_id in batches:
-                released += self.db.conn.execute(
-                    "UPDATE events SET batch_id = NULL WHERE batch_id = ?", [batch_id]
-                ).rowcount
-            if rows:
-                self._bump("stored_rows", -len(rows))
-                self._bump("stored_bytes", -sum(int(r[1]) for r in rows))
-                self._bump("purged_total", len(rows))
+            purged = removal.purge_visitor(self.db.conn, forms)
         self.truncate_wal()
-        nonces = tuple(str(r[3]) for r in rows if isinstance(r[3], str))
-        return Purged(len(rows), nonces, released)
+        return purged
 
     def truncate_wal(self) -> bool:
         """Copy the WAL into the database and empty it; False if a reader kept it busy."""
@@ -474,7 +282,7 @@ class Outbox:
 
     def pending(self) -> int:
         """Events not yet acknowledged (in flight included); cheap."""
-        return self._totals()[0]
+        return totals(self.db.conn)[0]
 
     def events(self) -> Iterator[str]:
         """Every unacknowledged event's JSON, oldest first (for export)."""
@@ -483,7 +291,7 @@ class Outbox:
 
     def status(self) -> dict[str, Any]:
         """The `omo-edge outbox status --json` object."""
-        rows, _size = self._totals()
+        rows, _size = totals(self.db.conn)
         (inflight,) = self.db.execute(
             "SELECT COUNT(*) FROM events WHERE batch_id IS NOT NULL"
         ).fetchone()

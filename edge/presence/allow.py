@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Final
 
+from edge.errors import EdgeError
 from edge.presence.formats import (
     EDDYSTONE_NAMESPACE_SLICE,
     EDDYSTONE_UID,
@@ -26,7 +27,7 @@ _HEX: Final = frozenset("0123456789abcdef")
 _UUID_DASHES: Final = (8, 13, 18, 23)
 
 
-class InvalidAllowEntry(ValueError):
+class InvalidAllowEntry(EdgeError, ValueError):
     """One allow-list entry is not what its list holds; names the list, the entry and why."""
 
     def __init__(self, list_name: str, entry: object, allowed: str) -> None:

@@ -20,12 +20,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from edge.errors import EdgeError
+
 MIN_KEY_BYTES = 16
 KID = re.compile(r"[A-Za-z0-9_-]{1,32}")
 PSEUDONYM = re.compile(r"h([A-Za-z0-9_-]{1,32}):([0-9a-f]{64})")
 
 
-class PseudonymSettingsError(ValueError):
+class PseudonymSettingsError(EdgeError, ValueError):
     """`[privacy]` keys that cannot work; `key` names the config key at fault."""
 
     def __init__(self, key: str, value: object, allowed: str) -> None:

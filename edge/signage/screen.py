@@ -8,16 +8,15 @@ from __future__ import annotations
 
 import ctypes
 import os
-import re
 from pathlib import Path
 from types import TracebackType
 
 import pygame
 
 from edge.errors import ConfigError, EdgeError
+from edge.signage.screenshots import save_numbered
 
 ROTATIONS = (0, 90, 180, 270)
-_SHOT = re.compile(r"^(\d{9})-[A-Za-z0-9._-]*\.png$")
 _CANDIDATE_DRIVERS = ("kmsdrm", "wayland", "x11", "fbcon", "directfb", "offscreen", "dummy")
 
 
@@ -128,23 +127,11 @@ class Screen:
         """Save the canvas as `<seq>-<name>.png`; keep only the newest `keep_screenshots`.
 
         Returns None when no screenshot_dir is configured. The file appears atomically,
-        so an uploader never reads half a PNG.
+        so an uploader never reads half a PNG (see screenshots.save_numbered).
         """
         if self.screenshot_dir is None:
             return None
-        folder = self.screenshot_dir
-        folder.mkdir(parents=True, exist_ok=True)
-        shots = _screenshots(folder)
-        seq = shots[-1][0] + 1 if shots else 1  # continues across restarts
-        safe = re.sub(r"[^A-Za-z0-9._-]", "_", name)[:80].lstrip(".") or "screen"
-        path = folder / f"{seq:09d}-{safe}.png"
-        partial = folder / f".partial-{path.name}"  # ends in .png: pygame picks the format
-        pygame.image.save(self.canvas, str(partial))
-        partial.replace(path)
-        shots.append((seq, path))
-        for _, old in shots[: -self.keep_screenshots]:
-            old.unlink(missing_ok=True)
-        return path
+        return save_numbered(self.canvas, self.screenshot_dir, name, self.keep_screenshots)
 
 
 _M_MMAP_THRESHOLD = -3
@@ -166,12 +153,6 @@ def _return_big_buffers() -> None:
         return
     mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
     mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD_BYTES)
-
-
-def _screenshots(folder: Path) -> list[tuple[int, Path]]:
-    """(sequence, path) of our screenshots in `folder`, oldest first; other files are left alone."""
-    found = ((_SHOT.match(p.name), p) for p in folder.iterdir())
-    return sorted((int(m[1]), p) for m, p in found if m)
 
 
 def available_drivers() -> list[str]:

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from edge.errors import EdgeError
+
 ROW_ALIGN_PX = 32
 """Frame widths are multiples of this, so RGB rows carry no padding (3 * 32 bytes is
 a multiple of FFmpeg's 32-byte line alignment) and pygame can wrap them without a copy."""
@@ -27,7 +29,7 @@ LATE_S = 0.1
 """A frame due this long ago when it is decoded is dropped unscaled."""
 
 
-class VideoError(Exception):
+class VideoError(EdgeError):
     """The asset is no playable video (missing, unreadable, no video stream, no frames)."""
 
 
