@@ -1,4 +1,4 @@
-"""Signed manifests (PROTOCOL.md "Manifest"): checked before anything in them is believed.
+"""Signed manifests (docs/protocol.md "Manifest"): checked before anything in them is believed.
 
 Order matters: the payload is parsed, then the key is looked up and the
 signature checked over the canonical form of the `manifest` value exactly as
@@ -70,7 +70,7 @@ class _Header(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def canonical(manifest: Mapping[str, Any]) -> bytes:
-    """The bytes that are signed: PROTOCOL.md's canonical JSON."""
+    """The bytes that are signed: docs/protocol.md's canonical JSON."""
     return json.dumps(manifest, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 

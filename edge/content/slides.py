@@ -1,4 +1,4 @@
-"""Slides as PROTOCOL.md defines them, validated where they enter."""
+"""Slides as docs/protocol.md defines them, validated where they enter."""
 
 from __future__ import annotations
 

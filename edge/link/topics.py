@@ -1,4 +1,4 @@
-"""Topic names of PROTOCOL.md, built once from prefix, store and device."""
+"""Topic names of docs/protocol.md, built once from prefix, store and device."""
 
 from __future__ import annotations
 
@@ -13,12 +13,12 @@ class Topics:
 
     @property
     def base(self) -> str:
-        """`P` in PROTOCOL.md."""
+        """`P` in docs/protocol.md."""
         return f"{self.prefix}/{self.store_id}/{self.device_id}"
 
     @property
     def store(self) -> str:
-        """`S` in PROTOCOL.md."""
+        """`S` in docs/protocol.md."""
         return f"{self.prefix}/{self.store_id}/_store"
 
     @property

@@ -1,4 +1,4 @@
-"""A simulated central platform that speaks PROTOCOL.md, for demos, tests and benchmarks.
+"""A simulated central platform that speaks docs/protocol.md, for demos, tests and benchmarks.
 
 It answers decide requests (a coupon for known visitors, `slide: null` for
 others), stores event batches de-duplicated by event id, acknowledges them,
