@@ -1,35 +1,124 @@
-"""Draws one slide onto a surface of any size and orientation: the slide layouts.
+"""Draws one slide onto a surface of any size and orientation: the slide templates.
 
-No display, clock or files are needed (images come through `image_for`), so every
-layout is testable headless. Sizes are proportions of the surface, so the same slide
-reads well at 1920x1080 landscape and 1080x1920 portrait. The pieces layouts are
-made of are in `pieces`, colours in `look`, the check-in card in `checkin_card`.
+`paint(surface, slide, image_for, ...)` fills the surface and returns what it put
+where (`Painted`: the zones and every text, picture, QR code, code and price
+rectangle), so the layout can be checked without looking at pixels. No display,
+clock or files are needed (images come through `image_for`).
+
+Every template works inside the zones of `edge.signage.layout`: content stays in
+the `main` zone (text in its title-safe area), a ticker's message in the `band`,
+and nothing enters the check-in card's zone. Slides with a QR code of their own
+(a coupon with `qr_url`, a `qr` slide, a sold-out product's app link) have no
+card: it steps aside, and they get the whole canvas. Sizes come from the type
+scale in `look`; colours are checked for contrast there too.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import pygame
 
-from edge.content.slides import CouponSlide, ImageSlide, QrSlide, Slide, VideoSlide
+from edge.content.slides import (
+    STOCK_SHORT,
+    STOCK_WORDS,
+    CouponSlide,
+    ImageSlide,
+    Item,
+    ProductSlide,
+    QrSlide,
+    RecommendationsSlide,
+    Slide,
+    TickerSlide,
+    VideoSlide,
+)
 from edge.signage import text
-from edge.signage.look import Look, ink_on, look_for
+from edge.signage.layout import Zones, safe, zones
+from edge.signage.look import (
+    BODY,
+    DISPLAY,
+    GUTTER,
+    HEADLINE,
+    HERO,
+    LABEL,
+    MARGIN,
+    MIN_TEXT,
+    TITLE,
+    Look,
+    look_for,
+    readable,
+)
 from edge.signage.pieces import (
     ImageFor,
-    avoid,
+    Placed,
+    block,
+    cover,
     draw_badge,
     draw_picture,
     draw_placeholder,
     draw_qr,
     fitted_rect,
+    panel,
+    pill_part,
+    qr_side,
     scale_into,
     split_cells,
+    stack,
+    text_part,
     title_body,
     usable,
 )
 
-__all__ = ["ImageFor", "fitted_rect", "paint", "picture_area", "placeholder"]
+__all__ = [
+    "ImageFor",
+    "Painted",
+    "carries_card",
+    "fitted_rect",
+    "paint",
+    "picture_area",
+    "placeholder",
+    "slide_zones",
+]
+
+STOCK_DOTS = {
+    "in_stock": pygame.Color(63, 191, 111),
+    "low": pygame.Color(242, 160, 60),
+    "sold_out": pygame.Color(224, 82, 74),
+}
+APP_LABEL = "Buy it in the app"
+
+
+@dataclass(slots=True)
+class Painted:
+    """What `paint` did: the zones it used and what it drew where."""
+
+    zones: Zones
+    placed: Placed = field(default_factory=Placed)
+
+
+def carries_card(slide: Slide) -> bool:
+    """Whether the check-in card is shown with `slide`: not when it has a QR code of its own
+    (two codes side by side leave shoppers guessing which to scan)."""
+    return slide.own_qr() is None
+
+
+def slide_zones(
+    size: tuple[int, int],
+    slide: Slide,
+    *,
+    card: pygame.Rect | None = None,
+    ticker: TickerSlide | None = None,
+    layout: str | None = None,
+) -> Zones:
+    """The zones `slide` is painted in on a `size` canvas: `card` is the check-in card's
+    zone (ignored for slides with their own QR code), `ticker` the band's ticker."""
+    return zones(
+        size,
+        slide.layout or layout or "default",
+        card=card if carries_card(slide) else None,
+        ticker=ticker is not None and not isinstance(slide, TickerSlide),
+    )
 
 
 def paint(
@@ -38,37 +127,85 @@ def paint(
     image_for: ImageFor,
     badge: str | None = None,
     keep_clear: pygame.Rect | None = None,
-) -> None:
+    *,
+    ticker: TickerSlide | None = None,
+    turn: int = 0,
+    layout: str | None = None,
+) -> Painted:
     """Fill `surface` with `slide`; `badge` is a small corner label such as "offline".
 
-    `keep_clear` is a rectangle that something else will cover (the check-in card):
-    a coupon keeps its own QR code and picture out of it; other kinds ignore it.
+    `keep_clear` is the check-in card's zone (`checkin_card.checkin_zone`): nothing
+    is drawn in it (a slide with its own QR code has no card and ignores it).
+    `ticker`'s message number `turn` runs in the band (all of them in a sidebar);
+    `layout` is used when the slide names none.
     """
-    box = surface.get_rect()
+    size = surface.get_size()
     look = look_for(surface, slide)
     surface.fill(look.background)
-    inner = box.inflate(-2 * look.px(0.06), -2 * look.px(0.06))
+    z = slide_zones(size, slide, card=keep_clear, ticker=ticker, layout=layout)
+    painted = Painted(z)
+    placed = painted.placed
+    if z.side is not None:
+        side_look = look_for(surface, ticker) if ticker is not None else look
+        pygame.draw.rect(surface, side_look.panel, z.side)
+    main = z.main
     if isinstance(slide, ImageSlide):
-        _image_slide(surface, slide, image_for, look)
+        _image_slide(surface, main, slide, image_for, look, placed)
     elif isinstance(slide, VideoSlide):
-        _caption(surface, slide, look)  # the Stage puts the frames in picture_area()
+        _caption(surface, main, slide, look, placed)  # the Stage puts frames in picture_area()
     elif isinstance(slide, CouponSlide):
-        _coupon_slide(surface, slide, image_for, look, keep_clear)
+        _coupon_slide(surface, main, slide, image_for, look, placed)
     elif isinstance(slide, QrSlide):
-        _qr_slide(surface, inner, slide, look)
+        _qr_slide(surface, main, slide, look, placed)
+    elif isinstance(slide, ProductSlide):
+        _product_slide(surface, main, slide, image_for, look, placed)
+    elif isinstance(slide, RecommendationsSlide):
+        _recommendations_slide(surface, main, slide, image_for, look, placed)
+    elif isinstance(slide, TickerSlide):
+        _messages(surface, safe(main), slide.title, slide.messages, look, placed, big=True)
     else:
-        title_body(surface, inner, slide, look, color=look.foreground, align="center")
+        title_body(
+            surface,
+            safe(main),
+            slide.title,
+            slide.body,
+            look,
+            placed,
+            color=look.text,
+            align="center",
+            title_size=HERO,
+            body_size=TITLE,
+        )
+    if ticker is not None and z.band is not None:
+        _band(surface, z, ticker, turn, placed)
     if badge:
-        draw_badge(surface, badge, look)
+        draw_badge(surface, badge, look, placed)
+    return painted
 
 
-# -- layouts ---------------------------------------------------------------------------
+# -- images and video ------------------------------------------------------------------
 
 
-def picture_area(size: tuple[int, int], slide: Slide) -> pygame.Rect:
-    """Where an image or video slide's picture goes: all of it above the caption band."""
-    area = pygame.Rect((0, 0), size)
-    area.h -= _band(area, slide)
+def _caption_h(area: pygame.Rect, slide: Slide) -> int:
+    """Height of the caption band under an image or video (0 without title and body)."""
+    if not (slide.title or slide.body):
+        return 0
+    portrait = area.h > area.w
+    return int(area.h * (0.24 if slide.body else 0.16) * (0.75 if portrait else 1))
+
+
+def picture_area(
+    size: tuple[int, int],
+    slide: Slide,
+    *,
+    card: pygame.Rect | None = None,
+    ticker: TickerSlide | None = None,
+    layout: str | None = None,
+) -> pygame.Rect:
+    """Where an image or video slide's picture goes: the main zone above the caption."""
+    main = slide_zones(size, slide, card=card, ticker=ticker, layout=layout).main
+    area = main.copy()
+    area.h -= _caption_h(main, slide)
     return area
 
 
@@ -77,136 +214,470 @@ def placeholder(surface: pygame.Surface, area: pygame.Rect, slide: Slide) -> Non
     draw_placeholder(surface, area, look_for(surface, slide))
 
 
-def _band(area: pygame.Rect, slide: Slide) -> int:
-    """Height of the caption band under an image or video (0 without title and body)."""
-    if not (slide.title or slide.body):
-        return 0
-    return int(area.h * (0.22 if slide.body else 0.15) * (0.8 if area.h > area.w else 1))
-
-
-def _caption(surface: pygame.Surface, slide: Slide, look: Look, top: int | None = None) -> None:
+def _caption(
+    surface: pygame.Surface,
+    main: pygame.Rect,
+    slide: Slide,
+    look: Look,
+    placed: Placed,
+    top: int | None = None,
+) -> None:
     """Title and body in the band under the picture (from `top`, else at the bottom)."""
-    area = surface.get_rect()
-    band = _band(area, slide)
+    band = _caption_h(main, slide)
     if not band:
         return
-    pad = look.px(0.025)
-    y = area.bottom - band if top is None else top
-    caption = pygame.Rect(area.x, y, area.w, band).inflate(-2 * pad, -2 * pad)
-    title_body(surface, caption, slide, look, color=look.foreground, align="center", rule=False)
+    y = main.bottom - band if top is None else top
+    caption = safe(pygame.Rect(main.x, y, main.w, band))
+    caption.inflate_ip(0, -look.px(0.01))
+    title_body(
+        surface,
+        caption,
+        slide.title,
+        slide.body,
+        look,
+        placed,
+        color=look.text,
+        align="center",
+        rule=False,
+        title_size=TITLE,
+        body_size=BODY,
+    )
 
 
 def _image_slide(
-    surface: pygame.Surface, slide: ImageSlide, image_for: ImageFor, look: Look
+    surface: pygame.Surface,
+    main: pygame.Rect,
+    slide: ImageSlide,
+    image_for: ImageFor,
+    look: Look,
+    placed: Placed,
 ) -> None:
     """The image letterboxed ("fit") or cropped to cover ("fill") above its caption.
 
     A letterboxed image and its caption are centred as a pair, so a portrait screen
     keeps them together.
     """
-    area = surface.get_rect()
-    band = _band(area, slide)
-    picture = picture_area(area.size, slide)
+    band = _caption_h(main, slide)
+    picture = main.copy()
+    picture.h -= band
     image = usable(image_for(slide.image))
     if image is None:
         draw_placeholder(surface, picture, look)
-        _caption(surface, slide, look)
+        placed.add("image", picture)
+        _caption(surface, main, slide, look, placed)
         return
     if slide.fit == "fill":
-        rect = fitted_rect(image.get_size(), picture, "fill")
-        scale = rect.w / image.get_width()
-        seen = pygame.Rect(  # the part of the image that lands on the picture area
-            round((picture.x - rect.x) / scale),
-            round((picture.y - rect.y) / scale),
-            round(picture.w / scale),
-            round(picture.h / scale),
-        ).clip(image.get_rect())
-        if seen.w and seen.h:
-            scale_into(surface, image.subsurface(seen), picture)
-        _caption(surface, slide, look)
+        cover(surface, image, picture)
+        placed.add("image", picture)
+        _caption(surface, main, slide, look, placed)
         return
     rect = fitted_rect(image.get_size(), picture, "fit")
-    rect.y = area.y + (area.h - rect.h - band) // 2
+    rect.y = main.y + (main.h - rect.h - band) // 2
     scale_into(surface, image, rect)
-    _caption(surface, slide, look, top=rect.bottom)
+    placed.add("image", rect)
+    _caption(surface, main, slide, look, placed, top=rect.bottom)
+
+
+# -- coupons and QR codes ----------------------------------------------------------------
 
 
 def _coupon_slide(
     surface: pygame.Surface,
+    main: pygame.Rect,
     slide: CouponSlide,
     image_for: ImageFor,
     look: Look,
-    keep_clear: pygame.Rect | None = None,
+    placed: Placed,
 ) -> None:
-    """An accent-coloured card: text and a big code, beside (or above) the QR and image.
-
-    The QR and image cells stay out of `keep_clear`; the text never reaches it on
-    a check-in corner (it is left of, or above, the cells).
-    """
-    card = surface.get_rect().inflate(-2 * look.px(0.04), -2 * look.px(0.04))
-    pygame.draw.rect(surface, look.accent, card, border_radius=look.px(0.04))
-    ink = ink_on(look.accent, look.background, look.foreground)
-    pad = look.px(0.05)
-    inner = card.inflate(-2 * pad, -2 * pad)
-    cells: list[Callable[[pygame.Rect], None]] = []
+    """An accent-coloured card: text and a big code, beside (or above) the QR and image."""
+    card = main.inflate(-2 * look.px(MARGIN), -2 * look.px(MARGIN))
+    panel(surface, card, look.accent, look)
+    ink = look.text_on(look.accent)
+    inner = safe(card)
+    gap = look.px(GUTTER)
+    cells: list[Callable[[pygame.Rect], object]] = []
     qr_url, image = slide.qr_url, slide.image
     if qr_url:
-        cells.append(lambda cell: draw_qr(surface, cell, qr_url, look))
+        cells.append(lambda cell: draw_qr(surface, cell, qr_url, look, placed))
     if image:
-        cells.append(lambda cell: draw_picture(surface, cell, image, image_for, look))
+        cells.append(lambda cell: draw_picture(surface, cell, image, image_for, look, placed))
     portrait = inner.h > inner.w
     text_area = inner.copy()
     if cells:
         if portrait:
             side = pygame.Rect(inner.x, 0, inner.w, int(min(inner.w / len(cells), inner.h * 0.4)))
             side.bottom = inner.bottom
-            text_area.h -= side.h + pad
+            text_area.h -= side.h + gap
         else:
             side = pygame.Rect(0, inner.y, int(min(inner.h, inner.w * 0.4)), inner.h)
             side.right = inner.right
-            text_area.w -= side.w + pad
-        if keep_clear is not None:
-            side = avoid(side, keep_clear, len(cells), pad, across=portrait)
+            text_area.w -= side.w + gap
         for cell, draw_cell in zip(
-            split_cells(side, len(cells), pad, across=portrait), cells, strict=True
+            split_cells(side, len(cells), gap, across=portrait), cells, strict=True
         ):
             draw_cell(cell)
-    align: text.Align = "center" if portrait else "left"
+    align = "center" if portrait else "left"
     if slide.code:
-        code_box = pygame.Rect(text_area.x, 0, text_area.w, int(text_area.h * 0.26))
+        code_box = pygame.Rect(text_area.x, 0, text_area.w, int(text_area.h * 0.3))
         code_box.bottom = text_area.bottom
-        text_area.h -= code_box.h + pad
-        pygame.draw.rect(surface, look.background, code_box, border_radius=look.px(0.025))
-        room = code_box.inflate(-2 * look.px(0.03), -2 * look.px(0.02))
-        fitted = text.fit(
-            slide.code,
-            room.w,
-            room.h,
-            max_size=look.px(0.2),
-            min_size=look.px(0.04, 8),
-            max_lines=1,
-        )
-        text.draw(
+        text_area.h -= code_box.h + gap
+        paper = look.background
+        pygame.draw.rect(surface, paper, code_box, border_radius=look.px(0.015))
+        room = code_box.inflate(-2 * look.px(0.03), -2 * look.px(0.015))
+        block(
             surface,
-            fitted,
-            room.x,
-            room.centery - fitted.height // 2,
-            width=room.w,
-            color=look.foreground,
+            room,
+            slide.code,
+            color=readable(paper, look.foreground, look.accent),
+            max_size=DISPLAY,
+            min_size=MIN_TEXT,
+            look=look,
+            placed=placed,
+            role="code",
+            max_lines=1,
+            shorten=False,
         )
-    title_body(surface, text_area, slide, look, color=ink, align=align, rule=False)
+    title_body(
+        surface, text_area, slide.title, slide.body, look, placed, color=ink, align=align, rule=False
+    )
 
 
-def _qr_slide(surface: pygame.Surface, inner: pygame.Rect, slide: QrSlide, look: Look) -> None:
+def _qr_slide(
+    surface: pygame.Surface, main: pygame.Rect, slide: QrSlide, look: Look, placed: Placed
+) -> None:
     """A big QR code as the call to action, with title and body beside or below it."""
+    inner = safe(main)
     gap = look.px(0.05)
     if inner.h > inner.w:
         cell = pygame.Rect(inner.x, inner.y, inner.w, int(min(inner.w, inner.h * 0.58)))
         rest = pygame.Rect(inner.x, cell.bottom + gap, inner.w, inner.bottom - cell.bottom - gap)
-        align: text.Align = "center"
+        align = "center"
     else:
         cell = pygame.Rect(inner.x, inner.y, int(min(inner.h, inner.w * 0.5)), inner.h)
         rest = pygame.Rect(cell.right + gap, inner.y, inner.right - cell.right - gap, inner.h)
         align = "left"
-    draw_qr(surface, cell, slide.qr_url, look)
-    title_body(surface, rest, slide, look, color=look.foreground, align=align)
+    draw_qr(surface, cell, slide.qr_url, look, placed)
+    title_body(surface, rest, slide.title, slide.body, look, placed, color=look.text, align=align)
+
+
+# -- products -----------------------------------------------------------------------------
+
+
+def _product_slide(
+    surface: pygame.Surface,
+    main: pygame.Rect,
+    slide: ProductSlide,
+    image_for: ImageFor,
+    look: Look,
+    placed: Placed,
+) -> None:
+    """Picture, name, price and stock; sold out here, a "buy it in the app" QR code too."""
+    inner = safe(main)
+    gap = look.px(0.04)
+    portrait = inner.h > inner.w
+    qr_url = slide.own_qr()
+    sold_out = slide.stock == "sold_out"
+    info = inner.copy()
+    if qr_url:  # the app link: a column on the right, or a row at the bottom
+        if portrait:
+            row = pygame.Rect(inner.x, 0, inner.w, int(min(inner.h * 0.24, inner.w * 0.42)))
+            row.bottom = inner.bottom
+            info.h -= row.h + gap
+            _app_code(surface, row, qr_url, slide.app_label, look, placed, beside=True)
+        else:
+            column = pygame.Rect(0, inner.y, int(min(inner.w * 0.28, inner.h * 0.8)), inner.h)
+            column.right = inner.right
+            info.w -= column.w + gap
+            _app_code(surface, column, qr_url, slide.app_label, look, placed, beside=False)
+    if slide.image:
+        if portrait:
+            cell = pygame.Rect(info.x, info.y, info.w, int(info.h * 0.5))
+            info = pygame.Rect(info.x, cell.bottom + gap, info.w, info.bottom - cell.bottom - gap)
+        else:
+            cell = pygame.Rect(info.x, info.y, int(info.w * 0.48), info.h)
+            info = pygame.Rect(cell.right + gap, info.y, info.right - cell.right - gap, info.h)
+        draw_picture(surface, cell, slide.image, image_for, look, placed, dim=sold_out)
+    align: text.Align = "center" if portrait else "left"
+    _product_info(surface, info, slide, look, placed, align)
+
+
+def _product_info(
+    surface: pygame.Surface,
+    area: pygame.Rect,
+    slide: ProductSlide,
+    look: Look,
+    placed: Placed,
+    align: text.Align,
+) -> None:
+    """Kicker (title), name, description, price and stock, stacked and centred."""
+    if area.w <= 0 or area.h <= 0:
+        return
+    w, h, px = area.w, area.h, look.px
+    kicker = text.fit(slide.title, w, h // 8, max_size=px(LABEL), min_size=px(MIN_TEXT),
+                      max_lines=1)  # fmt: skip
+    name = text.fit(slide.name, w, h * 3 // 10, max_size=px(HEADLINE), min_size=px(MIN_TEXT),
+                    max_lines=3)  # fmt: skip
+    body = text.fit(slide.body, w, h // 5, max_size=px(BODY), min_size=px(MIN_TEXT))
+    price = text.fit(slide.price, w, h // 5, max_size=px(DISPLAY), min_size=px(MIN_TEXT),
+                     max_lines=1, shorten=False)  # fmt: skip
+    parts = [
+        text_part(surface, kicker, area, look.highlight, placed, align=align),
+        text_part(surface, name, area, look.text, placed, align=align),
+        text_part(surface, body, area, look.text, placed, align=align),
+        text_part(surface, price, area, look.highlight, placed, align=align, role="price"),
+        pill_part(
+            surface,
+            pygame.Rect(area.x, 0, w, h // 8),
+            slide.stock_label or STOCK_WORDS[slide.stock],
+            look,
+            placed,
+            paper=look.panel.lerp(look.foreground, 0.08),
+            dot=STOCK_DOTS[slide.stock],
+            size=LABEL,
+            align=align,
+        ),
+    ]
+    stack(parts, area, look.px(GUTTER * 0.7))
+
+
+def _app_code(
+    surface: pygame.Surface,
+    area: pygame.Rect,
+    url: str,
+    label: str,
+    look: Look,
+    placed: Placed,
+    *,
+    beside: bool,
+) -> None:
+    """A sold-out product's "buy it in the app" QR code with its label."""
+    gap = look.px(GUTTER * 0.6)
+    words = label or APP_LABEL
+    if beside:
+        side = qr_side(url, min(area.h, area.w // 2))
+        cell = pygame.Rect(area.x, area.y + (area.h - side) // 2, side, side)
+        draw_qr(surface, cell, url, look, placed)
+        rest = pygame.Rect(cell.right + gap, area.y, area.right - cell.right - gap, area.h)
+        block(
+            surface, rest, words, color=look.text, max_size=TITLE, min_size=MIN_TEXT, look=look,
+            placed=placed, align="left", max_lines=3,
+        )  # fmt: skip
+        return
+    label_h = int(area.h * 0.22)
+    side = qr_side(url, min(area.w, area.h - label_h - gap))
+    top = area.y + (area.h - side - gap - label_h) // 2
+    cell = pygame.Rect(area.x + (area.w - side) // 2, top, side, side)
+    draw_qr(surface, cell, url, look, placed)
+    rest = pygame.Rect(area.x, cell.bottom + gap, area.w, label_h)
+    block(
+        surface, rest, words, color=look.text, max_size=BODY, min_size=MIN_TEXT, look=look,
+        placed=placed, align="center", valign="top", max_lines=3,
+    )  # fmt: skip
+
+
+def _recommendations_slide(
+    surface: pygame.Surface,
+    main: pygame.Rect,
+    slide: RecommendationsSlide,
+    image_for: ImageFor,
+    look: Look,
+    placed: Placed,
+) -> None:
+    """A heading and two to four product tiles in a row (two rows of two on a narrow
+    portrait screen)."""
+    inner = safe(main)
+    gap = look.px(GUTTER)
+    head_h = int(inner.h * 0.16) if slide.title or slide.body else 0
+    if head_h:
+        title_body(
+            surface,
+            pygame.Rect(inner.x, inner.y, inner.w, head_h),
+            slide.title,
+            slide.body,
+            look,
+            placed,
+            color=look.text,
+            align="left",
+            rule=False,
+            title_size=TITLE,
+            body_size=BODY,
+            valign="top",
+        )
+    grid = pygame.Rect(inner.x, inner.y + head_h + (gap if head_h else 0), inner.w, 0)
+    grid.h = inner.bottom - grid.y
+    items = slide.items
+    columns = len(items) if grid.w >= grid.h or len(items) <= 2 else 2
+    rows = -(-len(items) // columns)
+    tile_w = (grid.w - gap * (columns - 1)) // columns
+    tile_h = (grid.h - gap * (rows - 1)) // rows
+    sizes = _tile_sizes(items, pygame.Rect(0, 0, tile_w, tile_h), look)
+    for n, item in enumerate(items):
+        r, c = divmod(n, columns)
+        tile = pygame.Rect(grid.x + c * (tile_w + gap), grid.y + r * (tile_h + gap), tile_w, tile_h)
+        _tile(surface, tile, item, image_for, look, placed, sizes)
+
+
+def _tile(
+    surface: pygame.Surface,
+    tile: pygame.Rect,
+    item: Item,
+    image_for: ImageFor,
+    look: Look,
+    placed: Placed,
+    sizes: tuple[int, int],
+) -> None:
+    """One recommended product: its picture (if it has arrived), name, price, stock.
+    `sizes`: the em sizes of names and prices, the same on every tile."""
+    panel(surface, tile, look.panel, look)
+    inner = tile.inflate(-2 * look.px(0.018), -2 * look.px(0.018))
+    gap = look.px(GUTTER * 0.5)
+    ink = look.text_on(look.panel)
+    name_size, price_size = sizes
+    words_h = _tile_words_h(inner, look, sizes)
+    picture = pygame.Rect(inner.x, inner.y, inner.w, inner.h - words_h - gap)
+    has_picture = False
+    if item.image and picture.h > 0:
+        has_picture = bool(
+            draw_picture(
+                surface,
+                picture,
+                item.image,
+                image_for,
+                look,
+                placed,
+                dim=item.stock == "sold_out",
+                placeholder=False,  # not arrived yet: drawn without it, never delayed
+            ).w
+        )
+    words = pygame.Rect(inner.x, picture.bottom + gap, inner.w, words_h)
+    if not has_picture:
+        words = inner
+    name = text.fit(item.name, words.w, 2 * text.metrics(name_size)[0], max_size=name_size,
+                    min_size=name_size, max_lines=2)  # fmt: skip
+    price = text.fit(item.price, words.w, text.metrics(price_size)[0], max_size=price_size,
+                     min_size=look.px(MIN_TEXT), max_lines=1, shorten=False)  # fmt: skip
+    paper = readable(look.panel, look.accent, ink)
+    # fixed slots, so names, prices and stock line up from tile to tile
+    name_slot = pygame.Rect(words.x, words.y, words.w, 2 * text.metrics(name_size)[0])
+    price_slot = pygame.Rect(words.x, name_slot.bottom + gap, words.w, price.height)
+    if not has_picture:
+        name_slot.y = price_slot.y = 0
+        stack(
+            [text_part(surface, name, words, ink, placed),
+             text_part(surface, price, words, paper, placed, role="price")],
+            words,
+            gap,
+        )  # fmt: skip
+        return
+    text_part(surface, name, name_slot, ink, placed)[1](name_slot.bottom - name.height)
+    text_part(surface, price, price_slot, paper, placed, role="price")[1](price_slot.y)
+    if item.stock != "in_stock":
+        stock_slot = pygame.Rect(words.x, price_slot.bottom + gap, words.w, 0)
+        stock_slot.h = words.bottom - stock_slot.y
+        h, draw = pill_part(
+            surface,
+            stock_slot,
+            STOCK_SHORT[item.stock],
+            look,
+            placed,
+            paper=look.panel.lerp(look.foreground, 0.12),
+            dot=STOCK_DOTS[item.stock],
+            size=MIN_TEXT,
+            align="center",
+        )
+        draw(stock_slot.y)
+
+
+def _tile_words_h(inner: pygame.Rect, look: Look, sizes: tuple[int, int]) -> int:
+    """The height under a tile's picture: two lines of name, a price, a stock pill."""
+    name_size, price_size = sizes
+    gap = look.px(GUTTER * 0.5)
+    pill_h = text.metrics(look.px(MIN_TEXT))[0] + 2 * look.px(0.012, 2)
+    want = 2 * text.metrics(name_size)[0] + text.metrics(price_size)[0] + pill_h + 2 * gap
+    return min(want, inner.h * 3 // 5)
+
+
+def _tile_sizes(
+    items: list[Item], tile: pygame.Rect, look: Look
+) -> tuple[int, int]:
+    """One name size and one price size for every tile: the largest at which all fit."""
+    inner = tile.inflate(-2 * look.px(0.018), -2 * look.px(0.018))
+    room = inner.h * 3 // 5
+    name_max = min(look.px(BODY), max(1, room // 5))
+    price_max = min(look.px(TITLE), max(1, room // 3))
+    name = min(
+        text.fit(i.name, inner.w, 2 * text.metrics(name_max)[0], max_size=name_max,
+                 min_size=look.px(MIN_TEXT), max_lines=2).size
+        for i in items
+    )  # fmt: skip
+    price = min(
+        text.fit(i.price, inner.w, text.metrics(price_max)[0], max_size=price_max,
+                 min_size=look.px(MIN_TEXT), max_lines=1, shorten=False).size
+        for i in items
+    )  # fmt: skip
+    return name, price
+
+
+# -- tickers ------------------------------------------------------------------------------
+
+
+def _band(
+    surface: pygame.Surface, z: Zones, ticker: TickerSlide, turn: int, placed: Placed
+) -> None:
+    """The ticker's band: one message per turn (default layout), or all (sidebar)."""
+    band = z.band
+    assert band is not None
+    look = look_for(surface, ticker)
+    paper = look.background.lerp(look.foreground, 0.1)
+    if z.side is None:
+        pygame.draw.rect(surface, paper, band)
+        pygame.draw.rect(surface, look.accent, (band.x, band.y, band.w, look.px(0.006, 2)))
+    else:
+        paper = look.panel  # the side panel, painted in the ticker's colours
+    room = safe(band)
+    messages = ticker.messages
+    colour = readable(paper, look.foreground, look.background)
+    if z.side is not None:
+        _messages(surface, room, ticker.title, messages, look, placed, big=False, color=colour)
+        return
+    message = messages[turn % len(messages)]
+    mark = look.px(0.018)
+    tag = pygame.Rect(room.x, room.centery - mark // 2, mark, mark)
+    pygame.draw.rect(surface, look.accent, tag, border_radius=max(1, mark // 4))
+    rest = pygame.Rect(tag.right + mark, room.y, room.right - tag.right - mark, room.h)
+    block(
+        surface, rest, message, color=colour, max_size=LABEL * 1.2, min_size=MIN_TEXT * 0.8,
+        look=look, placed=placed, align="left", max_lines=1 if band.h < band.w / 4 else 3,
+    )  # fmt: skip
+
+
+def _messages(
+    surface: pygame.Surface,
+    area: pygame.Rect,
+    title: str,
+    messages: list[str],
+    look: Look,
+    placed: Placed,
+    *,
+    big: bool,
+    color: pygame.Color | None = None,
+) -> None:
+    """A ticker's messages as a list (a ticker shown as a slide, or in a sidebar)."""
+    if area.w <= 0 or area.h <= 0:
+        return
+    colour = color or look.text
+    gap = look.px(GUTTER)
+    top = area.y
+    if title:
+        head = block(
+            surface, pygame.Rect(area.x, area.y, area.w, int(area.h * 0.25)), title,
+            color=look.highlight, max_size=HEADLINE if big else LABEL, min_size=MIN_TEXT,
+            look=look, placed=placed, align="left", valign="top", max_lines=2,
+        )  # fmt: skip
+        top = head.bottom + gap if head.h else area.y
+    rest = pygame.Rect(area.x, top, area.w, area.bottom - top)
+    block(
+        surface, rest, "\n\n".join(messages), color=colour, max_size=TITLE if big else LABEL,
+        min_size=MIN_TEXT * (1 if big else 0.8), look=look, placed=placed, align="left",
+        valign="center" if big else "top",
+    )  # fmt: skip
