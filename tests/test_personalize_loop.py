@@ -60,16 +60,27 @@ class Screen:
         self.shots = shots
         self._n = 0
 
-    def checkin_url(self) -> str:
-        """The check-in QR's URL, from a screenshot taken on command (as on a real screen)."""
+    def _codes(self) -> list[str]:
+        """The QR codes on screen, from a screenshot taken on command (as on a real screen)."""
         self._n += 1
         cmd = self.central.command(DEVICE, "screenshot", cmd_id=f"shot-{time.time_ns()}")
         assert wait_for(lambda: cmd in self.central.cmd_results, 10), "no screenshot answer"
         result = self.central.cmd_results[cmd]
         assert result["ok"], result
-        texts = [t for t in decode_qr_texts(base64.b64decode(result["png_b64"])) if BASE_URL in t]
-        assert len(texts) == 1, f"check-in QR not found on screen (decoded {texts})"
-        return texts[0]
+        return decode_qr_texts(base64.b64decode(result["png_b64"]))
+
+    def checkin_url(self) -> str:
+        """The check-in QR's URL. A personal coupon with a code of its own has the card step
+        aside (one code on screen at a time): the shopper reads it once the coupon is done."""
+        seen: list[list[str]] = []
+
+        def found() -> bool:
+            seen.append(self._codes())
+            return sum(BASE_URL in t for t in seen[-1]) == 1
+
+        assert wait_for(found, 10), f"check-in QR not found on screen (decoded {seen[-3:]})"
+        assert len(seen[-1]) == 1, f"two codes on screen at once: {seen[-1]}"
+        return seen[-1][0]
 
     def nonce(self) -> str:
         url = self.checkin_url()

@@ -104,9 +104,7 @@ def checkin_card(size: tuple[int, int], code: Matrix, label: str) -> pygame.Surf
     geo = card_geometry(size, len(code))
     card = pygame.Surface(geo.card.size, pygame.SRCALPHA)
     unit = max(1, min(size))
-    pygame.draw.rect(
-        card, WHITE, card.get_rect(), border_radius=max(0, round(RADIUS_SMALL * unit))
-    )
+    pygame.draw.rect(card, WHITE, card.get_rect(), border_radius=max(0, round(RADIUS_SMALL * unit)))
     qr = matrix_surface(code, geo.qr.w)
     square = geo.qr.move(-geo.card.x, -geo.card.y)
     card.blit(qr, qr.get_rect(center=square.center))

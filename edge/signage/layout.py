@@ -82,14 +82,14 @@ def zones(
         return Zones(canvas, pygame.Rect(0, 0, w, h - band_h), band=band)
     if portrait:  # the card's strip along the bottom; the band beside the card
         strip = pygame.Rect(0, card.y, w, h - card.y)
-        band = pygame.Rect(0, strip.y, card.x, strip.h) if ticker else None
-        return Zones(canvas, pygame.Rect(0, 0, w, strip.y), band=band, card=card)
+        strip_band = pygame.Rect(0, strip.y, card.x, strip.h) if ticker else None
+        return Zones(canvas, pygame.Rect(0, 0, w, strip.y), band=strip_band, card=card)
     # landscape: the card's column on the right; the band under the main zone
     column_x = card.x
     band_h = round(BAND * unit) if ticker else 0
-    band = pygame.Rect(0, h - band_h, column_x, band_h) if ticker else None
+    column_band = pygame.Rect(0, h - band_h, column_x, band_h) if ticker else None
     main = pygame.Rect(0, 0, column_x, h - band_h)
-    return Zones(canvas, main, band=band, card=card)
+    return Zones(canvas, main, band=column_band, card=card)
 
 
 def _sidebar(
@@ -104,9 +104,7 @@ def _sidebar(
         side_h = max(card.h if card else 0, round(SIDEBAR * 0.85 * h))
         side = pygame.Rect(0, h - side_h, w, side_h)
         zone = None if card is None else pygame.Rect(card.x, side.y, w - card.x, side_h)
-        band = (
-            pygame.Rect(0, side.y, zone.x if zone else w, side_h) if ticker else None
-        )
+        band = pygame.Rect(0, side.y, zone.x if zone else w, side_h) if ticker else None
         return Zones(canvas, pygame.Rect(0, 0, w, side.y), band=band, side=side, card=zone)
     side_w = max(card.w if card else 0, round(SIDEBAR * w))
     side = pygame.Rect(w - side_w, 0, side_w, h)

@@ -24,7 +24,7 @@ from edge.signage.look import (
     WHITE,
     Look,
 )
-from edge.signage.qr import QUIET_ZONE, qr_matrix, matrix_surface
+from edge.signage.qr import QUIET_ZONE, matrix_surface, qr_matrix
 
 ImageFor = Callable[[str], pygame.Surface | None]
 """Looks an asset name up; returns None for anything it cannot load."""
@@ -168,8 +168,8 @@ def title_body(
     title: str,
     body: str,
     look: Look,
-    placed: Placed,
     *,
+    placed: Placed,
     color: pygame.Color,
     align: text.Align,
     rule: bool = True,
@@ -194,9 +194,7 @@ def title_body(
         max_lines=4,
     )
     room = area.h - head.height - 2 * gap - rule_h
-    copy = text.fit(
-        body, area.w, room, max_size=look.px(body_size), min_size=look.px(MIN_TEXT)
-    )
+    copy = text.fit(body, area.w, room, max_size=look.px(body_size), min_size=look.px(MIN_TEXT))
     if not copy.lines:
         gap, rule_h = 0, 0
     total = head.height + 2 * gap + rule_h + copy.height
@@ -243,8 +241,8 @@ def draw_picture(
     name: str | None,
     image_for: ImageFor,
     look: Look,
-    placed: Placed,
     *,
+    placed: Placed,
     dim: bool = False,
     placeholder: bool = True,
 ) -> pygame.Rect:
@@ -320,8 +318,8 @@ def pill_part(
     area: pygame.Rect,
     words: str,
     look: Look,
-    placed: Placed,
     *,
+    placed: Placed,
     paper: pygame.Color,
     dot: pygame.Color | None = None,
     size: float,
@@ -346,7 +344,17 @@ def pill_part(
     x = {"center": area.x + (area.w - w) // 2, "right": area.right - w}.get(align, area.x)
 
     def draw(y: int) -> None:
-        _pill(surface, pygame.Rect(x, y, w, h), fitted, look, placed, paper, dot, dot_d, pad)
+        _pill(
+            surface,
+            pygame.Rect(x, y, w, h),
+            fitted,
+            look,
+            placed=placed,
+            paper=paper,
+            dot=dot,
+            dot_d=dot_d,
+            pad=pad,
+        )
 
     return h, draw
 
@@ -356,6 +364,7 @@ def _pill(
     shape: pygame.Rect,
     fitted: text.Fitted,
     look: Look,
+    *,
     placed: Placed,
     paper: pygame.Color,
     dot: pygame.Color | None,

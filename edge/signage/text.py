@@ -41,7 +41,7 @@ line (Å to Ç, 漢 to 「」) stays within its pitch from 20 px up."""
 
 NO_LINE_START = frozenset(
     ",.!?)]}"
-    "\u3001\u3002\uff0c\uff0e\u30fb\uff1a\uff1b\uff1f\uff01\u30fc\u2026"  # stops, commas, long vowel
+    "\u3001\u3002\uff0c\uff0e\u30fb\uff1a\uff1b\uff1f\uff01\u30fc\u2026"  # stops, commas, ー, …
     "\u300d\u300f\uff09\u3011\u3015\u3009\u300b\u301f"  # closing brackets and quotes
     "ぁぃぅぇぉっゃゅょゎゕゖァィゥェォッャュョヮヵヶ々"
 )
@@ -53,6 +53,10 @@ WHOLE_WORDS_SCALE = 0.8
 
 @lru_cache(maxsize=1)
 def _font_file() -> Path | None:
+    """The shipped font, or None if it cannot be opened (asked once: the answer is cached,
+    so the font module is started first rather than blamed for being stopped)."""
+    if not pygame.font.get_init():
+        pygame.font.init()
     try:
         pygame.font.Font(FONT_PATH, 10)
     except (OSError, pygame.error) as exc:
@@ -273,15 +277,22 @@ def _balanced(text: str, f: pygame.font.Font, width: int, lines: list[str]) -> l
     n = len(lines)
     if not 2 <= n <= BALANCE_LINES or any(not line for line in lines):
         return lines
+    words = " ".join(clean(text).split())
+    whole = " ".join(lines) == words  # no word broken: keep it so
+
+    def ok(w: int) -> bool:
+        again = wrap(text, f, w)
+        return len(again) <= n and (not whole or " ".join(again) == words)
+
     lo, hi = max(1, width // n), width
     while lo < hi:
         mid = (lo + hi) // 2
-        if len(wrap(text, f, mid)) <= n:
+        if ok(mid):
             hi = mid
         else:
             lo = mid + 1
     again = wrap(text, f, lo)
-    return again if len(again) == n else lines
+    return again if len(again) == n and ok(lo) else lines
 
 
 def draw(
