@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import os
 import queue
+import re
 import socket
 import ssl
 import threading
@@ -277,16 +278,28 @@ class Connection:
 
 
 def _tls_context(files: TlsFiles) -> ssl.SSLContext:
+    """The client context of edge.link.tls, each file's trouble named by its flag."""
     try:
-        return client_context(files)
+        context = client_context(TlsFiles(files.ca))
     except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
-        named = ", ".join(f for f in (files.ca, files.cert, files.key) if f)
-        raise OpsError(f"cannot use the TLS files {named}: {_ssl_words(exc)}") from exc
+        raise OpsError(
+            f"--tls-ca {files.ca}: not a PEM CA certificate ({_ssl_words(exc)})"
+        ) from exc
+    if files.cert:
+        try:
+            context.load_cert_chain(files.cert, files.key or None)
+        except (OSError, ValueError) as exc:
+            raise OpsError(
+                f"--tls-cert {files.cert}, --tls-key {files.key}: not a PEM certificate and the "
+                f"private key that goes with it ({_ssl_words(exc)})"
+            ) from exc
+    return context
 
 
 def _ssl_words(exc: BaseException) -> str:
-    """An ssl error as words: the reason OpenSSL gives, without the library's codes."""
+    """An ssl error as words: OpenSSL's reason, without the library's codes and source lines."""
     reason = getattr(exc, "reason", None)
     if isinstance(reason, str):
         return reason.replace("_", " ").lower()
-    return getattr(exc, "strerror", None) or str(exc)
+    text = str(getattr(exc, "strerror", None) or exc)
+    return re.sub(r"\[\w+\]\s*|\s*\(_ssl\.c:\d+\)", "", text)

@@ -50,7 +50,7 @@ CASES = [
     ([*PUBLISH[:-2], "--broker", "mqtts://127.0.0.1"], "needs --tls-ca"),
     ([*PUBLISH, "--tls-ca", "{tmp}/ca.pem"], "is plain MQTT: use mqtts://"),
     ([*PUBLISH[:-2], "--broker", "mqtts://h", "--tls-ca", "{tmp}/nope"], "--tls-ca"),
-    ([*PUBLISH[:-2], "--broker", "mqtts://h", "--tls-ca", "{key}"], "cannot use the TLS files"),
+    ([*PUBLISH[:-2], "--broker", "mqtts://h", "--tls-ca", "{key}"], "not a PEM CA certificate"),
     ([*PUBLISH, "--tls-cert", "{key}"], "--tls-cert and --tls-key together"),
     ([*PUBLISH, "--timeout", "0"], "argument --timeout"),
     # content serve, verify
