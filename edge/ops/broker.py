@@ -158,7 +158,9 @@ class Connection:
                 f"broker {where} unreachable: no answer in {CONNECT_TIMEOUT_S:.0f} s"
             ) from exc
         except OSError as exc:
-            raise OpsError(f"broker {where} unreachable: {exc.strerror or exc}") from exc
+            raise OpsError(
+                f"broker {where} unreachable: {exc.strerror or exc} (is a broker listening there?)"
+            ) from exc
         self._client.loop_start()
         if not self._ready.wait(CONNECT_TIMEOUT_S) or self._failure:
             self._close()

@@ -68,7 +68,7 @@ def render(
     written: list[Path] = []
     taken: set[str] = set()
     slides: list[tuple[str, Slide]] = [(s.id, s) for s in content.playlist]
-    slides += [(f"offer-{segment}", s) for segment, s in content.offers.items()]
+    slides += [(f"{s.id}-offer-{segment}", s) for segment, s in content.offers.items()]
     with Screen(size[0], size[1], rotation=rotation, headless=True) as screen:
         canvas = screen.canvas
         corner = checkin_corner(canvas.get_size())

@@ -139,8 +139,12 @@ def publish(
     timeout_s: float,
     withheld: frozenset[str],
     say: Say,
+    version: int | None = None,
 ) -> Report:
-    """Publish `content` to `target` and wait for each online device's verdict."""
+    """Publish `content` to `target` and wait for each online device's verdict.
+
+    `version` None: one above anything the devices in scope show (live or refused) and
+    the manifest retained on the topic."""
     files = {a.sha256: a.path for a in content.assets.values()}
     server = AssetServer(target.prefix, files, say, withheld)
     with Connection(broker, target.subscriptions(), "omo-ops-publish") as conn:
@@ -148,9 +152,9 @@ def publish(
         states = view.latest(target.prefix, ((m.topic, m.payload) for m in first))
         in_scope = {d: s for d, s in states.items() if target.covers(d)}
         _refuse_unknown_kinds(list(in_scope.values()), content)
-        version = view.next_version(
-            in_scope.values(), target.scope, _retained_version(first, target.manifest_topic)
-        )
+        if version is None:
+            retained = _retained_version(first, target.manifest_topic)
+            version = view.next_version(in_scope.values(), target.scope, retained)
         now_ms = int(time.time() * 1000)
         body = manifest(
             content,

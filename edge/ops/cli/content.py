@@ -55,6 +55,10 @@ def _usable(folder: Path) -> Content:
     return content
 
 
+def _count(n: int, what: str) -> str:
+    return f"{n} {what}{'' if n == 1 else 's'}"
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     content, problems = _checked(args.folder)
     for problem in problems:
@@ -64,11 +68,14 @@ def cmd_check(args: argparse.Namespace) -> int:
         print(f"{args.folder}: {count} problem(s); a screen would refuse this", file=sys.stderr)
         return 1
     size = sum(a.size for a in content.assets.values())
+    counts = [
+        _count(len(content.playlist), "slide"),
+        _count(len(content.schedule), "window"),
+        _count(len(content.offers), "offer"),
+        _count(len(content.assets), "asset"),
+    ]
     print(
-        f"{args.folder}: {len(content.playlist)} slides, {len(content.schedule)} windows, "
-        f"{len(content.offers)} offers, {len(content.assets)} assets ({size} bytes): "
-        "a screen accepts it",
-        file=sys.stderr,
+        f"{args.folder}: {', '.join(counts)} ({size} bytes): a screen accepts it", file=sys.stderr
     )
     return 0
 
@@ -131,6 +138,7 @@ def cmd_publish(args: argparse.Namespace) -> int:
         timeout_s=args.timeout,
         withheld=frozenset(withheld),
         say=say,
+        version=args.version,
     )
     for line in report.lines():
         print(line)
@@ -255,6 +263,13 @@ def register(sub: Subcommands) -> None:
     _scope(pub)
     _signing(pub)
     pub.add_argument("--timeout", type=positive_number, default=120.0, metavar="S")
+    pub.add_argument(
+        "--version",
+        type=manifest_version,
+        default=None,
+        metavar="N",
+        help="this version (default: one above anything the devices in scope show)",
+    )
     pub.add_argument(
         "--withhold",
         action="append",
