@@ -135,6 +135,8 @@ def outcome(found: Seen | None, scope: Scope, version: int) -> Outcome:
     state = found.state if found is not None else None
     if state is None:
         return Outcome("offline", found.problem if found and found.problem else "never seen")
+    if "content-live" not in state.capabilities:
+        return Outcome("unknown", f"omo-edge {state.version} does not say what it plays")
     content = state.content.get(scope)
     if content is not None and content.live is not None and content.live.version == version:
         return Outcome("live", f"v{version}, digest {content.live.digest[:12]}")
@@ -207,11 +209,12 @@ def status_row(found: Seen, now_ms: int) -> dict[str, Any]:
 
 
 def _content_cell(content: Mapping[str, Mapping[str, int]]) -> tuple[str, str]:
-    if not content:
-        return "built-in", "-"
-    scope = "device" if "device" in content else "store"
-    live = content[scope]
-    return f"{scope} v{live['version']}", _when(live["expires_ts"])
+    """What plays: the device's own manifest while valid, else the store's, else built-in."""
+    for scope in ("device", "store"):
+        live = content.get(scope)
+        if live is not None and live["expires_in_s"] > 0:
+            return f"{scope} v{live['version']}", _when(live["expires_ts"])
+    return "built-in", "-"
 
 
 def table(rows: list[dict[str, Any]]) -> str:

@@ -101,11 +101,10 @@ def _refuse_unknown_kinds(states: list[Seen], content: Content) -> None:
     kinds = [s.kind for s in [*content.playlist, *content.offers.values()]]
     lacking = view.lacking(states, kinds)
     if lacking:
+        versions = {s.who: s.state.version for s in states if s.state is not None}
         named = "; ".join(
-            f"{d} (omo-edge {s.state.version if s.state else '?'}) does not show "
-            f"{', '.join(lacking[d])}"
-            for d, s in ((s.who, s) for s in states)
-            if d in lacking
+            f"{device} (omo-edge {versions[device]}) does not show {', '.join(kinds)}"
+            for device, kinds in sorted(lacking.items())
         )
         raise OpsError(
             f"nothing published: {named}. A screen refuses a whole manifest with a slide kind "

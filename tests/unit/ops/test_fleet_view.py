@@ -61,6 +61,9 @@ def test_an_outcome_is_read_from_the_scope_and_version_published() -> None:
     went_live_then_away = seen(state(state="offline", content={"store": live(3)}))
     assert view.outcome(went_live_then_away, "store", 3).word == "live"
     assert view.outcome(None, "store", 3).word == "offline"
+    older_device = [c for c in capabilities() if c != "content-live"]
+    unknown = view.outcome(seen(state(capabilities=older_device)), "store", 3)
+    assert (unknown.word, unknown.settled) == ("unknown", True)  # it never says: do not wait
 
 
 def test_the_next_version_is_above_everything_seen() -> None:
@@ -110,3 +113,13 @@ def test_status_rows_and_table() -> None:
     assert "42 s ago" in lines[1] and "NOT synced" in lines[1]
     assert lines[2].split()[:3] == ["gone", "store-1", "no"]
     assert lines[3].startswith("WARN store-1/gone: no state")
+
+
+def test_the_table_shows_what_plays_now() -> None:
+    def cell(content: dict[str, Any]) -> list[str]:
+        row = view.status_row(seen(state(content=content)), NOW)
+        return view.table([row]).splitlines()[1].split()[4:6]
+
+    assert cell({"store": live(2), "device": live(5)}) == ["device", "v5"]
+    assert cell({"store": live(2), "device": live(5, NOW - 1)}) == ["store", "v2"]
+    assert cell({"store": live(2, NOW - 1)}) == ["built-in", "-"]
