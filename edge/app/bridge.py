@@ -47,8 +47,10 @@ class StageLike(Protocol):
 
     frames: int
     last_frame_monotonic: float
+    airtime: dict[str, int]
 
     def show(self, personal: Personal) -> None: ...
+    def depart(self, visit_id: str) -> None: ...
     def set_playlist(
         self, slides: Sequence[Slide], resolve: Resolve, *, fallback: bool = False
     ) -> None: ...
@@ -77,6 +79,7 @@ class RenderBridge:
         on_display: Callable[[DisplayState], None] = lambda _d: None,
     ) -> None:
         self._lock = threading.Lock()
+        self._airtime: dict[str, int] = {}
         self._stage: StageLike | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._on_impression = on_impression
@@ -108,7 +111,17 @@ class RenderBridge:
 
     def detach(self) -> None:
         with self._lock:
+            if self._stage is not None:
+                self._airtime = dict(self._stage.airtime)
             self._stage = None
+
+    @property
+    def airtime(self) -> dict[str, int]:
+        """Personal slides shortened, deferred, expired (waited past their ttl) and departed
+        (their visitor left first), from the Stage's Player."""
+        with self._lock:
+            stage = self._stage
+            return dict(stage.airtime) if stage is not None else dict(self._airtime)
 
     def no_display(self) -> None:
         """The render thread runs without a screen (none found); reports say so."""
@@ -127,6 +140,13 @@ class RenderBridge:
                 return
             stage = self._stage
         stage.show(personal)
+
+    def depart(self, visit_id: str) -> None:
+        """The visit ended: a personal slide for it still waiting for airtime is skipped."""
+        with self._lock:
+            stage = self._stage
+        if stage is not None:
+            stage.depart(visit_id)
 
     def set_playlist(
         self, slides: Sequence[Slide], resolve: Resolve, *, fallback: bool = False

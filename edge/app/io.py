@@ -130,6 +130,7 @@ class IoSide:
             cfg.allow_list,
             record=self.outbox.record,
             on_visit=p.visit,
+            on_exit=self.bridge.depart,  # a personal slide waiting for them is skipped
             pseudonyms=lambda: self.pseudonyms,
         )
         self.checkin = CheckinService(
@@ -275,7 +276,10 @@ class IoSide:
 
     def record_impression(self, impression: Impression) -> None:
         """From the render thread, via the bridge: one slide left the screen."""
-        if impression.shown_ms <= 0 or impression.showing.slide.id == PAIRING_SLIDE_ID:
+        if impression.showing.slide.id == PAIRING_SLIDE_ID:
+            return
+        if not impression.counts:  # on screen, but not long enough to count
+            self.stats.too_short += 1
             return
         self.stats.impressions += 1
         self.outbox.record("impression", impression.event_fields())

@@ -95,6 +95,7 @@ def _play(config: Config, bridge: RenderBridge, stop: threading.Event) -> int:
             on_impression=bridge.impression,
             on_shown=bridge.shown,
             fps=config.display.fps,
+            personal_share_max=config.personalize.personal_share_max,
         )
         bridge.attach(stage)
         try:

@@ -12,7 +12,8 @@ Personal slides get fair airtime (`offer`):
   deferred: it waits, at most its `wait_ms` (the decision's `ttl_ms`), and is then
   dropped and counted;
 - one personal slide never cuts another short: a newer one waits its turn (a newer
-  one for the same visit replaces one still waiting);
+  one for the same visit replaces one still waiting); and after a personal slide the
+  playlist plays a slide (up to `PLAYLIST_TURN_S`) before the next personal one;
 - a personal slide interrupts a playlist slide; the playlist resumes at the slide
   it interrupted (shown again from its start);
 - a personal slide whose visitor has left by the time it would show is skipped
@@ -27,6 +28,7 @@ tools) takes every stint as fully on screen from its start.
 
 from __future__ import annotations
 
+import math
 from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -40,6 +42,10 @@ WINDOW_S = 60.0
 MIN_PERSONAL_S = 3.0
 """A personal slide is shortened to what the share leaves, but never below this (or below
 its `min_impression_ms`): shorter than that it is deferred instead."""
+
+PLAYLIST_TURN_S = 8.0
+"""After a personal slide the playlist's slide plays (up to this long) before the next
+personal one, so the store's own content is never crowded out by a queue of visitors."""
 
 GONE_KEPT_S = 600.0
 """How long a departed visit is remembered, so a late decision for it is skipped too."""
@@ -121,6 +127,7 @@ class Player:
         self._personal_log: deque[tuple[float, float]] = deque()  # ended personal stints
         self._waiting: deque[_Waiting] = deque()
         self._gone: dict[str, float] = {}
+        self._playlist_turn_until = -math.inf  # a waiting personal slide waits until then
         self.counters: Counter[str] = Counter()
         """shortened, deferred, expired (dropped after waiting), departed (skipped)."""
         self.showing = self._playlist_showing(now)
@@ -179,7 +186,12 @@ class Player:
         done: list[Impression] = []
         while True:
             self._expire(now)
-            if self.showing.personal is None and self._waiting and self._admit(now, done):
+            if (
+                self.showing.personal is None
+                and self._waiting
+                and self._playlist_turn_until <= now < self.showing.until
+                and self._admit(now, done)
+            ):
                 continue
             if now < self.showing.until:
                 return done
@@ -188,9 +200,12 @@ class Player:
             at = end if now - end < 1.0 else now  # after a stall, start fresh
             if self.showing.personal is None:
                 self._index = (self._index + 1) % len(self._playlist)
-            elif self._waiting and self._admit(at, done, ended=True):
-                continue
-            self._begin(self._playlist_showing(at), at)
+                if self._waiting and self._admit(at, done, ended=True):
+                    continue
+                self._begin(self._playlist_showing(at), at)
+            else:  # the store's playlist gets its turn before the next personal slide
+                self._begin(self._playlist_showing(at), at)
+                self._playlist_turn_until = min(self.showing.until, at + PLAYLIST_TURN_S)
 
     def _admit(self, now: float, done: list[Impression], ended: bool = False) -> bool:
         """Put the first waiting personal slide on screen if the share allows; True if so."""

@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 
 Record = Callable[[str, dict[str, Any]], None]
 OnVisit = Callable[[str, str, str], None]  # visitor (public form), visit id, zone
+OnExit = Callable[[str], None]  # visit id
 
 
 class PresenceService(Service):
@@ -42,11 +43,13 @@ class PresenceService(Service):
         record: Record,
         on_visit: OnVisit,
         pseudonyms: Callable[[], Pseudonymizer],
+        on_exit: OnExit = lambda _visit_id: None,
     ) -> None:
         self.source = source
         self.pipeline = PresencePipeline(params, new_id, BeaconDecoder(allow))
         self._record = record
         self._on_visit = on_visit
+        self._on_exit = on_exit
         self._pseudonyms = pseudonyms
         self.adverts = 0
         self.visitors: set[str] = set()
@@ -99,6 +102,7 @@ class PresenceService(Service):
                     short_visitor(visitor),
                     (ev.dwell_ms or 0) / 1000,
                 )
+                self._on_exit(ev.visit_id)
 
     def forget(self, forms: frozenset[str]) -> int:
         """A purged visitor leaves the tracker (no exit event); how many states went."""

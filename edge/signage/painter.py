@@ -193,8 +193,15 @@ def picture_area(
 ) -> pygame.Rect:
     """Where an image or video slide's picture goes: the main zone above the caption."""
     main = slide_zones(size, slide, card=card, ticker=ticker, layout=layout).main
+    return _picture(main, slide)
+
+
+def _picture(main: pygame.Rect, slide: Slide) -> pygame.Rect:
+    """The main zone above the caption (whose text keeps to the title-safe area)."""
     area = main.copy()
-    area.h -= _caption_h(main, slide)
+    band = _caption_h(main, slide)
+    if band:
+        area.h = max(0, safe(main).bottom - band - main.y)
     return area
 
 
@@ -216,9 +223,10 @@ def _caption(
     band = _caption_h(main, slide)
     if not band:
         return
-    y = main.bottom - band if top is None else top
-    caption = safe(pygame.Rect(main.x, y, main.w, band))
-    caption.inflate_ip(0, -look.px(0.01))
+    inner = safe(main)  # the caption stays in the main zone's title-safe area
+    y = inner.bottom - band if top is None else min(top, inner.bottom - band)
+    caption = pygame.Rect(inner.x, y, inner.w, band).clip(inner)
+    caption.inflate_ip(0, -look.px(0.02))
     title_body(
         surface,
         caption,
@@ -249,8 +257,7 @@ def _image_slide(
     keeps them together.
     """
     band = _caption_h(main, slide)
-    picture = main.copy()
-    picture.h -= band
+    picture = _picture(main, slide)
     image = usable(image_for(slide.image))
     if image is None:
         draw_placeholder(surface, picture, look)
@@ -263,7 +270,7 @@ def _image_slide(
         _caption(surface, main, slide, look, placed=placed)
         return
     rect = fitted_rect(image.get_size(), picture, "fit")
-    rect.y = main.y + (main.h - rect.h - band) // 2
+    rect.y = min(main.y + (main.h - rect.h - band) // 2, picture.bottom - rect.h)
     scale_into(surface, image, rect)
     placed.add("image", rect)
     _caption(surface, main, slide, look, placed=placed, top=rect.bottom)

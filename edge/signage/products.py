@@ -246,14 +246,27 @@ def _tile(
     # fixed slots, so names, prices and stock line up from tile to tile
     name_slot = pygame.Rect(words.x, words.y, words.w, 2 * text.metrics(name_size)[0])
     price_slot = pygame.Rect(words.x, name_slot.bottom + gap, words.w, price.height)
-    if not has_picture:
+    if not has_picture:  # name, price and stock centred in the tile
         name_slot.y = price_slot.y = 0
-        stack(
-            [text_part(surface, name, words, ink, placed),
-             text_part(surface, price, words, paper, placed, role="price")],
-            words,
-            gap,
-        )  # fmt: skip
+        parts = [
+            text_part(surface, name, words, ink, placed),
+            text_part(surface, price, words, paper, placed, role="price"),
+        ]
+        if item.stock != "in_stock":
+            parts.append(
+                pill_part(
+                    surface,
+                    words,
+                    STOCK_SHORT[item.stock],
+                    look,
+                    placed=placed,
+                    paper=look.panel.lerp(look.foreground, 0.12),
+                    dot=STOCK_DOTS[item.stock],
+                    size=MIN_TEXT,
+                    align="center",
+                )
+            )
+        stack(parts, words, gap)
         return
     text_part(surface, name, name_slot, ink, placed)[1](name_slot.bottom - name.height)
     text_part(surface, price, price_slot, paper, placed, role="price")[1](price_slot.y)
