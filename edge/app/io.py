@@ -261,6 +261,10 @@ class IoSide:
 
     # -- what the services ask of the root ----------------------------------------------------
     def _show_personal(self, personal: Personal) -> None:
+        if self.online is not None and personal.slide.assets():
+            # a decision's images are named by SHA-256: from the cache, or asked for now
+            resolve = self.online.content.decision_assets(personal.slide, personal.wait_ms)
+            personal = dataclasses.replace(personal, resolve=resolve)
         self.bridge.show(personal)
         self.stats.decisions += 1
 

@@ -314,11 +314,13 @@ class Stage:
         """Playlist slides use their playlist's assets; personal ones their own (a decision's
         images by SHA-256) or the newest known."""
         p = showing.personal
-        if p is not None and p.resolve is not None:
-            return p.resolve
+        base = self._active.resolve
         if p is not None and self._queued is not None:
-            return self._queued.resolve
-        return self._active.resolve
+            base = self._queued.resolve
+        own = None if p is None else p.resolve
+        if own is None:
+            return base
+        return lambda name: own(name) or base(name)
 
     def _spec(self, showing: Showing) -> Spec:
         """What `showing`'s picture depends on: the slide, the band's message, the layout,
