@@ -21,6 +21,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
+from edge.content.manager import ContentManager
 from edge.outbox.store import Outbox
 from edge.sim.broker import Mosquitto
 from edge.sim.central import CAMPAIGN, CentralSim
@@ -82,12 +83,16 @@ def test_a_failure_in_every_handler_and_task_is_counted_and_the_device_goes_on(
     central: CentralSim,
     device_config: Callable[..., Path],
 ) -> None:
+    central.show_ms = 1000  # a coupon's impression is recorded when it leaves the screen
     config = device_config(
-        speed=5.0,
+        speed=20.0,
         presence={"replay_loop": True},
         sync={"ack_timeout_s": 0.5},
         health={"interval_s": 1},
     )
+    # The content task wakes when the schedule next changes, at most every 30 s: its bug is
+    # planted before the start, so its first round meets it.
+    content_fired = fail_once(monkeypatch, ContentManager, "tick")
     with running_device(config) as device:
         io = device.io
         online = io.online
@@ -108,7 +113,7 @@ def test_a_failure_in_every_handler_and_task_is_counted_and_the_device_goes_on(
             "presence": fail_once(monkeypatch, io.presence.pipeline, "feed"),
             "nonces": fail_once(monkeypatch, io.checkin.nonces, "rotates_at"),
             "health": fail_once(monkeypatch, io.health, "figures"),
-            "content": fail_once(monkeypatch, online.content.manager, "tick"),
+            "content": content_fired,
             "sync": fail_once(monkeypatch, Outbox, "next_batch"),
         }
         checkin = {"visitor": "app:42", "nonce": "n" * 16, "consent": ["analytics"], "ts": 1}
