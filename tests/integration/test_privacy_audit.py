@@ -66,6 +66,13 @@ def checkin_of(central: CentralSim, nonce: str) -> list[dict[str, Any]]:
     return [e for e in central.events_of("checkin") if e["nonce"] == nonce]
 
 
+def said_offline(recorder: Recorder) -> bool:
+    return any(
+        topic == f"{DEVICE}/state" and json.loads(payload).get("state") == "offline"
+        for topic, payload in recorder.payloads()
+    )
+
+
 def test_nothing_names_a_tag_an_address_or_a_member(
     tmp_path: Path,
     broker: Mosquitto,
@@ -78,7 +85,7 @@ def test_nothing_names_a_tag_an_address_or_a_member(
     recorder = Recorder(broker.port)
     central.acking = False  # everything stays at rest on the device while we look
     config = device_config(
-        speed=20.0,
+        speed=40.0,  # the 240 s trace in 6 s (visits are counted in trace time)
         sync={"ack_timeout_s": 0.5},
         log={"level": "debug"},
         privacy={"visitor_keys": {"k1": VISITOR_KEY_B64}},
@@ -125,7 +132,8 @@ def test_nothing_names_a_tag_an_address_or_a_member(
         )
     finally:
         proc.stop()
-        time.sleep(0.3)  # the last publishes reach the recorder
+        # Its last word on the way out is `offline` on P/state: everything before it is in.
+        assert wait_for(lambda: said_offline(recorder), 10), "no offline state on the way out"
         recorder.close()
     at_rest_stopped = outbox_bytes(db)
     nonces = (db.parent / "nonces.json").read_bytes()
