@@ -45,7 +45,7 @@ def test_nothing_about_a_purged_visitor_remains(
     central.acking = False
     keys = {"k0": base64.b64encode(OLD_KEY).decode(), "k1": VISITOR_KEY_B64}
     config = device_config(
-        speed=20.0,
+        speed=40.0,  # the 240 s trace in 6 s (visits are counted in trace time)
         sync={"ack_timeout_s": 0.5},
         privacy={"visitor_keys": keys, "visitor_kid": "k1"},
         checkin={"base_url": "https://checkin.example.invalid/c"},
