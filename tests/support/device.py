@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import threading
 from collections.abc import Coroutine, Iterator
@@ -134,3 +135,10 @@ def on_loop(device: Device, work: Coroutine[Any, Any, T], timeout_s: float = 10)
 def pending(device: Device) -> int:
     """Events in the device's outbox not yet acknowledged by central."""
     return on_loop(device, device.io.outbox.pending())
+
+
+def pending_events(device: Device) -> list[dict[str, Any]]:
+    """The device's unacknowledged events, oldest first (what `omo-edge outbox export`
+    prints), read on its outbox thread while it runs."""
+    bodies = on_loop(device, device.io.outbox.outbox.run(lambda box: list(box.events())))
+    return [json.loads(body) for body in bodies]
