@@ -16,6 +16,7 @@ from edge.outbox.store import Outbox
 from edge.sim.broker import Mosquitto
 from edge.sim.central import CentralSim
 from tests.support.daemon import DaemonProcess
+from tests.support.wait import wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(150)]
 
@@ -85,13 +86,11 @@ def test_sigkill_and_broker_outages_lose_no_committed_event(
         generator.join(60)
         assert not generator.is_alive(), "the generator could not commit its events"
         final = daemon("run", "--config", str(config))
-        deadline = time.monotonic() + 60
-        while not generator.committed.keys() <= central.events.keys():
-            assert time.monotonic() < deadline, (
-                f"{len(generator.committed.keys() - central.events.keys())} committed events "
-                "never reached central"
-            )
-            time.sleep(0.2)
+        arrived = lambda: generator.committed.keys() <= central.events.keys()  # noqa: E731
+        assert wait_for(arrived, 60), (
+            f"{len(generator.committed.keys() - central.events.keys())} committed events "
+            "never reached central"
+        )
         final.stop()
     finally:
         generator.stop.set()
