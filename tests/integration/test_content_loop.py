@@ -8,16 +8,18 @@ import hashlib
 import json
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 from nacl.signing import SigningKey
 
+from edge.app import Device
 from edge.content.manifest import sign
 from edge.sim.broker import Mosquitto
 from edge.sim.central import CentralSim
-from tests.support.daemon import DaemonProcess
+from tests.support.device import LogLines, captured_log, running_device
 from tests.support.paths import SIGNAGE_CONTENT
 from tests.support.wait import wait_for
 
@@ -52,14 +54,14 @@ def manifest(version: int, **overrides: Any) -> dict[str, Any]:
             {
                 "id": f"jp-{version}",
                 "kind": "text",
-                "duration_ms": 3000,
+                "duration_ms": 1000,
                 "title": "あなたにおすすめ",
                 "body": f"version {version}",
             },
             {
                 "id": f"img-{version}",
                 "kind": "image",
-                "duration_ms": 3000,
+                "duration_ms": 1000,
                 "image": "market",
                 "title": "Market",
             },
@@ -76,18 +78,23 @@ def shots(folder: Path, slide_id: str) -> list[Path]:
     return sorted(folder.glob(f"*-playlist-{slide_id}.png"))
 
 
+@dataclass
+class Running:
+    device: Device
+    config: Path
+    log: LogLines
+
+
 @pytest.fixture
 def running(
-    keys: Keys,
-    central: CentralSim,
-    device_config: Callable[..., Path],
-    daemon: Callable[..., DaemonProcess],
-) -> Iterator[tuple[DaemonProcess, Path]]:
+    keys: Keys, central: CentralSim, device_config: Callable[..., Path]
+) -> Iterator[Running]:
+    """The device in this process, heard by central, taking manifests signed with `keys`."""
     central.assets[IMAGE_SHA] = IMAGE
     config = device_config(speed=0.001, content={"public_keys": {"k1": keys.public}})
-    proc = daemon("run", "--config", str(config), "--duration", "60")
-    assert wait_for(lambda: DEVICE in central.states, 20), proc.stdout
-    yield proc, config
+    with captured_log() as log, running_device(config) as device:
+        assert wait_for(lambda: DEVICE in central.states, 20), log.text
+        yield Running(device, config, log)
 
 
 def rejected(central: CentralSim) -> list[dict[str, Any]]:
@@ -95,11 +102,10 @@ def rejected(central: CentralSim) -> list[dict[str, Any]]:
 
 
 def test_signed_manifest_with_an_asset_goes_on_screen(
-    tmp_path: Path, keys: Keys, central: CentralSim, running: tuple[DaemonProcess, Path]
+    tmp_path: Path, keys: Keys, central: CentralSim, running: Running
 ) -> None:
-    proc, _ = running
     central.publish(f"{STORE}/manifest", sign(manifest(1), keys.seed_b64, "k1"), retain=True)
-    assert wait_for(lambda: bool(shots(tmp_path / "shots", "img-1")), 20), proc.stdout
+    assert wait_for(lambda: bool(shots(tmp_path / "shots", "img-1")), 20), running.log.text
     assert central.asset_requests[IMAGE_SHA] >= 1
     assert wait_for(lambda: bool(shots(tmp_path / "shots", "jp-1")), 10)
     cached = list((tmp_path / "state" / "assets").iterdir())
@@ -138,17 +144,16 @@ def test_each_rejection_is_reported_and_the_current_content_stays(
     tmp_path: Path,
     keys: Keys,
     central: CentralSim,
-    running: tuple[DaemonProcess, Path],
+    running: Running,
     reason: str,
     make: Callable[[Keys], bytes],
 ) -> None:
-    proc, _ = running
     central.publish(f"{STORE}/manifest", sign(manifest(1), keys.seed_b64, "k1"), retain=True)
-    assert wait_for(lambda: bool(shots(tmp_path / "shots", "jp-1")), 20), proc.stdout
+    assert wait_for(lambda: bool(shots(tmp_path / "shots", "jp-1")), 20), running.log.text
     central.publish(f"{STORE}/manifest", make(keys), retain=True)
     assert wait_for(lambda: any(e["reason"] == reason for e in rejected(central)), 10), (
         rejected(central),
-        proc.stdout,
+        running.log.text,
     )
     before = len(shots(tmp_path / "shots", "jp-1")) + len(shots(tmp_path / "shots", "img-1"))
     assert wait_for(
@@ -158,7 +163,7 @@ def test_each_rejection_is_reported_and_the_current_content_stays(
         ),
         10,
     ), "the current content stopped playing after a rejected manifest"
-    assert proc.proc.poll() is None
+    assert not running.device.stop.is_set()
 
 
 def _tamper(payload: bytes) -> bytes:
@@ -168,9 +173,8 @@ def _tamper(payload: bytes) -> bytes:
 
 
 def test_tampered_or_oversized_asset_is_rejected_and_never_shown(
-    tmp_path: Path, keys: Keys, central: CentralSim, running: tuple[DaemonProcess, Path]
+    tmp_path: Path, keys: Keys, central: CentralSim, running: Running
 ) -> None:
-    proc, _ = running
     fake = b"\x89PNG\r\n\x1a\n" + b"not really the image"
     fake_sha = hashlib.sha256(b"what central claimed").hexdigest()
     central.assets[fake_sha] = fake
@@ -182,14 +186,12 @@ def test_tampered_or_oversized_asset_is_rejected_and_never_shown(
             for e in rejected(central)
         ),
         20,
-    ), proc.stdout
+    ), running.log.text
     assert not shots(tmp_path / "shots", "img-3")
-    assert proc.proc.poll() is None
+    assert not running.device.stop.is_set()
 
 
-def test_screenshot_reload_and_refused_commands(
-    central: CentralSim, running: tuple[DaemonProcess, Path]
-) -> None:
+def test_screenshot_reload_and_refused_commands(central: CentralSim, running: Running) -> None:
     shot = central.command(DEVICE, "screenshot", cmd_id="c-shot")
     assert wait_for(lambda: shot in central.cmd_results, 15)
     result = central.cmd_results[shot]
@@ -213,20 +215,22 @@ def test_restart_without_a_broker_shows_the_last_good_content(
     keys: Keys,
     broker: Mosquitto,
     central: CentralSim,
-    running: tuple[DaemonProcess, Path],
-    daemon: Callable[..., DaemonProcess],
+    device_config: Callable[..., Path],
 ) -> None:
-    proc, config = running
-    central.publish(f"{STORE}/manifest", sign(manifest(4), keys.seed_b64, "k1"), retain=True)
-    assert wait_for(lambda: bool(shots(tmp_path / "shots", "jp-4")), 20), proc.stdout
-    proc.stop()
+    central.assets[IMAGE_SHA] = IMAGE
+    config = device_config(speed=0.001, content={"public_keys": {"k1": keys.public}})
+    with captured_log() as log, running_device(config):
+        assert wait_for(lambda: DEVICE in central.states, 20), log.text
+        central.publish(f"{STORE}/manifest", sign(manifest(4), keys.seed_b64, "k1"), retain=True)
+        assert wait_for(lambda: bool(shots(tmp_path / "shots", "jp-4")), 20), log.text
     broker.stop()
     for old in (tmp_path / "shots").glob("*.png"):
         old.unlink()
-    again = daemon("run", "--config", str(config), "--duration", "12")
-    assert wait_for(
-        lambda: bool(shots(tmp_path / "shots", "jp-4") or shots(tmp_path / "shots", "img-4")), 15
-    ), again.stdout
+    with running_device(config, online=False):
+        assert wait_for(
+            lambda: bool(shots(tmp_path / "shots", "jp-4") or shots(tmp_path / "shots", "img-4")),
+            15,
+        ), log.text
     assert not list((tmp_path / "shots").glob("*-playlist-fallback-*.png")), (
         "fallback content shown although good content was saved"
     )
