@@ -23,12 +23,13 @@ from edge.link.schemas import Checkin, Decision, EventsAck, parse, parse_command
 from edge.link.schemas.generate import PAYLOADS, text
 from edge.sim.broker import Mosquitto
 from edge.sim.central import CentralSim
-from tests import fuzz_targets as ft
-from tests.privacy_scan import Recorder
+from tests.support import fuzz_targets as ft
 from tests.support.device import running_device
+from tests.support.paths import ROOT
+from tests.support.privacy_scan import Recorder
 from tests.support.wait import wait_for
 
-SCHEMAS = Path(__file__).resolve().parent.parent / "docs" / "schemas"
+SCHEMAS = ROOT / "docs" / "schemas"
 PNG = ft.PNG
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,8 +16,9 @@ from edge.content.manifest import canonical, verify
 from edge.doctor.keys import PUBLISHED_TEST_KEYS, check_trusted_keys
 from edge.errors import ContentRejected
 from edge.presence.pseudonym import pseudonym
+from tests.support.paths import ROOT
 
-VECTORS = Path(__file__).resolve().parent.parent / "docs" / "vectors"
+VECTORS = ROOT / "docs" / "vectors"
 
 
 def load(name: str) -> dict[str, Any]:
