@@ -76,8 +76,9 @@ def render(
     slides += [(f"{s.id}-offer-{segment}", s) for segment, s in content.offers.items()]
     with Screen(size[0], size[1], rotation=rotation, headless=True) as screen:
         canvas = screen.canvas
-        geometry = card_geometry(canvas.get_size())
-        card = checkin_card(canvas.get_size(), qr_matrix(SAMPLE_CHECKIN_URL), CARD_LABEL)
+        code = qr_matrix(SAMPLE_CHECKIN_URL, error="l")  # as the device makes its codes
+        geometry = card_geometry(canvas.get_size(), len(code))
+        card = checkin_card(canvas.get_size(), code, CARD_LABEL)
         images = Images(on_error=lambda name, why: say(f"{name}: {why}"))
         for turn, (name, slide) in enumerate(slides):
             carded = carries_card(slide)
