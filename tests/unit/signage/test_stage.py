@@ -406,6 +406,39 @@ def test_personal_slide_preempts_and_the_playlist_resumes(tmp_path: Path) -> Non
     assert run.impressions[1].showing.personal is personal
 
 
+def test_visitors_take_turns_with_the_playlist_and_a_departed_one_is_skipped(
+    tmp_path: Path,
+) -> None:
+    """Fair airtime on the real render loop: three visitors at once, the second leaves before
+    its turn. The playlist plays between personal slides; the one who left is never shown."""
+    playlist = [text_slide("base", "#2040a0", duration_ms=1500)]
+
+    def personal(visit: str, colour: str) -> Personal:
+        slide = text_slide(f"for-{visit}", colour)
+        return Personal(slide, 1000, f"req-{visit}", f"v-{visit}", visit, None, None,
+                        wait_ms=10_000, visit_id=visit)  # fmt: skip
+
+    def arrive(run: Run) -> None:
+        for visit, colour in (("a", "#a08020"), ("b", "#20a080"), ("c", "#8020a0")):
+            run.stage.show(personal(visit, colour))
+
+    with Screen(320, 180, headless=True) as screen:
+        run = play(
+            screen,
+            playlist,
+            tmp_path,
+            4.6,
+            at=[(0.2, arrive), (0.5, lambda r: r.stage.depart("b"))],
+        )
+    shown = [sid for _, sid in run.shown]
+    assert shown[:5] == ["base", "for-a", "base", "for-c", "base"], shown
+    assert "for-b" not in shown
+    assert run.stage.airtime.get("departed") == 1
+    personal_seen = [i.showing.personal.visit_id for i in run.impressions if i.showing.personal]
+    assert personal_seen == ["a", "c"]
+    assert not any(black(f) for _, f in run.frames)
+
+
 def test_request_screenshot_returns_a_png_of_the_canvas(tmp_path: Path) -> None:
     with Screen(800, 450, rotation=90, headless=True) as screen:
         run = play(
