@@ -14,8 +14,9 @@ Personal slides get fair airtime (`offer`):
 - one personal slide never cuts another short: a newer one waits its turn (a newer
   one for the same visit replaces one still waiting); and after a personal slide the
   playlist plays a slide (up to `PLAYLIST_TURN_S`) before the next personal one;
-- a personal slide interrupts a playlist slide; the playlist resumes at the slide
-  it interrupted (shown again from its start);
+- a personal slide interrupts a playlist slide; the playlist resumes where it left
+  off: at the slide it interrupted (shown again from its start) if that one had not
+  yet been on screen long enough to count, else at the next one;
 - a personal slide whose visitor has left by the time it would show is skipped
   and not counted (`depart`).
 
@@ -223,7 +224,10 @@ class Player:
             if seconds < want:
                 self.counters["shortened"] += 1
             if not ended:
-                done.append(self._end(now))
+                cut = self._end(now)
+                done.append(cut)
+                if cut.counts and cut.showing.personal is None:  # seen: move on afterwards
+                    self._index = (self._index + 1) % len(self._playlist)
             p = first.personal
             length = min(want, seconds)
             self._begin(Showing(p.slide, now, now + length, p, self._ticker, self._turns + 1), now)
