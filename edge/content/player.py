@@ -282,8 +282,8 @@ class Player:
             self._waiting = deque(w for w in self._waiting if w.personal.visit_id != key)
             self.counters["replaced"] += before - len(self._waiting)
         self._waiting.append(_Waiting(personal, now, now + personal.wait_ms / 1000))
-        if self.showing.personal is None:
-            self._admit(now, done)
+        if self.showing.personal is None and now >= self._playlist_turn_until:
+            self._admit(now, done)  # else it waits for the end of the playlist's turn
         if self._waiting and self._waiting[-1].personal is personal and personal.wait_ms <= 0:
             if not self._waiting[-1].deferred:
                 self.counters["deferred"] += 1
