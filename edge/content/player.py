@@ -44,7 +44,7 @@ MIN_PERSONAL_S = 3.0
 """A personal slide is shortened to what the share leaves, but never below this (or below
 its `min_impression_ms`): shorter than that it is deferred instead."""
 
-PLAYLIST_TURN_S = 8.0
+PLAYLIST_TURN_S = 4.0
 """After a personal slide the playlist's slide plays (up to this long) before the next
 personal one, so the store's own content is never crowded out by a queue of visitors."""
 
