@@ -51,7 +51,7 @@ class State(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     capabilities: list[str]
     clock_synced: bool
     ts: TimestampMs
-    display: Literal["starting", "on", "none"] = "starting"
+    display: Literal["starting", "on", "off", "disconnected", "none"] = "starting"
     content: dict[Scope, ScopeContent] = {}
     health: HealthSummary | None = None
 
