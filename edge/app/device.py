@@ -54,7 +54,11 @@ class Device:
         """Render here, I/O on another thread, until stopped (or `duration_s` passes)."""
         refuse_exposed_keys(self.config.mqtt.tls_key, self.config.state_dir)
         with StateLock(self.config.state_dir, "daemon"):
-            return self._run(duration_s, stop_when_drained)
+            self.io.log_ring.install()
+            try:
+                return self._run(duration_s, stop_when_drained)
+            finally:
+                self.io.log_ring.remove()
 
     def _run(self, duration_s: float | None, stop_when_drained: bool) -> Stats:
         ready = threading.Event()

@@ -31,6 +31,7 @@ from edge.content.slides import Slide
 from edge.errors import EdgeError
 from edge.link.router import TopicRouter
 from edge.link.session import BrokerSettings
+from edge.logring import LogRing
 from edge.outbox.service import OutboxService
 from edge.outbox.worker import OutboxThread
 from edge.personalize.service import PersonalizeService
@@ -70,6 +71,7 @@ class IoSide:
         self._stop: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._quiet = QuietLog(log)
+        self.log_ring = LogRing()  # recent log lines for the `logs` command
 
     # -- the thread's entry ---------------------------------------------------------------
     @property

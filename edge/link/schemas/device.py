@@ -81,3 +81,6 @@ class CmdResult(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     ok: bool
     detail: str
     png_b64: str | None = None  # screenshot: the PNG, base64
+    lines: list[str] | None = None  # logs: this part's lines, oldest first
+    part: Annotated[int, Meta(ge=1)] | None = None  # logs: this result is part `part` ...
+    parts: Annotated[int, Meta(ge=1)] | None = None  # ... of `parts` (all share the cmd_id)

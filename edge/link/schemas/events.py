@@ -163,7 +163,7 @@ class ClockCorrected(_Event, frozen=True, tag="clock.corrected"):
     true time is `mono_ms + offset_ms`. Events still on the device were corrected there
     (`clock_corrected`); central corrects those it already holds from `boot_id`."""
 
-    boot_id: Annotated[str, Meta(max_length=64)]  # type: ignore[assignment]
+    boot_id: Annotated[str, Meta(max_length=64)]
     offset_ms: Annotated[int, Meta(description="wall clock minus boot clock, once synced")]
     step_ms: Annotated[
         int, Meta(description="how far the wall clock moved at synchronisation (estimate)")
