@@ -89,6 +89,7 @@ async def connect(io: IoSide, cfg: Config, broker: BrokerSettings) -> Online:
         purge=io.purge_visitor,
         reprovision=io.reprovision,
         logs=io.log_ring.snapshot,
+        display=io.panel.set_override,
         update=updates.stage,
         submit=command_jobs.submit,
     )

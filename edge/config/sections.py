@@ -13,6 +13,7 @@ from typing import Literal
 
 from edge.config.keys import Check, key
 from edge.content.manifest import valid_public_key
+from edge.panel.schedule import valid_exceptions, valid_hours, valid_zone
 from edge.presence.tracker import TrackerParams
 
 ID_WORDS = "empty, or up to 64 letters, digits, '-', '_', '.'"
@@ -92,6 +93,30 @@ class DisplayConfig:
     fps: int = key(30, "an integer 1-120", _between(1, 120))
     stall_s: float = key(10.0, "a number of seconds 1-600", _between(1, 600))
     screenshot_dir: str = key("", "a folder path, or empty for no screenshots")
+
+
+@dataclass(frozen=True, slots=True)
+class PanelConfig:
+    timezone: str = key(
+        "", "an IANA time zone such as Europe/Berlin, or empty for the system's", valid_zone
+    )
+    hours: Mapping[str, str] = key(
+        {},
+        'a table of mon..sun = "HH:MM-HH:MM[, ...]" or "closed" (empty: always on)',
+        valid_hours,
+    )
+    exceptions: Mapping[str, str] = key(
+        {}, 'a table of "YYYY-MM-DD" = "HH:MM-HH:MM[, ...]" or "closed"', valid_exceptions
+    )
+    method: Literal["auto", "cec", "dpms", "none"] = key(
+        "auto", '"auto", "cec", "dpms" or "none"', lambda v: v in ("auto", "cec", "dpms", "none")
+    )
+    cec_device: str = key("/dev/cec0", "a CEC device path")
+    cec_ctl: str = key("cec-ctl", "the cec-ctl program (a name on PATH or a path)", bool)
+    fb_device: str = key("/dev/fb0", "a framebuffer device path")
+    sysfs_root: str = key("/sys", "the sysfs mount point (tests: a fake tree)", bool)
+    check_s: float = key(2.0, "a number of seconds 0.05-60", _between(0.05, 60))
+    hotplug_grace_s: float = key(20.0, "a number of seconds 0-600", _between(0, 600))
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,6 +232,7 @@ SECTIONS: dict[str, type] = {
     "mqtt": MqttConfig,
     "presence": PresenceConfig,
     "display": DisplayConfig,
+    "panel": PanelConfig,
     "storage": StorageConfig,
     "sync": SyncConfig,
     "content": ContentConfig,

@@ -39,6 +39,16 @@ class HealthSummary(msgspec.Struct, frozen=True, kw_only=True):
     outbox_pending: int
 
 
+class PanelState(msgspec.Struct, frozen=True, kw_only=True):
+    """The panel's power and whether a display is plugged in (docs/deployment.md)."""
+
+    power: Literal["on", "off"]
+    by: Literal["schedule", "override"]
+    until_ts: TimestampMs | None = None
+    method: Annotated[str, Meta(description='standby by "cec", "dpms" or "none"')]
+    connector: Literal["connected", "disconnected", "unknown"]
+
+
 class State(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     """`P/state` (retained): whether the device is online, what it runs and shows.
 
@@ -54,6 +64,7 @@ class State(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     display: Literal["starting", "on", "off", "disconnected", "none"] = "starting"
     content: dict[Scope, ScopeContent] = {}
     health: HealthSummary | None = None
+    panel: PanelState | None = None
 
 
 class Decide(msgspec.Struct, frozen=True, kw_only=True):

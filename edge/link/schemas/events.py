@@ -156,6 +156,9 @@ class DeviceHealth(_Event, frozen=True, tag="device.health"):
     commands_malformed: Count = 0
     content_rejected: Count = 0
     asset_jobs_failed: Count = 0
+    panel_power: Literal["on", "off"] | UnsetType = UNSET
+    panel_method: str | UnsetType = UNSET
+    display_connector: Literal["connected", "disconnected", "unknown"] | UnsetType = UNSET
 
 
 class ClockCorrected(_Event, frozen=True, tag="clock.corrected"):
