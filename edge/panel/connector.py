@@ -27,12 +27,12 @@ def read_connectors(sysfs_root: Path) -> dict[str, str]:
 
 
 def connection(statuses: Mapping[str, str]) -> Connection:
-    """`connected` if any connector is, `disconnected` if all say so, else `unknown`
-    (no connectors: no DRM here, nothing to judge)."""
+    """`connected` if any connector is, `disconnected` if some say so and none is
+    connected, else `unknown` (no DRM here; writeback connectors only say `unknown`)."""
     values = set(statuses.values())
     if "connected" in values:
         return "connected"
-    if values and values <= {"disconnected"}:
+    if "disconnected" in values:
         return "disconnected"
     return "unknown"
 
