@@ -14,7 +14,7 @@ A display that cannot be used is never hidden behind a healthy log line:
 While the panel is off (store hours, an override: `bridge.panel_wanted` is False) the
 Stage is left (its last slide's impression ends there), the panel goes into standby
 through its adapter (edge/panel/power.py; DPMS first releases the screen) and the loop
-ticks once a second: no frames, no impressions, but the watchdog and `running.json`
+ticks twice a second: no frames, no impressions, but the watchdog and `running.json`
 still see a live render loop. When the panel is wanted again it is woken and a new
 Stage takes the newest playlist from the bridge.
 """
@@ -36,7 +36,7 @@ from edge.signage.stage import Stage
 
 log = logging.getLogger(__name__)
 
-DARK_TICK_S = 1.0
+DARK_TICK_S = 0.5
 """While the panel is off the render loop wakes this often (the watchdog sees it alive)."""
 
 NO_PANEL_DRIVERS = ("offscreen", "dummy")
