@@ -134,6 +134,9 @@ class StorageConfig:
     )
     group_ms: int = key(50, "an integer 0-50 (0: a transaction per event)", _between(0, 50))
     group_max: int = key(100, "an integer 1-100", _between(1, 100))
+    hold_s: float = key(
+        120.0, "a number of seconds 0-300 (0: commit within group_ms)", _between(0, 300)
+    )
     memory_max: int = key(10_000, "an integer 100-1000000", _between(100, 1_000_000))
 
 
@@ -142,6 +145,7 @@ class SyncConfig:
     batch_max_events: int = key(200, "an integer 1-10000", _between(1, 10_000))
     batch_max_bytes: int = key(64_000, "an integer 1024-262144", _between(1024, 262_144))
     ack_timeout_s: float = key(10.0, "a number 0.1-600", _between(0.1, 600))
+    linger_s: float = key(300.0, "a number of seconds 0-3600", _between(0, 3600))
 
 
 PUBLIC_KEYS_WORDS = "a table of kid = base64 Ed25519 public key"

@@ -56,7 +56,7 @@ class OutboxService(Service):
         s = config.storage
         self.writer = EventWriter(
             outbox,
-            group_s=s.group_ms / 1000,
+            group_s=max(s.group_ms / 1000, s.hold_s),
             group_max=s.group_max,
             memory_max=s.memory_max,
             on_written=self._written,
@@ -106,6 +106,7 @@ class OutboxService(Service):
             batch_max_events=sync.batch_max_events,
             batch_max_bytes=sync.batch_max_bytes,
             ack_timeout_s=sync.ack_timeout_s,
+            linger_s=sync.linger_s,
         )
 
     def offline(self) -> None:
