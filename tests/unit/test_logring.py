@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import logging
 
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from edge.logring import LINE_MAX_CHARS, TOTAL_BYTES, Line, LogRing, select, split
+from tests.support.examples import examples
 
 texts = st.lists(st.text(min_size=0, max_size=300), max_size=200)
 
 
+@settings(max_examples=examples(100), deadline=None)
 @given(texts, st.integers(1, 5000))
 def test_parts_keep_every_line_in_order_and_stay_under_the_size(
     lines: list[str], part_bytes: int
@@ -24,6 +26,7 @@ def test_parts_keep_every_line_in_order_and_stay_under_the_size(
         assert size <= part_bytes or len(part) == 1  # a single huge line is its own part
 
 
+@settings(max_examples=examples(100), deadline=None)
 @given(st.lists(st.integers(0, 10**6), max_size=300), st.integers(1, 400), st.integers(0, 10**6))
 def test_select_takes_the_newest_lines_since(stamps: list[int], count: int, since: int) -> None:
     lines = [Line(ts, f"line {i}") for i, ts in enumerate(stamps)]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from edge.panel.schedule import (
@@ -18,6 +18,7 @@ from edge.panel.schedule import (
     valid_exceptions,
     valid_hours,
 )
+from tests.support.examples import examples
 
 BERLIN = {"mon": "09:00-21:00", "tue": "09:00-21:00", "wed": "09:00-21:00"}
 WEEK = {day: "09:00-21:00" for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
@@ -72,6 +73,7 @@ def test_no_hours_is_always_on() -> None:
     assert s.always_on and s.open_at(0) and s.open_at(ms("2026-12-25T03:00:00+00:00"))
 
 
+@settings(max_examples=examples(100), deadline=None)
 @given(st.integers(0, 2**41), st.integers(0, 10**8), st.sampled_from(["on", "off"]))
 def test_the_override_wins_until_it_ends(now: int, lasts: int, power: str) -> None:
     closed = Schedule.from_config({"mon": "closed"}, {}, "UTC")  # closed all week
