@@ -83,7 +83,8 @@ class PanelService(Service):
         self._follow(plan(self._schedule, self._override, self._now_ms()))
         root = Path(self._config.sysfs_root)
         statuses = await asyncio.to_thread(read_connectors, root)
-        self._judge(connection(statuses), connected_names(statuses) or sorted(statuses))
+        unplugged = [name for name, status in statuses.items() if status == "disconnected"]
+        self._judge(connection(statuses), connected_names(statuses) or unplugged)
 
     def _follow(self, new: Plan) -> None:
         old, self.plan = self.plan, new
