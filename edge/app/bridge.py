@@ -35,8 +35,9 @@ from edge.signage.scenes import Resolve
 
 log = logging.getLogger(__name__)
 
-DisplayState = Literal["starting", "on", "none"]
-"""`none`: no usable display (the daemon runs on without a screen)."""
+DisplayState = Literal["starting", "on", "off", "none"]
+"""`none`: no usable display (the daemon runs on without a screen); `off`: the panel is
+in standby (store hours or an override) and the render loop idles."""
 
 PERSONAL_KEPT = 64
 T = TypeVar("T")
@@ -90,6 +91,11 @@ class RenderBridge:
         self._personal: deque[Personal] = deque(maxlen=PERSONAL_KEPT)
         self.display: DisplayState = "starting"
         self.dropped_reports = 0
+        self.panel_wanted = True
+        """Set by the I/O side (edge/panel/service.py): False puts the panel in standby."""
+        self.panel_method = "none"
+        """How the panel is put in standby (edge/panel/power.py), set before the threads start."""
+        self._dark_tick = -1.0
 
     # -- set up --------------------------------------------------------------------
     def bind_loop(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -111,8 +117,8 @@ class RenderBridge:
 
     def detach(self) -> None:
         with self._lock:
-            if self._stage is not None:
-                self._airtime = dict(self._stage.airtime)
+            if self._stage is not None:  # a Stage per lit period: their counts add up
+                self._airtime = _added(self._airtime, self._stage.airtime)
             self._stage = None
 
     @property
@@ -121,11 +127,21 @@ class RenderBridge:
         (their visitor left first), from the Stage's Player."""
         with self._lock:
             stage = self._stage
-            return dict(stage.airtime) if stage is not None else dict(self._airtime)
+            return _added(self._airtime, stage.airtime if stage is not None else {})
 
     def no_display(self) -> None:
         """The render thread runs without a screen (none found); reports say so."""
         self._set_display("none")
+
+    def set_panel(self, on: bool) -> None:
+        """Any thread: the panel should be on (or in standby); the render thread follows
+        within a tenth of a second."""
+        self.panel_wanted = on
+
+    def dark_tick(self) -> None:
+        """Render thread, while the panel is off: the loop is alive (for the watchdog)."""
+        self._dark_tick = time.monotonic()
+        self._set_display("off")
 
     def _set_display(self, state: DisplayState) -> None:
         if state != self.display:
@@ -134,6 +150,8 @@ class RenderBridge:
 
     # -- I/O thread -> render --------------------------------------------------------
     def show(self, personal: Personal) -> None:
+        if not self.panel_wanted:
+            return  # a late answer for a screen in standby is stale by the morning
         with self._lock:
             if self._stage is None:
                 self._personal.append(personal)
@@ -212,9 +230,21 @@ class RenderBridge:
         """A frame has been presented (READY for systemd; the update health check)."""
         return self.frames > 0
 
+    def running(self) -> bool:
+        """The render loop runs as it should: a frame on screen, or none on purpose (no
+        display, or the panel in standby while its loop idles). READY for systemd and
+        `running.json` wait for this: a night must not look like a failed start."""
+        return self.on_screen() or self.display in ("none", "off")
+
     def last_frame(self) -> float:
         """When the render loop last confirmed a frame (monotonic; now when no screen)."""
         stage = self._stage
         if stage is None:
+            if self.display == "off":
+                return self._dark_tick
             return time.monotonic() if self.display == "none" else -1.0
         return stage.last_frame_monotonic
+
+
+def _added(a: dict[str, int], b: dict[str, int]) -> dict[str, int]:
+    return {k: a.get(k, 0) + b.get(k, 0) for k in a.keys() | b.keys()}
