@@ -79,12 +79,20 @@ class SimDevice:
     async def start(self, backlog: int = 0) -> None:
         """Open the outbox (with `backlog` events already pending, as after an outage), then
         connect; returns at once (the broker may be down)."""
+        await self.open(backlog)
+        await self.connect()
+
+    async def open(self, backlog: int = 0) -> None:
+        """The outbox, with `backlog` more events pending (as after a store's outage)."""
         box = OutboxThread(self.path)
         await box.__aenter__()
         self._box = box
         self.outbox = OutboxService(self.config, box, clock_synced=synced)
         if backlog:
             await self._preload(backlog)
+
+    async def connect(self) -> None:
+        """Start the link, the sync and the inbox (returns at once; the broker may be down)."""
         loop = asyncio.get_running_loop()
         self.link = MqttLink(self.topics, self.broker, loop, synced, state=self._state)
         self.outbox.online(self.link)

@@ -52,6 +52,15 @@ class DeviceLoop:
         self.devices.extend(made)
         return made
 
+    def start_one(
+        self, store_id: str, device_id: str, broker: BrokerSettings, state_dir: Path,
+        *, backlog: int = 0,
+    ) -> SimDevice:  # fmt: skip
+        device = SimDevice(store_id, device_id, broker, state_dir, ack_timeout_s=1.0)
+        self.call(device.start(backlog))
+        self.devices.append(device)
+        return device
+
     def pending(self) -> int:
         async def total() -> int:
             return sum(await asyncio.gather(*(d.pending() for d in self.devices)))

@@ -77,7 +77,9 @@ class IngestWorker:
         """Ingest until `stop()`; OpsError when the database or the broker cannot be used."""
         db = Database.open(self.db_url)
         try:
-            with Connection(self.broker, [self.subscription], self.name) as conn:
+            # Back within 2 s of a broker restart: devices resend at once after their own
+            # reconnect, and a batch sent while no worker is subscribed waits an ack timeout.
+            with Connection(self.broker, [self.subscription], self.name, reconnect_max_s=2) as conn:
                 log.info("ingesting %s into %s", self.subscription, _where(self.db_url))
                 on_ready()
                 self._serve(conn, db)
