@@ -241,7 +241,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--devices", type=int, default=1000)
     parser.add_argument("--backlog", type=int, default=500)
-    parser.add_argument("--shards", type=int, default=4, help="device processes")
+    parser.add_argument("--shards", type=int, default=0, help="device processes (0: auto)")
     parser.add_argument("--steady-s", type=float, default=90.0)
     parser.add_argument("--outage-s", type=float, default=10.0)
     parser.add_argument("--tls", default="off,on", help="off, on or off,on")
@@ -259,8 +259,9 @@ def main() -> None:
         with ThrowawayPostgres(durable=True) as pg:
             for mode in args.tls.split(","):
                 tls = mode == "on"
-                print(f"== mutual TLS {mode}: {args.devices} devices in {args.shards} processes")
                 run = Run(args, tls, work / f"tls-{mode}", pg)
+                shards = run.plan.shards
+                print(f"== mutual TLS {mode}: {args.devices} devices in {shards} processes")
                 results[f"tls_{mode}"] = run.phases()
                 if args.baseline and "drain_central-sim_eps" in results[f"tls_{mode}"]:
                     r = results[f"tls_{mode}"]

@@ -2,9 +2,14 @@
 
 How they share the machine: each process ("shard") runs one asyncio loop that owns
 its share of the devices; every device keeps the daemon's own two threads (its
-outbox thread and paho's network thread), so 1,000 devices over 4 shards are 4
-loops and about 2,000 threads. A shard is driven over a pipe by the controller
-(`Fleet`): open the outboxes (with a backlog), connect, traffic on and off, report.
+outbox thread and paho's network thread). A shard holds at most
+PER_PROCESS devices: paho's network loop waits with select(), which cannot watch a
+file descriptor numbered 1024 or more, and each device holds about six (its socket,
+paho's wake-up pair, the outbox's database, WAL and shared-memory files), so in
+one process the 171st device or so would never connect (found the hard way: 338
+of 1,000 bare links in one process connected, the rest retried forever). 1,000
+devices are thus 9 processes, 9 loops and about 2,000 threads. A shard is driven
+over a pipe by the controller (`Fleet`): open the outboxes (with a backlog), connect, traffic on and off, report.
 
 Traffic at the daemon's rates: a visit every 1-3 minutes per screen (enter,
 dwell, exit and one decide request), a `device.health` event and the retained
@@ -28,6 +33,12 @@ from edge.link.session import BrokerSettings
 from edge.sim.fleet_device import SimDevice
 
 log = logging.getLogger(__name__)
+PER_PROCESS = 120
+"""Devices per shard process (paho's select() and the 1,024 file-descriptor line)."""
+
+
+def shards_for(devices: int) -> int:
+    return max(1, -(-devices // PER_PROCESS))
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,13 +46,18 @@ class FleetPlan:
     devices: int
     broker: BrokerSettings
     state_dir: Path
-    shards: int = 4
+    shards: int = 0
+    """Processes; 0: enough for PER_PROCESS devices each."""
     screens_per_store: int = 4
     ack_timeout_s: float = 10.0
     visit_every_s: tuple[float, float] = (60.0, 180.0)
     health_every_s: float = 60.0
     certs_dir: Path | None = None
     """With TLS: `{device_id}.crt` and `.key` per device (CN = device id)."""
+
+    def __post_init__(self) -> None:
+        if self.shards <= 0:
+            object.__setattr__(self, "shards", shards_for(self.devices))
 
     def identities(self) -> list[tuple[str, str]]:
         """(store_id, device_id) of every device, as the ACL inventory lists them."""

@@ -37,37 +37,46 @@ def purge(
     db: Database, broker: Broker, visitor: str, *, timeout_s: float, expires_in_s: float
 ) -> PurgeReport:
     report = PurgeReport(stores=db.stores_of(visitor))
-    devices = db.devices_of(report.stores)
+    known = db.devices_of(report.stores)
     db.mark_erased(visitor)
     report.events_erased = db.erase(visitor)
-    if devices:
-        _tell_devices(broker, devices, visitor, timeout_s, expires_in_s, report)
+    if report.stores:
+        _tell_devices(broker, report.stores, known, visitor, timeout_s, expires_in_s, report)
     report.events_erased += db.erase(visitor)  # what arrived while the devices purged
     return report
 
 
 def _tell_devices(  # noqa: PLR0917 - private, called once
     broker: Broker,
-    devices: list[tuple[str, str]],
+    stores: list[str],
+    known: list[tuple[str, str]],
     visitor: str,
     timeout_s: float,
     expires_in_s: float,
     report: PurgeReport,
 ) -> None:
+    """`purge_visitor` to every device of `stores`: those the database has heard from, and
+    those with a retained state there (a screen that never sent an event may still hold
+    one about the visitor, or a cached decision)."""
     now_ms = int(time.time() * 1000)
-    bases = {f"{broker.prefix}/{s}/{d}": f"{s}/{d}" for s, d in devices}
-    results = [f"{base}/cmd/result" for base in bases]
+    p = broker.prefix
+    topics = [f"{p}/{s}/+/{leaf}" for s in stores for leaf in ("state", "cmd/result")]
     waiting: dict[str, str] = {}  # cmd_id -> "store/device"
-    with Connection(broker, results, "omo-ops-purge") as conn:
-        for base, name in bases.items():
+    with Connection(broker, topics, "omo-ops-purge") as conn:
+        devices = set(known)
+        for message in conn.settle():
+            parts = message.topic.split("/")
+            if message.topic.endswith("/state") and len(parts) >= 3 and parts[-2] != "_store":
+                devices.add((parts[-3], parts[-2]))
+        for store, device in sorted(devices):
             command = build("purge_visitor", {"visitor": visitor}, now_ms, int(expires_in_s * 1000))
-            waiting[command.cmd_id] = name
-            conn.send(f"{base}/cmd", encode(command))
+            waiting[command.cmd_id] = f"{store}/{device}"
+            conn.send(f"{p}/{store}/{device}/cmd", encode(command))
         conn.flush()
         deadline = time.monotonic() + timeout_s
         while waiting and time.monotonic() < deadline:
             message = conn.get(min(0.2, max(0.0, deadline - time.monotonic())))
-            if message is None:
+            if message is None or not message.topic.endswith("/cmd/result"):
                 continue
             try:
                 result = parse(message.topic, message.payload, CmdResult)
