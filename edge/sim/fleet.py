@@ -9,7 +9,8 @@ paho's wake-up pair, the outbox's database, WAL and shared-memory files), so in
 one process the 171st device or so would never connect (found the hard way: 338
 of 1,000 bare links in one process connected, the rest retried forever). 1,000
 devices are thus 9 processes, 9 loops and about 2,000 threads. A shard is driven
-over a pipe by the controller (`Fleet`): open the outboxes (with a backlog), connect, traffic on and off, report.
+over a pipe by the controller (`Fleet`): open the outboxes (with a backlog),
+connect, traffic on and off, report.
 
 Traffic at the daemon's rates: a visit every 1-3 minutes per screen (enter,
 dwell, exit and one decide request), a `device.health` event and the retained
