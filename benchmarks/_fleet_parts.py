@@ -64,6 +64,14 @@ class FleetBrokerSetup:
     def ops_broker(self) -> Broker:
         return Broker("127.0.0.1", self.central_port, self.central_tls)
 
+    def cpu_s(self) -> float:
+        """CPU seconds the broker has used (user + system)."""
+        proc = self.mosquitto._proc
+        if proc is None:
+            return 0.0
+        times = psutil.Process(proc.pid).cpu_times()
+        return float(times.user + times.system)
+
     def rss_bytes(self) -> int:
         proc = self.mosquitto._proc
         return int(psutil.Process(proc.pid).memory_info().rss) if proc else 0
