@@ -64,9 +64,9 @@ def _tell_devices(  # noqa: PLR0917 - private, called once
     waiting: dict[str, str] = {}  # cmd_id -> "store/device"
     with Connection(broker, topics, "omo-ops-purge") as conn:
         devices = set(known)
-        for message in conn.settle():
-            parts = message.topic.split("/")
-            if message.topic.endswith("/state") and len(parts) >= 3 and parts[-2] != "_store":
+        for retained in conn.settle():
+            parts = retained.topic.split("/")
+            if retained.topic.endswith("/state") and len(parts) >= 3 and parts[-2] != "_store":
                 devices.add((parts[-3], parts[-2]))
         for store, device in sorted(devices):
             command = build("purge_visitor", {"visitor": visitor}, now_ms, int(expires_in_s * 1000))
