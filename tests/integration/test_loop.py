@@ -107,7 +107,7 @@ def test_broker_outage_loses_nothing(
         # The broker stays down until the device has recorded a visit it cannot send.
         seen = log.text.count("visitor ")
         assert wait_for(lambda: log.text.count("visitor ") > seen, 20), "no visit while down"
-        assert pending(device) > 0
+        assert wait_for(lambda: pending(device) > 0, 10), "the visit never reached the outbox"
         up_ms = time.time() * 1000
         broker.start()
         assert wait_for(lambda: pending(device) == 0, 30), "events still waiting after the outage"

@@ -318,6 +318,7 @@ def test_broker_down_lan_checkin_with_a_segment_gets_the_manifests_offer(
     assert wait_for(lambda: bool(screen.playlist("store-hello")), 8), proc.stdout
     nonce = screen.nonce()
 
+    assert wait_for(lambda: "LAN check-in on 127.0.0.1" in proc.stdout, 10), proc.stdout
     broker.stop()
     assert wait_for(lambda: "lost the broker" in proc.stdout, 5), proc.stdout
     status, body = lan_post(port, nonce, token(platform, "member:ivan", segment="gold"))

@@ -121,7 +121,8 @@ def test_nothing_names_a_tag_an_address_or_a_member(
         identities = trace_identities(DEMO_TRACE)
         visits = 17  # visit.enter events of demo.jsonl (omo-edge scan --replay)
         assert wait_for(lambda: proc.stdout.count("visitor entered") >= visits, 40), proc.stdout
-        assert wait_for(lambda: proc.stdout.count("slide shown: coupon") >= 3, 20), proc.stdout
+        # personal slides were shown, so impressions naming visitors are at rest too
+        assert wait_for(lambda: proc.stdout.count("slide shown: coupon") >= 2, 20), proc.stdout
         db = tmp_path / "state" / "outbox.sqlite3"
         at_rest_running = outbox_bytes(db)
 

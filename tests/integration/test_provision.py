@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import paho.mqtt.client as mqtt
 import pygame
+import pytest
 import zxingcpp
 from paho.mqtt.enums import CallbackAPIVersion
 
@@ -41,6 +42,9 @@ from tests.support.fleet_broker import FleetBroker
 from tests.support.paths import DEMO_TRACE
 from tests.support.pki import FleetPki, FleetPkiFull
 from tests.support.wait import wait_for
+
+# Devices announce _omo-edge._tcp on 127.0.0.1: these browses must not see another test's.
+pytestmark = pytest.mark.xdist_group("omo-edge-mdns")
 
 STORE = "store-7"
 

@@ -68,4 +68,4 @@ class FleetBroker(Mosquitto):
                 "/etc/mosquitto/omo-fleet.acl": acl or FLEET_ACL,
             },
         )
-        super().__init__(port=port, workdir=workdir, conf=conf)
+        super().__init__(port=port, workdir=workdir, conf=conf, other_ports=(self.central_port,))

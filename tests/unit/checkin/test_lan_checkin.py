@@ -6,6 +6,7 @@ import asyncio
 import base64
 import http.client
 import json
+import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
@@ -527,8 +528,10 @@ def test_property_any_bytes_get_a_json_answer_or_a_close(raw: bytes) -> None:
 
 
 def test_advertised_over_mdns_with_the_device_id_and_port() -> None:
+    device_id = f"screen-{secrets.token_hex(4)}"  # devices of other tests announce on 127.0.0.1
+
     async def main() -> None:
-        async with serve(Daemonish().on_checkin, advertise=True) as lan:
+        async with serve(Daemonish().on_checkin, advertise=True, device_id=device_id) as lan:
             browser_zc = AsyncZeroconf(interfaces=["127.0.0.1"], ip_version=IPVersion.V4Only)
             found: asyncio.Queue[str] = asyncio.Queue()
 
@@ -538,18 +541,18 @@ def test_advertised_over_mdns_with_the_device_id_and_port() -> None:
                 name: str,
                 state_change: ServiceStateChange,
             ) -> None:
-                if state_change is ServiceStateChange.Added:
+                if state_change is ServiceStateChange.Added and name.startswith(device_id):
                     found.put_nowait(name)
 
             browser = AsyncServiceBrowser(browser_zc.zeroconf, [SERVICE_TYPE], handlers=[on_change])
             try:
                 async with asyncio.timeout(5):
                     name = await found.get()
-                assert name == f"screen-1.{SERVICE_TYPE}"
+                assert name == f"{device_id}.{SERVICE_TYPE}"
                 info = AsyncServiceInfo(SERVICE_TYPE, name)
                 assert await info.async_request(browser_zc.zeroconf, 3000)
                 assert info.port == lan.port
-                assert info.properties == {b"id": b"screen-1", b"path": b"/checkin"}
+                assert info.properties == {b"id": device_id.encode(), b"path": b"/checkin"}
                 assert info.parsed_addresses() == ["127.0.0.1"]
             finally:
                 await browser.async_cancel()

@@ -12,10 +12,15 @@ import socket
 from collections.abc import Sequence
 from pathlib import Path
 
+import pytest
+
 from edge.config import from_mapping
 from edge.content.slides import Slide
 from edge.ops import pairing as ops
 from edge.provision.device import Provisioning, prepare
+
+# Devices announce _omo-edge._tcp on 127.0.0.1: these browses must not see another test's.
+pytestmark = pytest.mark.xdist_group("omo-edge-mdns")
 
 
 def _listening(port: int) -> bool:
