@@ -183,6 +183,7 @@ class Database:
         def work(cur: Any) -> Stored:
             erased = self._erased(cur, {r.visitor for r in rows if r.visitor})
             keep = [r for r in rows if r.visitor is None or r.visitor not in erased]
+            keep.sort(key=lambda r: r.id)  # one lock order for every worker (see above)
             values = [
                 (r.id, r.store_id, r.device_id, r.type, r.ts, r.clock_synced, r.visitor,
                  r.visit_id, r.dwell_ms, r.batch_id, now, r.body)
@@ -198,7 +199,9 @@ class Database:
 
     def _insert_rows(self, cur: Any, values: list[tuple[Any, ...]]) -> int:
         """Insert-or-ignore; how many were new. PostgreSQL: COPY into a temporary table, then
-        one INSERT ... SELECT (about 4x the rows per second of a prepared INSERT per row)."""
+        one INSERT ... SELECT (about 4x the rows per second of a prepared INSERT per row), in
+        id order: two workers storing the same resent events then wait for each other on the
+        unique index instead of deadlocking (measured with 2 workers before the order)."""
         if not self.postgres:
             cur.executemany(self._insert, values)
             return int(cur.rowcount)
@@ -212,7 +215,7 @@ class Database:
             for row in values:
                 copy.write_row(row)
         cur.execute(
-            f"INSERT INTO events ({_COLUMNS}) SELECT {_COLUMNS} FROM incoming "
+            f"INSERT INTO events ({_COLUMNS}) SELECT {_COLUMNS} FROM incoming ORDER BY id "
             "ON CONFLICT (id) DO NOTHING"
         )
         return int(cur.rowcount)
