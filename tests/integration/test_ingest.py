@@ -4,6 +4,7 @@ once, whatever dies in between."""
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
@@ -60,6 +61,27 @@ def test_a_payload_that_is_not_a_batch_is_refused_counted_and_the_worker_goes_on
     finally:
         worker.stop()
     assert len(stored_ids(url)) == 10
+
+
+def test_a_resend_of_a_batch_the_worker_stored_is_acked_again_without_storing_it(
+    broker: Mosquitto, tmp_path: Path
+) -> None:
+    url = f"sqlite:///{tmp_path}/central.sqlite3"
+    worker = IngestWorker(plain(broker), url).start()
+    batch = {
+        "batch_id": "b-1",
+        "events": [{"id": "e-1", "type": "visit.enter", "ts": 1798765200000, "visitor": None}],
+    }
+    try:
+        ack = "omo/v1/store-1/screen-1/events/ack"
+        with Connection(plain(broker), [ack], "a-device") as conn:
+            for _ in range(2):  # the first ack "lost": the device sends the batch again
+                conn.publish("omo/v1/store-1/screen-1/events", json.dumps(batch).encode())
+                assert conn.get(10) is not None  # acked each time
+    finally:
+        worker.stop()
+    assert (worker.figures.events, worker.figures.reacked, worker.figures.duplicates) == (1, 1, 0)
+    assert stored_ids(url) == ["e-1"]
 
 
 class Crash(Exception):
