@@ -57,6 +57,7 @@ class Run:
         self.args, self.tls, self.work, self.pg = args, tls, work, pg
         self.stored: list[str] = []  # ids in every database and the baseline (dupes kept)
         self.absorbed = 0
+        self.reacked = 0  # resent batches a worker recognised and acked without the database
         identities = FleetPlan(args.devices, None, work).identities()  # type: ignore[arg-type]
         self.setup = FleetBrokerSetup(work / "broker", identities, tls)
         self.plan = FleetPlan(
@@ -90,6 +91,7 @@ class Run:
         self.out["events_lost"] = len(set(committed) - unique)
         self.out["events_duplicated_in_db"] = len(self.stored) - len(unique)
         self.out["duplicates_absorbed"] = self.absorbed
+        self.out["batches_reacked"] = self.reacked
         return self.out
 
     def connect(self) -> None:
@@ -137,7 +139,7 @@ class Run:
             assert wait_until(lambda: self.status()["pending"] == 0, 300), "steady not drained"
         finally:
             decide.stop()
-            self.absorbed += pool.close()["duplicates"]
+            self.absorb(pool.close())
         self.stored += self.ids(url)
 
     def storm(self) -> None:
@@ -199,7 +201,7 @@ class Run:
             eps = total / wall
         else:
             assert pool is not None
-            self.absorbed += pool.close()["duplicates"]
+            self.absorb(pool.close())
             ids = self.ids(url)
             self.stored += ids
             eps = total / wall
@@ -209,6 +211,10 @@ class Run:
             f"  backlog drain into {name}: {total} events, {eps:,.0f} events/s "
             f"({wall:.1f} s wall{'' if ok else ', NOT drained'})"
         )
+
+    def absorb(self, figures: dict[str, int]) -> None:
+        self.absorbed += figures.get("duplicates", 0)
+        self.reacked += figures.get("reacked", 0)
 
     def fresh_pg_database(self, name: str) -> str:
         admin = Database.open(self.pg.url)
