@@ -99,6 +99,10 @@ def cmd_sim(args: argparse.Namespace) -> int:
             )
         figures = fleet.traffic(False)
         status = fleet.status()
+    if args.state_dir is None:  # ours, made for this run
+        import shutil
+
+        shutil.rmtree(state_dir, ignore_errors=True)
     ms = sorted(figures["decide_ms"])
     summary = {
         "devices": args.devices,
