@@ -129,7 +129,7 @@ class IoSide:
             cfg.tracker_params,
             cfg.allow_list,
             record=self.outbox.record,
-            on_visit=p.visit,
+            on_approach=p.visit,
             pseudonyms=lambda: self.pseudonyms,
         )
         self.checkin = CheckinService(
