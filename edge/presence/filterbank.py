@@ -27,13 +27,13 @@ import math
 import numpy as np
 import numpy.typing as npt
 
-from edge.presence.model import LEVEL, MotionModel
+from edge.presence.model import DTYPE, LEVEL, MotionModel
 
 Array = npt.NDArray[np.float64]
 NO_EVIDENCE_DB2 = 1e12
 OUTLIER_SPAN_DB = 60.0  # an outlier frame may be anywhere in this range of levels
 CHUNK = 64  # rows stepped together: about 0.7 MB of moments, twice as fast as all at once
-TINY = 1e-300
+TINY = 1e-35  # below this a state's probability counts as none (float32 reaches 1e-38)
 VAR_FLOOR = 1e-6
 W_FLOOR = 1e-30  # keeps every state barely possible (and far from subnormal numbers)
 
@@ -47,18 +47,19 @@ class FilterBank:
         self._n = 0
         size = model.layout.size
         self._cap = capacity
-        self.w = np.zeros((capacity, size))  # state probabilities
-        self.mb = np.zeros((capacity, size))  # offset mean
-        self.ms = np.zeros((capacity, size))  # shadow mean
-        self.pbb = np.zeros((capacity, size))  # covariance: offset, offset x shadow, shadow
-        self.pbs = np.zeros((capacity, size))
-        self.pss = np.zeros((capacity, size))
+        self.w = np.zeros((capacity, size), DTYPE)  # state probabilities
+        self.mb = np.zeros((capacity, size), DTYPE)  # offset mean
+        self.ms = np.zeros((capacity, size), DTYPE)  # shadow mean
+        self.pbb = np.zeros((capacity, size), DTYPE)  # covariance: offset, offset x shadow, shadow
+        self.pbs = np.zeros((capacity, size), DTYPE)
+        self.pss = np.zeros((capacity, size), DTYPE)
         self._rho = math.exp(-p.frame_s / p.shadow_tau_s)
         self._q = p.shadow_db**2 * (1 - self._rho**2)
         self._noise2 = p.advert_noise_db**2
-        self._floor = p.model_error_db**2 + model.extra_db2
+        self._floor = (p.model_error_db**2 + model.extra_db2).astype(DTYPE)
         self._outlier = p.outlier_share / OUTLIER_SPAN_DB
         self._keep = 1 - p.outlier_share
+        self._expected = model.expected_db.astype(DTYPE)
         self._summary_cols = np.concatenate([model.summary, model.expected_db[:, None]], axis=1)
 
     def __len__(self) -> int:
@@ -92,7 +93,7 @@ class FilterBank:
         self._cap *= 2
         for name in ("w", "mb", "ms", "pbb", "pbs", "pss"):
             old = getattr(self, name)
-            new = np.zeros((self._cap, old.shape[1]))
+            new = np.zeros((self._cap, old.shape[1]), DTYPE)
             new[: old.shape[0]] = old
             setattr(self, name, new)
 
@@ -107,7 +108,7 @@ class FilterBank:
         w, mb, ms = self.w[a:b], self.mb[a:b], self.ms[a:b]
         pbb, pbs, pss = self.pbb[a:b], self.pbs[a:b], self.pss[a:b]
         # 1. motion: move the probabilities and the first two moments of (offset, shadow)
-        moments = np.empty((6 * n, w.shape[1]))
+        moments = np.empty((6 * n, w.shape[1]), DTYPE)
         m0, m1, m2, m3, m4, m5 = (moments[i * n : (i + 1) * n] for i in range(6))
         m0[:] = w
         np.multiply(w, mb, out=m1)
@@ -145,11 +146,11 @@ class FilterBank:
         seen = np.maximum(count, 1)
         mean = np.where(heard, total / seen, 0.0)
         r = np.where(heard, self._noise2 / seen, NO_EVIDENCE_DB2)
-        nu = mean[:, None] - self.model.expected_db - e_b - e_s  # innovation
+        nu = mean.astype(DTYPE)[:, None] - self._expected - e_b - e_s  # innovation
         hb = e_bb + e_bs  # cov(offset, level) ...
         hs = e_bs + e_ss  # ... cov(shadow, level)
         s = hb + hs
-        s += r[:, None]
+        s += r.astype(DTYPE)[:, None]
         s += self._floor  # innovation variance
         kb = hb / s
         ks = hs / s

@@ -60,8 +60,9 @@ class TrackerParams:
     walking_speed_mps: float = _tuning(1.1)  # typical walking speed ...
     walking_speed_spread_mps: float = _tuning(0.3, "a number >= 0", lambda v: v >= 0)  # ... +/-
     passing_share: float = _share(0.5)  # of people walking up within a few metres: share passing by
-    passing_lanes: int = _count(5, 1, 12)  # passers-by's closest distances, spread over 0-near_m
-    passing_window_s: float = _tuning(4.0)  # a passage is modelled from this long before ...
+    passing_lanes: int = _count(4, 1, 12)  # passers-by's closest distances, spread over 0-near_m
+    passing_speeds: int = _count(3, 1, 5)  # ... and their speeds (walking speed +/- spread)
+    passing_window_s: float = _tuning(3.0)  # a passage is modelled from this long before ...
     # ... its closest point to this long after (a straight line at walking speed)
     stop_rate_per_s: float = _tuning(1.0)  # someone walking in within near_m stops at this rate
     linger_rate_per_s: float = _tuning(0.04)  # ... and beyond near_m (lingering at a distance)
@@ -73,8 +74,8 @@ class TrackerParams:
     arrival_rate_per_s: float = _tuning(0.02)  # an away carrier starts walking in at this rate
     first_heard_anywhere: float = _share(0.3)  # a new beacon may be anywhere (else: arriving)
     # -- the fast trigger (approach.*): asks central for a decision
-    trigger_probability: float = _share(0.58)  # P(within near_m, not passing by) to trigger
-    trigger_release_probability: float = _share(0.15)  # P(within exit_m) below this: ends
+    trigger_probability: float = _share(0.6)  # P(within near_m, not passing by) to trigger
+    trigger_release_probability: float = _share(0.25)  # P(within exit_m) below this: ends
     # -- the counted visit (visit.*)
     visit_probability: float = _share(0.9)  # P(stopped >= min_stop_s within near_m) to count
     visit_release_probability: float = _share(0.3)  # P(within exit_m) below this: visit over
