@@ -40,7 +40,7 @@ class TrackerParams:
     path_loss_exponent: float = _tuning(2.2)  # n: 2 in free space, 2-3 indoors
     # typical absorption by the body or bag carrying the beacon (the offset's prior mean: minus it)
     body_loss_db: float = _tuning(3.0, "a number 0-20", lambda v: 0 <= v <= 20)
-    offset_sd_db: float = _tuning(2.5)  # spread of a beacon's fixed offset (calibration, carrying)
+    offset_sd_db: float = _tuning(3.0)  # spread of a beacon's fixed offset (calibration, carrying)
     shadow_db: float = _tuning(3.0)  # slow shadowing: its standard deviation ...
     shadow_tau_s: float = _tuning(5.0)  # ... and how long it stays correlated
     advert_noise_db: float = _tuning(4.0)  # fast noise of one advert (multipath, orientation)
