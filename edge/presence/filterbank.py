@@ -163,6 +163,10 @@ class FilterBank:
         lik += self._outlier
         wn *= lik
         wn /= wn.sum(axis=1, keepdims=True)
+        # a state that has become next to impossible forgets its (offset, shadow) estimate:
+        # kept alive at the floor, it would otherwise fit any level with any offset for free
+        # and could grow back from nothing
+        lost = wn <= W_FLOOR
         np.maximum(wn, W_FLOOR, out=w)
         np.multiply(kb, nu, out=mb)
         mb += e_b
@@ -174,6 +178,13 @@ class FilterBank:
         np.subtract(e_bs, pbs, out=pbs)
         np.multiply(ks, hs, out=pss)
         np.subtract(e_ss, pss, out=pss)
+        if lost.any():
+            p = self.model.params
+            mb[lost] = -p.body_loss_db
+            ms[lost] = 0.0
+            pbb[lost] = p.offset_sd_db**2
+            pbs[lost] = 0.0
+            pss[lost] = p.shadow_db**2
 
     def summary(self) -> Array:
         """rows x 6: P(near), P(within exit), P(immediate), P(trigger), P(visit), and the

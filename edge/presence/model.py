@@ -207,8 +207,8 @@ class MotionModel:
         if d <= p.min_distance_m:
             return [(0, 1.0)]
         f = math.log(d / p.min_distance_m) / self._log_ratio
-        if f >= bins - 1:
-            return [(bins, 1.0)] if f >= bins - 0.5 else [(bins - 1, 1.0)]
+        if f >= bins - 1:  # beyond the farthest grid distance is away
+            return [(bins, 1.0)] if d > float(self.grid[-1]) * (1 + 1e-9) else [(bins - 1, 1.0)]
         lo = int(f)
         w = f - lo
         return [(lo, 1 - w), (lo + 1, w)] if w > 0 else [(lo, 1.0)]

@@ -69,7 +69,7 @@ class TrackerParams:
     turn_rate_per_s: float = _tuning(0.02)  # someone walking in turns back at this rate
     min_stop_s: float = _tuning(5.0)  # a visit is a stop within near_m at least this long
     stop_mean_s: float = _tuning(40.0)  # how long a stop near the screen lasts on average
-    linger_mean_s: float = _tuning(120.0)  # ... and a stop farther away
+    linger_mean_s: float = _tuning(40.0)  # ... and a stop farther away
     stop_drift_per_s: float = _tuning(0.3)  # while stopped: moves by a step of the grid this often
     arrival_rate_per_s: float = _tuning(0.02)  # an away carrier starts walking in at this rate
     first_heard_anywhere: float = _share(0.3)  # a new beacon may be anywhere (else: arriving)

@@ -197,7 +197,7 @@ class Tracker:
             elif ZONE_RANK[zone] > ZONE_RANK[b.closest]:
                 b.closest = zone
         if within >= HALF:
-            b.last_near = end
+            b.last_near = b.heard  # to the last advert, not through a silence
         events: list[PresenceEvent] = []
         if b.approach_id is None:
             if trigger >= p.trigger_probability:
