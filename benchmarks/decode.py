@@ -183,7 +183,7 @@ def run_beacontools(packets: list[bytes]) -> None:
 
 
 def beacontools_identity(packet: Any) -> str | None:
-    """The ADVERTS.md identity of what beacontools decoded, where it names one."""
+    """The docs/traces.md identity of what beacontools decoded, where it names one."""
     name = type(packet).__name__
     if name == "IBeaconAdvertisement":
         return f"ibeacon:{packet.uuid}:{packet.major}:{packet.minor}"

@@ -17,11 +17,29 @@ import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, get_args
+from typing import Any
+
+import msgspec
 
 from edge.clock import trusted_now_ms
 from edge.errors import PayloadRejected
-from edge.link.schemas import MAX_PAYLOAD, Command, CommandName, parse
+from edge.link.schemas import (
+    COMMAND_NAMES,
+    MAX_PAYLOAD,
+    CmdResult,
+    Command,
+    encode,
+    parse_command,
+    tag,
+)
+from edge.link.schemas.central import (
+    PurgeVisitor,
+    Reload,
+    Reprovision,
+    Screenshot,
+    SetLogLevel,
+    Update,
+)
 from edge.link.session import Incoming, MqttLink
 from edge.outbox.store import Outbox, StorageError
 from edge.outbox.worker import OutboxThread
@@ -29,7 +47,6 @@ from edge.runtime.jobs import Job
 from edge.update.verify import UpdateRefused
 
 log = logging.getLogger(__name__)
-LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
 class CommandRunner:
@@ -70,7 +87,7 @@ class CommandRunner:
         usable `cmd_id`, then PayloadRejected is raised for the caller to log and count.
         """
         try:
-            cmd = parse(topic, payload, Command)
+            cmd = parse_command(topic, payload)
         except PayloadRejected as exc:
             self.malformed += 1
             doc = _json_object(payload)
@@ -79,11 +96,11 @@ class CommandRunner:
                 name = doc.get("cmd")
                 why = (
                     f"unknown command {name!r}"
-                    if isinstance(name, str) and name not in get_args(CommandName)
+                    if isinstance(name, str) and name not in COMMAND_NAMES
                     else f"malformed command: {exc.reason}"
                 )
                 log.warning("refused command %s: %s", cmd_id, why)
-                self._publish({"cmd_id": cmd_id, "ok": False, "detail": why})
+                self._publish(CmdResult(cmd_id=cmd_id, ok=False, detail=why))
             raise
         return await self.receive(cmd)
 
@@ -108,11 +125,11 @@ class CommandRunner:
 
     def _refuse(self, cmd: Command, why: str) -> None:
         self.refused += 1
-        log.warning("refused command %s (%s): %s", cmd.cmd_id, cmd.cmd, why)
+        log.warning("refused command %s (%s): %s", cmd.cmd_id, tag(cmd), why)
         self._answer(cmd, False, why)
 
     async def _run(self, cmd: Command) -> None:
-        log.info("command %s: %s", cmd.cmd_id, cmd.cmd)
+        log.info("command %s: %s", cmd.cmd_id, tag(cmd))
         try:
             ok, detail, extra = await self._carry_out(cmd)
         except Exception as exc:  # a command must never take the daemon down
@@ -121,46 +138,41 @@ class CommandRunner:
         self._answer(cmd, ok, detail, extra)
 
     async def _carry_out(self, cmd: Command) -> tuple[bool, str, dict[str, Any]]:
-        if cmd.cmd == "screenshot":
+        if isinstance(cmd, Screenshot):
             if self._screenshot is None:
                 return False, "no screen yet", {}
             png = await asyncio.wait_for(self._screenshot(), 10.0)
             return True, f"{len(png)} bytes PNG", {"png_b64": base64.b64encode(png).decode()}
-        if cmd.cmd == "reload":
+        if isinstance(cmd, Reload):
             await self._reload()
             return True, "content reloaded", {}
-        if cmd.cmd == "purge_visitor":
-            visitor = cmd.args.get("visitor")
-            if not isinstance(visitor, str) or not visitor:
-                return False, "args.visitor (a visitor id) is required", {}
+        if isinstance(cmd, PurgeVisitor):
+            visitor = cmd.args.visitor
             if self._purge is None:
                 purged = await self._outbox.run(Outbox.purge_visitor, {visitor})
                 return True, f"{purged.events} pending events about this visitor deleted", {}
             return True, await self._purge(visitor), {}  # the id as issued, or its pseudonym
-        if cmd.cmd == "set_log_level":
-            level = cmd.args.get("level")
-            if level not in LOG_LEVELS:
-                return False, f"args.level must be one of {', '.join(LOG_LEVELS)}", {}
-            logging.getLogger().setLevel(str(level).upper())
-            return True, f"log level {level}", {}
-        if cmd.cmd == "update" and self._update is not None:
+        if isinstance(cmd, SetLogLevel):
+            logging.getLogger().setLevel(cmd.args.level.upper())
+            return True, f"log level {cmd.args.level}", {}
+        if isinstance(cmd, Update) and self._update is not None:
             try:
-                return True, await self._update(cmd.args), {}
+                return True, await self._update(msgspec.to_builtins(cmd.args)), {}
             except UpdateRefused as exc:
                 log.warning("update refused: %s", exc)
                 return False, f"update refused: {exc}", {}
-        if cmd.cmd == "reprovision" and self._reprovision is not None:
+        if isinstance(cmd, Reprovision) and self._reprovision is not None:
             self._reprovision()  # acts after this answer is on its way
             return True, "back to pairing: bundle and certificate removed, identity kept", {}
-        return False, f"{cmd.cmd} is not available on this device yet", {}
+        return False, f"{tag(cmd)} is not available on this device yet", {}
 
     def _answer(
         self, cmd: Command, ok: bool, detail: str, extra: dict[str, Any] | None = None
     ) -> None:
-        self._publish({"cmd_id": cmd.cmd_id, "ok": ok, "detail": detail, **(extra or {})})
+        self._publish(CmdResult(cmd_id=cmd.cmd_id, ok=ok, detail=detail, **(extra or {})))
 
-    def _publish(self, body: dict[str, Any]) -> None:
-        self._link.publish(self._link.topics.cmd_result, json.dumps(body).encode())
+    def _publish(self, result: CmdResult) -> None:
+        self._link.publish(self._link.topics.cmd_result, encode(result))
 
 
 def _json_object(payload: bytes | memoryview) -> dict[str, Any]:

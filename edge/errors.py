@@ -2,6 +2,21 @@
 
 from __future__ import annotations
 
+import re
+
+_MISSING = re.compile(r"Object missing required field `([^`]+)`(?: - at `\$\.?([^`]*)`)?")
+_AT = re.compile(r" - at `\$\.?([^`]*)`")
+
+
+def plain(exc: Exception) -> str:
+    """A msgspec validation message with JSON paths as dotted names (`args.visitor`)."""
+    text = str(exc)
+    found = _MISSING.fullmatch(text)
+    if found:
+        field, where = found.group(1), found.group(2)
+        return f"missing field {where + '.' if where else ''}{field}"
+    return _AT.sub(lambda m: f" (at {m.group(1) or 'the top'})", text)
+
 
 class EdgeError(Exception):
     """Root of every error omo-edge raises on purpose."""
@@ -53,9 +68,11 @@ class ContentRejected(EdgeError):
         *,
         manifest_version: int | None = None,
         sha256: str | None = None,
+        scope: str | None = None,
     ) -> None:
         self.reason = reason
         self.detail = detail or reason
         self.manifest_version = manifest_version
         self.sha256 = sha256
+        self.scope = scope  # "store" or "device": whose manifest it was, where known
         super().__init__(f"{reason}: {detail}" if detail else reason)

@@ -50,7 +50,7 @@ from edge.errors import (
     PayloadRejected,
     TraceLineError,
 )
-from edge.link.schemas import Checkin, Command, Decision, EventsAck, parse
+from edge.link.schemas import Checkin, Command, Decision, EventsAck, parse, parse_command
 from edge.presence import encode
 from edge.presence.allow import AllowList
 from edge.presence.decode import BeaconDecoder, decode, decode_frame
@@ -421,7 +421,7 @@ def check_message(msg: Any) -> None:
         _check(1 <= len(msg.visitor) <= 256 and 8 <= len(msg.nonce) <= 128, "checkin sizes")
         _check(all(isinstance(c, str) for c in msg.consent), "consent")
     elif isinstance(msg, Command):
-        _check(1 <= len(msg.cmd_id) <= 128 and isinstance(msg.args, dict), "command")
+        _check(1 <= len(msg.cmd_id) <= 128 and msg.expires_ts >= 0, "command")
     elif isinstance(msg, EventsAck):
         _check(isinstance(msg.batch_id, str), "batch id")
     else:
@@ -431,7 +431,10 @@ def check_message(msg: Any) -> None:
 def payload_target(kind: str, payload: bytes) -> str:
     """schemas.parse: a valid message or PayloadRejected."""
     try:
-        msg = parse(f"t/{kind}", payload, KINDS[kind])
+        if kind == "command":
+            msg: Any = parse_command(f"t/{kind}", payload)
+        else:
+            msg = parse(f"t/{kind}", payload, KINDS[kind])
     except PayloadRejected:
         return REJECTED
     check_message(msg)
@@ -526,8 +529,8 @@ def check_manifest(manifest: Manifest, payload: bytes) -> None:
     _check(bool(manifest.playlist), "empty playlist")
     for slide in (*manifest.playlist, *manifest.offers.values()):
         check_slide(slide)
-        for used in (slide.image, slide.video):
-            _check(used is None or used in manifest.assets, "slide uses an unlisted asset")
+        for used in slide.assets():
+            _check(used in manifest.assets, "slide uses an unlisted asset")
     for name, sha in manifest.assets.items():
         _check(re.fullmatch(r"[0-9a-f]{64}", sha) is not None, f"asset sha {sha!r}")
         _check("/" not in name and name not in ("", ".", ".."), f"asset name {name!r}")

@@ -12,10 +12,12 @@ import pytest
 
 from edge.app.bridge import RenderBridge, ScreenUnavailable
 from edge.content.player import Impression, Personal, Showing
-from edge.content.slides import Slide
+from edge.content.slides import Slide, make_slide
 from edge.signage.scenes import Resolve
 
-SLIDES = [Slide(id=f"s{n}", kind="text", duration_ms=1000, title=f"slide {n}") for n in range(200)]
+SLIDES = [
+    make_slide(id=f"s{n}", kind="text", duration_ms=1000, title=f"slide {n}") for n in range(200)
+]
 
 
 class RecordingStage:

@@ -154,7 +154,7 @@ def test_group_max_flushes_immediately(tmp_path: Path) -> None:
         await asyncio.sleep(0.05)
         assert (box.pending(), writer.held, len(begins)) == (0, 19, 0)
         writer.add(event(19))  # the 20th: no waiting for the 30 s timer
-        await until(lambda: box.pending() == 20, 1.0)
+        await until(lambda: box.pending() == 20 and writer.held == 0, 1.0)
         assert (box.pending(), writer.held, len(begins)) == (20, 0, 1)
         writer.add(event(20))
         assert await writer.flush()  # the daemon's shutdown path

@@ -17,14 +17,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from edge.content.player import Personal
-from edge.content.slides import Slide
+from edge.content.slides import Slide, make_slide
 from edge.link.decide import Decider
 from edge.link.schemas import Decision
 from edge.personalize.decisions import Cooldown, DecisionCache
 from edge.personalize.personalizer import OFFLINE_SHOW_MS, Personalizer
 
-COUPON = Slide(id="coupon-a-123456", kind="coupon", title="Welcome", code="OMO-123456")
-GOLD = Slide(id="gold-offer", kind="coupon", title="Gold members", code="GOLD-1")
+COUPON = make_slide(id="coupon-a-123456", kind="coupon", title="Welcome", code="OMO-123456")
+GOLD = make_slide(id="gold-offer", kind="coupon", title="Gold members", code="GOLD-1")
 
 
 def decision(

@@ -9,13 +9,13 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from edge.content.player import Impression, Personal, Player
-from edge.content.slides import Slide
+from edge.content.slides import Slide, make_slide
 
-A = Slide(id="a", kind="text", duration_ms=1000, title="A")
-B = Slide(id="b", kind="text", duration_ms=2000, title="B")
-C = Slide(id="c", kind="text", duration_ms=3000, title="C")
-OFFER = Slide(id="offer", kind="coupon", duration_ms=5000, title="10% off", code="TEN")
-OTHER = Slide(id="other", kind="text", duration_ms=5000, title="Other")
+A = make_slide(id="a", kind="text", duration_ms=1000, title="A")
+B = make_slide(id="b", kind="text", duration_ms=2000, title="B")
+C = make_slide(id="c", kind="text", duration_ms=3000, title="C")
+OFFER = make_slide(id="offer", kind="coupon", duration_ms=5000, title="10% off", code="TEN")
+OTHER = make_slide(id="other", kind="text", duration_ms=5000, title="Other")
 
 
 def personal(slide: Slide = OFFER, show_ms: int = 4000, request_id: str = "req-1") -> Personal:
@@ -166,7 +166,7 @@ def test_preempt_after_slide_ended_resumes_with_the_next_slide() -> None:
 # -- property: no time lost or counted twice ------------------------------------------------
 
 slides = st.builds(
-    Slide,
+    make_slide,
     id=st.sampled_from(["s1", "s2", "s3", "s4"]),
     kind=st.just("text"),
     duration_ms=st.integers(500, 5000),

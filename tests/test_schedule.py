@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -11,14 +12,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from edge.content.schedule import Window, is_open, next_change, playing
-from edge.content.slides import Slide
+from edge.content.slides import Slide, make_slide
+from edge.errors import plain
 
 BERLIN = ZoneInfo("Europe/Berlin")
 NEW_YORK = ZoneInfo("America/New_York")
 TOKYO = ZoneInfo("Asia/Tokyo")
 ZONES = [BERLIN, NEW_YORK, TOKYO, ZoneInfo("Australia/Lord_Howe")]  # Lord Howe: 30-min DST
 
-BASE, A, B, C = (Slide(id=i, kind="text", title=i) for i in ("base", "a", "b", "c"))
+BASE, A, B, C = (make_slide(id=i, kind="text", title=i) for i in ("base", "a", "b", "c"))
 PLAYLIST = (BASE, A, B, C)
 
 
@@ -62,26 +64,26 @@ def ids(slides: tuple[Slide, ...]) -> list[str]:
 @pytest.mark.parametrize(
     ("fields", "words"),
     [
-        ({"start": "9:00"}, "HH:MM"),
-        ({"start": "24:00"}, "HH:MM"),
-        ({"end": "12:60"}, "HH:MM"),
-        ({"end": "12:00:00"}, "HH:MM"),
-        ({"days": [0]}, "ISO weekday"),
-        ({"days": [8]}, "ISO weekday"),
-        ({"days": []}, "no days"),
-        ({"slides": []}, "no slides"),
+        ({"start": "9:00"}, r"regex.*at start"),
+        ({"start": "24:00"}, r"regex.*at start"),
+        ({"end": "12:60"}, r"regex.*at end"),
+        ({"end": "12:00:00"}, r"regex.*at end"),
+        ({"days": [0]}, r">= 1 \(at days\[0\]"),
+        ({"days": [8]}, r"<= 7 \(at days\[0\]"),
+        ({"days": []}, r"length >= 1 \(at days"),
+        ({"slides": []}, r"length >= 1 \(at slides"),
         ({"from_date": "2025-13-01"}, "YYYY-MM-DD"),
-        ({"from_date": "20250101"}, "YYYY-MM-DD"),
+        ({"from_date": "20250101"}, r"regex.*at from_date"),
         ({"to_date": "2025-02-29"}, "YYYY-MM-DD"),
         ({"from_date": "2025-06-02", "to_date": "2025-06-01"}, "after"),
     ],
 )
 def test_bad_window_says_what_is_wrong(fields: dict[str, object], words: str) -> None:
+    """As a manifest is read: refused, naming the field (the schema says the same)."""
     raw = {"slides": ["a"], "days": [1], "start": "09:00", "end": "10:00"} | fields
-    with pytest.raises(ValueError, match=words):
-        Window(**raw)  # type: ignore[arg-type]
-    with pytest.raises(msgspec.ValidationError, match=words):
+    with pytest.raises(msgspec.ValidationError) as info:
         msgspec.convert(raw, Window)
+    assert re.search(words, plain(info.value)), plain(info.value)
 
 
 def test_window_from_json_defaults() -> None:

@@ -28,7 +28,7 @@ import pytest
 import zxingcpp
 
 from edge.content.player import Impression, Personal
-from edge.content.slides import Slide
+from edge.content.slides import Slide, make_slide
 from edge.errors import ContentRejected
 from edge.signage.scenes import Images, Resolve
 from edge.signage.screen import Screen
@@ -175,7 +175,7 @@ def clip(
 
 
 def text_slide(slide_id: str, background: str, **fields: object) -> Slide:
-    return Slide(id=slide_id, kind="text", title=slide_id, background=background, **fields)  # type: ignore[arg-type]
+    return make_slide(id=slide_id, kind="text", title=slide_id, background=background, **fields)  # type: ignore[arg-type]
 
 
 # -- each kind, landscape and portrait -----------------------------------------------
@@ -183,7 +183,7 @@ def text_slide(slide_id: str, background: str, **fields: object) -> Slide:
 
 @pytest.mark.parametrize("rotation", [0, 90])
 def test_text_slide_draws_its_text(rotation: int) -> None:
-    slide = Slide(id="t", kind="text", title="Welcome to our store", body="Fresh daily.")
+    slide = make_slide(id="t", kind="text", title="Welcome to our store", body="Fresh daily.")
     shot = shoot([slide], rotation=rotation)
     assert shot.shape == ((1080, 1920, 3) if rotation == 0 else (1920, 1080, 3))
     h, w, _ = shot.shape
@@ -195,7 +195,7 @@ def test_text_slide_draws_its_text(rotation: int) -> None:
 @pytest.mark.parametrize("rotation", [0, 90])
 def test_image_fit_letterboxes_the_whole_picture(tmp_path: Path, rotation: int) -> None:
     quadrants(tmp_path / "q.png")
-    slide = Slide(id="i", kind="image", image="q.png", fit="fit", background="#203040")
+    slide = make_slide(id="i", kind="image", image="q.png", fit="fit", background="#203040")
     shot = shoot([slide], files(tmp_path), rotation=rotation)
     h, w, _ = shot.shape
     assert close(shot[h // 2, w // 2], (255, 255, 255), 10)  # the source's centre
@@ -209,7 +209,7 @@ def test_image_fit_letterboxes_the_whole_picture(tmp_path: Path, rotation: int) 
 @pytest.mark.parametrize("rotation", [0, 90])
 def test_image_fill_covers_the_canvas(tmp_path: Path, rotation: int) -> None:
     quadrants(tmp_path / "q.png")
-    slide = Slide(id="i", kind="image", image="q.png", fit="fill", background="#203040")
+    slide = make_slide(id="i", kind="image", image="q.png", fit="fill", background="#203040")
     shot = shoot([slide], files(tmp_path), rotation=rotation)
     h, w, _ = shot.shape
     assert close(shot[h // 2, w // 2], (255, 255, 255), 10)
@@ -222,7 +222,7 @@ def test_image_fill_covers_the_canvas(tmp_path: Path, rotation: int) -> None:
 @pytest.mark.parametrize("rotation", [0, 90])
 @pytest.mark.parametrize("kind", ["coupon", "qr"])
 def test_qr_on_the_stage_decodes_to_the_url(kind: str, rotation: int) -> None:
-    slide = Slide(
+    slide = make_slide(
         id=kind,
         kind=kind,  # type: ignore[arg-type]
         title="20% off fruit today",
@@ -237,7 +237,7 @@ def test_qr_on_the_stage_decodes_to_the_url(kind: str, rotation: int) -> None:
 
 @pytest.mark.parametrize("rotation", [0, 90])
 def test_japanese_coupon_draws_glyphs(rotation: int) -> None:
-    slide = Slide(
+    slide = make_slide(
         id="jp",
         kind="coupon",
         title="あなたにおすすめ 特別クーポン",
@@ -256,7 +256,9 @@ def test_japanese_coupon_draws_glyphs(rotation: int) -> None:
 @pytest.mark.parametrize("rotation", [0, 90])
 def test_video_plays_its_frames_in_time_and_loops(tmp_path: Path, rotation: int) -> None:
     clip(tmp_path / "c.mp4", [RED, GREEN], fps=20, each_s=0.5)
-    slide = Slide(id="v", kind="video", video="c.mp4", duration_ms=60_000, background="#203040")
+    slide = make_slide(
+        id="v", kind="video", video="c.mp4", duration_ms=60_000, background="#203040"
+    )
     with Screen(1920, 1080, rotation=rotation, headless=True) as screen:
         run = play(screen, [slide], files(tmp_path), 1.8)
     assert run.frames, "nothing presented"
@@ -278,8 +280,8 @@ def test_video_plays_its_frames_in_time_and_loops(tmp_path: Path, rotation: int)
 
 def test_video_fit_and_fill_on_a_full_hd_screen(tmp_path: Path) -> None:
     clip(tmp_path / "c.mp4", [BLUE])
-    fit = Slide(id="f", kind="video", video="c.mp4", fit="fit", background="#203040")
-    fill = Slide(id="g", kind="video", video="c.mp4", fit="fill", background="#203040")
+    fit = make_slide(id="f", kind="video", video="c.mp4", fit="fit", background="#203040")
+    fill = make_slide(id="g", kind="video", video="c.mp4", fit="fill", background="#203040")
     shot = shoot([fit], files(tmp_path), when=0.6)
     assert close(shot[540, 960], BLUE, 50)
     assert close(shot[540, 100], (0x20, 0x30, 0x40), 3)  # 4:3 on 16:9: letterboxed
@@ -292,8 +294,8 @@ def test_a_broken_video_shows_a_placeholder_and_logs_once(
 ) -> None:
     (tmp_path / "bad.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + os.urandom(4000))
     slides = [
-        Slide(id="a", kind="video", video="bad.mp4", duration_ms=500, background="#000000"),
-        Slide(id="b", kind="video", video="bad.mp4", duration_ms=500, background="#000000"),
+        make_slide(id="a", kind="video", video="bad.mp4", duration_ms=500, background="#000000"),
+        make_slide(id="b", kind="video", video="bad.mp4", duration_ms=500, background="#000000"),
     ]
     with (
         caplog.at_level(logging.WARNING, logger="edge.signage.stage"),
@@ -431,7 +433,7 @@ def test_reload_reads_assets_again(tmp_path: Path) -> None:
         pygame.image.save(picture, str(tmp_path / "p.png"))
         run.stage.reload()
 
-    slide = Slide(id="p", kind="image", image="p.png", fit="fill", duration_ms=30_000)
+    slide = make_slide(id="p", kind="image", image="p.png", fit="fill", duration_ms=30_000)
     with Screen(320, 180, headless=True) as screen:
         run = play(screen, [slide], files(tmp_path), 1.0, at=[(0.4, repaint)])
     assert close(run.frames[0][1][18, 32], RED, 5)
@@ -439,7 +441,7 @@ def test_reload_reads_assets_again(tmp_path: Path) -> None:
 
 
 def test_the_fallback_folder_still_works_as_resolve() -> None:
-    slide = Slide(id="m", kind="image", image="market.png", fit="fill")
+    slide = make_slide(id="m", kind="image", image="market.png", fit="fill")
     shot = shoot([slide], CONTENT, size=(640, 360))
     assert shot.std() > 20  # the picture, not a flat placeholder
 
@@ -503,7 +505,7 @@ def test_checkin_code_decodes_on_every_kind_of_slide(
     tmp_path: Path, kind: str, rotation: int
 ) -> None:
     quadrants(tmp_path / "q.png")
-    slide = Slide(
+    slide = make_slide(
         id=kind,
         kind=kind,  # type: ignore[arg-type]
         title="Welcome to our store",
@@ -564,7 +566,7 @@ def test_a_new_code_replaces_the_old_at_once_without_a_transition(tmp_path: Path
 @pytest.mark.parametrize("rotation", [0, 90])
 def test_a_coupon_keeps_its_own_code_clear_of_the_checkin_card(rotation: int) -> None:
     for image in ("market.png", None):
-        slide = Slide(
+        slide = make_slide(
             id="coupon",
             kind="coupon",
             title="20% off fruit today",
@@ -580,7 +582,7 @@ def test_a_coupon_keeps_its_own_code_clear_of_the_checkin_card(rotation: int) ->
 
 
 def test_a_qr_slide_goes_without_the_card() -> None:
-    slide = Slide(id="q", kind="qr", title="Join us", body="Scan me", qr_url=URL)
+    slide = make_slide(id="q", kind="qr", title="Join us", body="Scan me", qr_url=URL)
     with Screen(1920, 1080, headless=True) as screen:
         run = play(screen, [slide], CONTENT, 0.5, at=[(0, checkin(CHECKIN)), (0.3, screenshot)])
     (shot,) = shots(run)
@@ -589,7 +591,7 @@ def test_a_qr_slide_goes_without_the_card() -> None:
 
 def test_none_takes_the_card_away_and_restores_the_slide(tmp_path: Path) -> None:
     quadrants(tmp_path / "q.png")
-    slide = Slide(id="i", kind="image", image="q.png", fit="fill", duration_ms=30_000)
+    slide = make_slide(id="i", kind="image", image="q.png", fit="fill", duration_ms=30_000)
     plain = shoot([slide], files(tmp_path), size=(1280, 720))
     with Screen(1280, 720, headless=True) as screen:
         run = play(
@@ -632,7 +634,7 @@ def test_the_card_stays_on_through_a_crossfade(tmp_path: Path) -> None:
 
 def test_the_card_stays_over_video_frames_and_leaves_them_whole(tmp_path: Path) -> None:
     clip(tmp_path / "c.mp4", [BLUE])
-    slide = Slide(id="v", kind="video", video="c.mp4", fit="fill", duration_ms=30_000)
+    slide = make_slide(id="v", kind="video", video="c.mp4", fit="fill", duration_ms=30_000)
     with Screen(1280, 720, headless=True) as screen:
         run = play(
             screen,

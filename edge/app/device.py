@@ -102,7 +102,7 @@ class Device:
         self.io.record_impression(impression)  # on the I/O loop (the bridge hops threads)
 
     def _display(self, _state: DisplayState) -> None:
-        self.io.display_changed()  # on the I/O loop (the bridge hops threads)
+        self.io.state_changed()  # on the I/O loop (the bridge hops threads)
 
     def _shown(self, showing: Showing, shot: Path | None) -> None:
         p = showing.personal

@@ -18,6 +18,7 @@ from edge import __version__
 from edge.app.bridge import RenderBridge
 from edge.config import Config
 from edge.health import FrameRate, system_fields
+from edge.link.schemas.device import HealthSummary
 from edge.notify import Notifier, render_alive
 from edge.runtime.service import Figures, Service
 from edge.runtime.supervisor import Task
@@ -38,15 +39,19 @@ class HealthService(Service):
         extra: Callable[[], Mapping[str, int | float | str]],
         before: Callable[[], Any] | None = None,
         record: Callable[[str, dict[str, Any]], None],
+        on_summary: Callable[[], None] = lambda: None,
     ) -> None:
         """`services`: whose figures go in; `extra`: the root's own (link, router, tasks);
-        `before`: awaited first, to refresh figures that need I/O (the outbox's)."""
+        `before`: awaited first, to refresh figures that need I/O (the outbox's);
+        `on_summary`: a new `summary` for `P/state` is ready."""
         self._config = config
         self._bridge = bridge
         self._services = services
         self._extra = extra
         self._before = before
         self._record = record
+        self._on_summary = on_summary
+        self.summary: HealthSummary | None = None
         self._started = time.monotonic()
         self._rate = FrameRate(0, self._started)
 
@@ -77,7 +82,12 @@ class HealthService(Service):
         """A `device.health` event every `[health] interval_s`."""
         while True:
             await asyncio.sleep(self._config.health.interval_s)
-            self._record("device.health", await self.figures())
+            fields = grouped(await self.figures())
+            self._record("device.health", fields)
+            self.summary = HealthSummary(
+                ts=int(time.time() * 1000), outbox_pending=int(fields.get("outbox_pending", 0))
+            )
+            self._on_summary()
 
     async def _systemd(self) -> None:
         """READY once a frame is on screen (or the daemon runs on without a display);
@@ -115,3 +125,30 @@ class HealthService(Service):
 
     def health(self) -> Figures:
         return {}
+
+
+GROUPS = {
+    "decode_": "decode",
+    "scanner_": "scanner",
+    "dropped_": "dropped",
+    "handler_errors_": "handler_errors_by_route",
+    "task_restarts_": "task_restarts_by_task",
+    "personalize_": "personalize",
+    "checkin_": "checkin",
+    "lan_": "lan",
+}
+"""Prefixed counters a service reports, and the map of `device.health` they go in."""
+FLAT = {"scanner_state", "dropped_total"}
+
+
+def grouped(figures: Mapping[str, Any]) -> dict[str, Any]:
+    """Services' flat figures in the shape of the `device.health` event: `decode_crc` goes
+    into `decode: {crc: ..}`, and so on (edge/link/schemas/events.py, DeviceHealth)."""
+    out: dict[str, Any] = {}
+    for name, value in figures.items():
+        prefix = next((p for p in GROUPS if name.startswith(p) and name not in FLAT), None)
+        if prefix is None:
+            out[name] = value
+        else:
+            out.setdefault(GROUPS[prefix], {})[name.removeprefix(prefix)] = value
+    return out

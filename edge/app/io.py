@@ -147,6 +147,7 @@ class IoSide:
             extra=self._own_figures,
             before=self.outbox.refresh_figures,
             record=self.outbox.record,
+            on_summary=self.state_changed,
         )
         log.info(
             "visitor ids %s",
@@ -219,10 +220,16 @@ class IoSide:
         self.supervisor.start(*online.tasks(self.router, self.outbox), group="online")
 
     def state_fields(self) -> dict[str, Any]:
-        return {"display": self.bridge.display}
+        """What `P/state` says beyond the link's own fields (read at each publication)."""
+        fields: dict[str, Any] = {"display": self.bridge.display}
+        if self.online is not None:
+            fields["content"] = self.online.content.content_state()
+        if self.health.summary is not None:
+            fields["health"] = self.health.summary
+        return fields
 
-    def display_changed(self) -> None:
-        """The screen came up or is missing: central sees it in the retained `P/state`."""
+    def state_changed(self) -> None:
+        """Something `P/state` says changed (the screen, content, health): publish it again."""
         if self.online is not None:
             self.online.link.publish_state()
 

@@ -77,6 +77,7 @@ async def connect(io: IoSide, cfg: Config, broker: BrokerSettings) -> Online:
         record=io.outbox.record,
         loop=loop,
         take_asset=updates.receive_asset,
+        on_state=io.state_changed,
     )
     command_jobs = Jobs("commands")
     commands = CommandRunner(

@@ -1,4 +1,4 @@
-"""Check-in QR nonces (PROTOCOL.md "Check-in QR"): pure, `now` passed in.
+"""Check-in QR nonces (docs/protocol.md "Check-in QR"): pure, `now` passed in.
 
 The screen shows `qr_url(base_url, device_id, book.current(now))`. A nonce is
 96 random bits as unpadded base64url, accepted once within `accept_s` of

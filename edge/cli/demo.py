@@ -39,7 +39,7 @@ def register(sub: Subcommands) -> None:
     demo.add_argument("--duration", type=positive_number, default=None, help="stop after SECONDS")
     demo.add_argument("--screenshots", type=Path, default=Path("demo-output/screenshots"))
     demo.add_argument(
-        "--trace", type=Path, default=None, help="trace to replay (ADVERTS.md format)"
+        "--trace", type=Path, default=None, help="trace to replay (docs/traces.md format)"
     )
     demo.add_argument(
         "--speed", type=positive_number, default=5.0, help="replay speed (default 5x)"

@@ -6,13 +6,15 @@ import json
 import logging
 from pathlib import Path
 
-from edge.content.slides import Slide, parse_slide
+from edge.content.slides import Slide, make_slide, parse_slide
 from edge.errors import ContentRejected
 
 log = logging.getLogger(__name__)
 
 # Shown when even the fallback folder is unreadable: the screen is never black.
-LAST_RESORT = Slide(id="omo-edge-idle", kind="text", duration_ms=10_000, title="Welcome", body="")
+LAST_RESORT = make_slide(
+    id="omo-edge-idle", kind="text", duration_ms=10_000, title="Welcome", body=""
+)
 
 
 def safe_name(name: str) -> bool:
@@ -44,13 +46,16 @@ def load_playlist(folder: Path) -> list[Slide]:
         except ContentRejected as exc:
             log.warning("fallback slide %d in %s skipped: %s", number, path, exc.reason)
             continue
-        if slide.image and not (
-            safe_name(slide.image) and (folder / "images" / slide.image).is_file()
-        ):
+        missing = [
+            name
+            for name in slide.assets()
+            if not (safe_name(name) and (folder / "images" / name).is_file())
+        ]
+        if missing:
             log.warning(
                 "fallback slide %r skipped: image %r not in %s/images",
                 slide.id,
-                slide.image,
+                missing[0],
                 folder,
             )
             continue

@@ -22,8 +22,9 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from edge.clock import trusted_now_ms
+from edge.content import reasons
 from edge.content.assets import AssetStore
-from edge.content.manifest import Manifest, verify
+from edge.content.manifest import Manifest, manifest_digest, verify
 from edge.content.schedule import next_change, playing
 from edge.content.slides import Slide
 from edge.errors import ContentRejected
@@ -40,6 +41,10 @@ class _Held:
     manifest: Manifest
     payload: bytes
 
+    @property
+    def digest(self) -> str:
+        return manifest_digest(self.payload)
+
 
 class ContentManager:
     def __init__(
@@ -54,7 +59,9 @@ class ContentManager:
         on_rejected: Callable[[ContentRejected], None],
         request_asset: Callable[[str], None],
         on_content: Callable[[Sequence[Slide], Resolver], None],
+        on_live: Callable[[str, Manifest, str], None] = lambda _s, _m, _d: None,
     ) -> None:
+        """`on_live(scope, manifest, digest)`: a manifest went live (all assets verified)."""
         self.folder = folder
         self.assets = assets
         self._keys = public_keys
@@ -63,6 +70,7 @@ class ContentManager:
         self._on_rejected = on_rejected
         self._request_asset = request_asset
         self._on_content = on_content
+        self._on_live = on_live
         self._live: dict[str, _Held] = {}
         self._pending: dict[str, _Held] = {}
         self._asked: dict[str, float] = {}
@@ -109,6 +117,7 @@ class ContentManager:
                 )
         except ContentRejected as exc:
             log.warning("%s manifest rejected: %s", scope, exc)
+            exc.scope = scope
             self._on_rejected(exc)
             return
         log.info("%s manifest version %d accepted; fetching its assets", scope, manifest.version)
@@ -125,20 +134,32 @@ class ContentManager:
             self.assets.put(sha256, data)
         except ContentRejected as exc:
             log.warning("asset %s rejected: %s", sha256[:12], exc)
-            for scope, held in list(self._pending.items()):
-                if sha256 in held.manifest.assets.values():
-                    del self._pending[scope]
-                    self._on_rejected(
-                        ContentRejected(
-                            exc.reason,
-                            f"{exc.detail} (manifest {held.manifest.version} dropped)",
-                            manifest_version=held.manifest.version,
-                            sha256=sha256,
-                        )
-                    )
+            self._drop_waiting_for(sha256, exc.reason, exc.detail)
             return
         self._asked.pop(sha256, None)
         self._promote()
+
+    def asset_missing(self, sha256: str, detail: str = "") -> None:
+        """Central has no such asset: a manifest waiting for it is refused (`missing_asset`),
+        what plays keeps playing, and nobody asks for it again."""
+        self._asked.pop(sha256, None)
+        why = f"central has no asset {sha256[:12]}" + (f": {detail}" if detail else "")
+        self._drop_waiting_for(sha256, reasons.MISSING_ASSET, why)
+
+    def _drop_waiting_for(self, sha256: str, reason: str, detail: str) -> None:
+        for scope, held in list(self._pending.items()):
+            if sha256 in held.manifest.assets.values():
+                del self._pending[scope]
+                log.warning("%s manifest %d dropped: %s", scope, held.manifest.version, detail)
+                self._on_rejected(
+                    ContentRejected(
+                        reason,
+                        f"{detail} (manifest {held.manifest.version} dropped)",
+                        manifest_version=held.manifest.version,
+                        sha256=sha256,
+                        scope=scope,
+                    )
+                )
 
     def tick(self, monotonic_now: float) -> None:
         """Ask again for assets that did not come."""
@@ -168,6 +189,10 @@ class ContentManager:
         changes = [t for t in (next_change(m.schedule, zone, now),) if t is not None]
         changes.append(datetime.fromtimestamp(m.expires_ts / 1000, UTC))
         return min(changes)
+
+    def live(self) -> dict[str, tuple[Manifest, str]]:
+        """The manifest live for each scope, with its digest (for `P/state`)."""
+        return {scope: (held.manifest, held.digest) for scope, held in self._live.items()}
 
     def offer(self, segment: str) -> Slide | None:
         """The current manifest's slide for `segment` (offline personalization), if any."""
@@ -216,6 +241,7 @@ class ContentManager:
             self.assets.evict(keep)
             log.info("%s manifest version %d is live", scope, held.manifest.version)
             self._showing = None  # re-evaluate on the next look
+            self._on_live(scope, held.manifest, held.digest)
 
     def _saved(self, scope: str) -> Path:
         return self.folder / f"manifest-{scope}.json"

@@ -1,4 +1,4 @@
-"""Signed manifests (PROTOCOL.md "Manifest"): checked before anything in them is believed.
+"""Signed manifests (docs/protocol.md "Manifest"): checked before anything in them is believed.
 
 Order matters: the payload is parsed, then the key is looked up and the
 signature checked over the canonical form of the `manifest` value exactly as
@@ -9,20 +9,22 @@ fields serve only the rejection's message (`manifest_version`).
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 import msgspec
+from msgspec import Meta
 from nacl.exceptions import BadSignatureError
 from nacl.signing import SigningKey, VerifyKey
 
 from edge.content import reasons
 from edge.content.fallback import safe_name
 from edge.content.schedule import Window
-from edge.content.slides import Slide, parse_slide
+from edge.content.slides import AssetName, Slide, parse_slide
 from edge.errors import ConfigError, ContentRejected
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
@@ -33,34 +35,69 @@ def is_sha256(value: str) -> bool:
     return _SHA256.fullmatch(value) is not None
 
 
+Timestamp = Annotated[int, Meta(ge=0, le=2**63 - 1, description="ms since the Unix epoch")]
+Version = Annotated[
+    int, Meta(ge=0, le=2**53, description="only ever goes up, per scope (store or device)")
+]
+Sha256 = Annotated[str, Meta(pattern="^[0-9a-f]{64}$", description="lowercase hex SHA-256")]
+
+
 class Scope(msgspec.Struct, frozen=True):
-    store_id: str
-    device_id: str | None
+    """Whose manifest: a store's (`device_id` null, on `S/manifest`) or one device's."""
+
+    store_id: Annotated[str, Meta(min_length=1, max_length=64)]
+    device_id: Annotated[str, Meta(min_length=1, max_length=64)] | None
 
 
 class Manifest(msgspec.Struct, frozen=True, kw_only=True):
-    version: int
-    issued_ts: int
-    expires_ts: int
+    """What plays: slides, when, and the assets they need. Signed as a whole."""
+
+    version: Version
+    issued_ts: Timestamp
+    expires_ts: Annotated[
+        int, Meta(ge=0, le=2**63 - 1, description="after this the device stops playing it")
+    ]
     scope: Scope
-    playlist: list[Slide]
+    playlist: Annotated[list[Slide], Meta(min_length=1, description="plays when no window is open")]
     schedule: list[Window]
-    assets: dict[str, str]  # asset name -> sha256 (lowercase hex)
-    timezone: str  # IANA name, checked to load
-    # omo-edge addition: segment -> slide shown to a LAN check-in whose signed token
-    # claims that segment while central cannot be reached (offline personalization).
-    offers: dict[str, Slide] = {}
+    assets: Annotated[
+        dict[AssetName, Sha256], Meta(description="asset name -> SHA-256 of its bytes")
+    ]
+    timezone: Annotated[
+        str, Meta(min_length=1, max_length=64, description="IANA name, e.g. Asia/Tokyo")
+    ]
+    offers: Annotated[
+        dict[Annotated[str, Meta(min_length=1, max_length=64)], Slide],
+        Meta(
+            description="segment -> slide shown to a LAN check-in whose signed token claims "
+            "that segment while central cannot be reached"
+        ),
+    ] = {}
 
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
 
 
+class SignedManifest(msgspec.Struct, frozen=True, kw_only=True):
+    """`S/manifest`, `P/manifest` (retained): a manifest and its Ed25519 signature."""
+
+    manifest: Manifest
+    sig: Annotated[
+        str,
+        Meta(
+            min_length=1,
+            description="base64 Ed25519 signature over the canonical JSON of `manifest`",
+        ),
+    ]
+    kid: Annotated[str, Meta(min_length=1, max_length=64, description="the signing key's id")]
+
+
 class _Header(msgspec.Struct, frozen=True, kw_only=True):
     """The manifest with slides and windows still raw, so each gets its own reason."""
 
-    version: int
-    issued_ts: int
-    expires_ts: int
+    version: Version
+    issued_ts: Timestamp
+    expires_ts: Timestamp
     scope: Scope
     playlist: list[Any]
     schedule: list[Any]
@@ -70,8 +107,15 @@ class _Header(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def canonical(manifest: Mapping[str, Any]) -> bytes:
-    """The bytes that are signed: PROTOCOL.md's canonical JSON."""
+    """The bytes that are signed: docs/protocol.md's canonical JSON."""
     return json.dumps(manifest, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def manifest_digest(payload: bytes) -> str:
+    """SHA-256 (hex) of the canonical JSON of a signed payload's `manifest`: what was signed,
+    so central can tell which manifest a device plays whatever the envelope looked like."""
+    raw = json.loads(payload)["manifest"]
+    return hashlib.sha256(canonical(raw)).hexdigest()
 
 
 def sign(manifest: dict[str, Any], signing_key_b64: str, kid: str) -> bytes:
@@ -157,8 +201,8 @@ def _content(header: _Header, version: int) -> Manifest:
             slide = parse_slide(obj)
         except ContentRejected as exc:
             raise reject(exc.reason, exc.detail) from exc
-        for used in (slide.image, slide.video):
-            if used is not None and used not in header.assets:
+        for used in slide.assets():
+            if used not in header.assets:
                 raise reject(reasons.MISSING_ASSET, f"slide {slide.id!r} uses unlisted {used!r}")
         return slide
 

@@ -43,7 +43,7 @@ class Impression:
     shown_ms: int
 
     def event_fields(self) -> dict[str, object]:
-        """The `impression` event fields of PROTOCOL.md."""
+        """The `impression` event fields of docs/protocol.md."""
         p = self.showing.personal
         return {
             "content_id": p.content_id if p else self.showing.slide.id,

@@ -15,9 +15,11 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Sequence
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Annotated
 from zoneinfo import ZoneInfo
 
 import msgspec
+from msgspec import Meta
 
 from edge.content.slides import Slide
 
@@ -44,26 +46,32 @@ def _date(value: str | None) -> date | None:
     raise ValueError(f"date {value!r} is not a real date as YYYY-MM-DD")
 
 
-class Window(msgspec.Struct, frozen=True, kw_only=True):
-    """Slides (ids from the playlist) that play on `days` from `start` to `end`, local time."""
+HhMm = Annotated[
+    str, Meta(pattern="^([01][0-9]|2[0-3]):[0-5][0-9]$", description="local time HH:MM")
+]
+IsoDate = Annotated[
+    str, Meta(pattern="^[0-9]{4}-[0-9]{2}-[0-9]{2}$", description="a real date, YYYY-MM-DD")
+]
+IsoWeekday = Annotated[int, Meta(ge=1, le=7, description="1 = Monday ... 7 = Sunday")]
 
-    slides: list[str]
-    days: list[int]
-    start: str
-    end: str
-    from_date: str | None = None
-    to_date: str | None = None
+
+class Window(msgspec.Struct, frozen=True, kw_only=True):
+    """Slides (ids from the playlist) that play on `days` from `start` to `end`, local time.
+
+    `start` == `end` is the whole day; `start` > `end` runs past midnight. The highest
+    `priority` among the open windows plays; with none open, the playlist.
+    """
+
+    slides: Annotated[list[str], Meta(min_length=1)]
+    days: Annotated[list[IsoWeekday], Meta(min_length=1)]
+    start: HhMm
+    end: HhMm
+    from_date: IsoDate | None = None
+    to_date: IsoDate | None = None
     priority: int = 0
 
     def __post_init__(self) -> None:
-        if not self.slides:
-            raise ValueError("window has no slides")
-        if not self.days:
-            raise ValueError("window has no days")
-        for day in self.days:
-            if not 1 <= day <= 7:
-                raise ValueError(f"day {day} is not an ISO weekday 1 (Monday) to 7 (Sunday)")
-        _time(self.start), _time(self.end)
+        # What a schema cannot say: the dates are real and in order.
         first, last = _date(self.from_date), _date(self.to_date)
         if first and last and first > last:
             raise ValueError(f"from_date {self.from_date} is after to_date {self.to_date}")

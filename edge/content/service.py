@@ -12,7 +12,6 @@ through the bridge; every rejection becomes a `content.rejected` event.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import threading
 import time
@@ -25,9 +24,12 @@ from edge.config import Config
 from edge.content.assets import AssetStore
 from edge.content.fallback import image_path, load_playlist
 from edge.content.manager import ContentManager, Resolver
+from edge.content.manifest import Manifest
 from edge.content.slides import Slide
 from edge.errors import ContentRejected
 from edge.link.router import Route
+from edge.link.schemas import AssetGet, AssetMissing, encode, parse
+from edge.link.schemas.device import ContentLive, ContentRefused, ScopeContent
 from edge.link.session import Incoming, MqttLink, Payload
 from edge.link.topics import Topics
 from edge.runtime.jobs import Jobs
@@ -46,7 +48,7 @@ def asset_requester(link: MqttLink) -> Callable[[str], None]:
     """Ask central for the asset with this SHA-256 (`P/asset/get`)."""
 
     def request(sha256: str) -> None:
-        link.publish(link.topics.asset_get, json.dumps({"sha256": sha256}).encode())
+        link.publish(link.topics.asset_get, encode(AssetGet(sha256=sha256)))
 
     return request
 
@@ -69,14 +71,19 @@ class ContentService(Service):
         record: Record,
         loop: asyncio.AbstractEventLoop,
         take_asset: Callable[[str, Payload], bool] = lambda _sha, _data: False,
+        on_state: Callable[[], None] = lambda: None,
     ) -> None:
         """`assets_link`: the asset connection, where assets are asked for and arrive;
-        `take_asset`: offered every asset first (an update wheel is not content)."""
+        `take_asset`: offered every asset first (an update wheel is not content);
+        `on_state`: what `content_state()` says has changed (publish `P/state` again)."""
         self._config = config
         self._set_playlist = set_playlist
         self._record = record
         self._loop = loop
         self._take_asset = take_asset
+        self._on_state = on_state
+        self._refused: dict[str, ContentRefused] = {}
+        self._playing: dict[str, ContentLive] = {}  # replaced whole, read from any thread
         self._lock = threading.Lock()  # the manager, one operation at a time
         self.jobs = Jobs("assets")
         c, state = config.content, config.state_dir
@@ -96,6 +103,7 @@ class ContentService(Service):
             on_rejected=self._rejected,
             request_asset=asset_requester(assets_link),
             on_content=self._content_changed,
+            on_live=self._live,
         )
         self.rejected = 0
 
@@ -106,19 +114,33 @@ class ContentService(Service):
     def _load(self) -> None:
         self.manager.load(int(time.time() * 1000))
         self.manager.evaluate(datetime.now(UTC))
+        self._playing = {
+            scope: ContentLive(version=m.version, expires_ts=m.expires_ts, digest=digest)
+            for scope, (m, digest) in self.manager.live().items()
+        }
 
     # -- MQTT ------------------------------------------------------------------------------
     def routes(self, topics: Topics) -> list[Route]:
         return [
             Route("manifest", self._device_manifest, topic=topics.manifest),
             Route("store_manifest", self._store_manifest, topic=topics.store_manifest),
+            Route("asset_missing", self._asset_missing, topic=topics.asset_missing),
             Route(
                 "asset",
                 self._asset,
                 prefix=f"{topics.base}/asset/",
-                exclude=frozenset({topics.asset_get}),
+                exclude=frozenset({topics.asset_get, topics.asset_missing}),
             ),
         ]
+
+    async def _asset_missing(self, item: Incoming) -> bool:
+        missing = parse(item.topic, item.payload, AssetMissing)
+        await self._off_loop(self._missing, missing.sha256, missing.detail)
+        return True
+
+    def _missing(self, sha256: str, detail: str) -> None:
+        self.manager.asset_missing(sha256, detail)
+        self.manager.evaluate(datetime.now(UTC))
 
     async def _device_manifest(self, item: Incoming) -> bool:
         await self._off_loop(self._manifest, "device", bytes(item.payload))  # at most 256 KB
@@ -189,15 +211,53 @@ class ContentService(Service):
 
     def _rejected(self, exc: ContentRejected) -> None:
         fields: dict[str, Any] = {"reason": exc.reason, "detail": exc.detail}
+        if exc.scope is not None:
+            fields["scope"] = exc.scope
         if exc.sha256 is not None:
             fields["sha256"] = exc.sha256
-        else:
+        if exc.manifest_version is not None:
             fields["manifest_version"] = exc.manifest_version
         self._loop.call_soon_threadsafe(self._count_rejection, fields)
 
     def _count_rejection(self, fields: dict[str, Any]) -> None:
         self.rejected += 1
         self._record("content.rejected", fields)
+        scope = fields.get("scope")
+        if scope is not None:  # the latest refusal per scope, for P/state
+            refusal = ContentRefused(
+                version=fields.get("manifest_version"),
+                reason=fields["reason"],
+                detail=fields["detail"],
+                ts=int(time.time() * 1000),
+            )
+            self._refused = {**self._refused, scope: refusal}
+            self._on_state()
+
+    def _live(self, scope: str, manifest: Manifest, digest: str) -> None:
+        fields = {
+            "scope": scope,
+            "version": manifest.version,
+            "expires_ts": manifest.expires_ts,
+            "digest": digest,
+        }
+        self._loop.call_soon_threadsafe(self._went_live, fields)
+
+    def _went_live(self, fields: dict[str, Any]) -> None:
+        self._record("content.live", fields)
+        scope = fields.pop("scope")
+        self._playing = {**self._playing, scope: ContentLive(**fields)}
+        self._on_state()
+
+    def content_state(self) -> dict[str, ScopeContent]:
+        """Per scope: the manifest live now and the latest one refused (`P/state`).
+
+        Read from any thread (paho's, when it connects): built from dicts that are only
+        ever replaced whole, never from the manager a worker may be changing."""
+        live, refused = self._playing, self._refused
+        return {
+            scope: ScopeContent(live=live.get(scope), rejected=refused.get(scope))
+            for scope in sorted(set(live) | set(refused))
+        }
 
     async def _off_loop(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """`fn` on a worker thread, holding the manager's lock."""

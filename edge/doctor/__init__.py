@@ -46,6 +46,7 @@ from edge.doctor.host import (
     disk_verdict,
     private_key_files,
 )
+from edge.doctor.keys import check_trusted_keys
 from edge.doctor.tls import CERT_WARN_DAYS, check_tls, tls_verdict, validity_verdict
 from edge.health import disk_space
 
@@ -96,6 +97,7 @@ def run_checks(config_path: Path | None) -> Iterator[Finding]:
     yield from check_state_dir(cfg.state_dir, private_key_files(cfg))
     yield disk_verdict(disk_space(cfg.state_dir), cfg.state_dir)
     yield clock_verdict(clock_synced())
+    yield check_trusted_keys(cfg)
     yield check_outbox(cfg)
     yield from check_tls(cfg)
     yield check_broker(cfg)

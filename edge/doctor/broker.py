@@ -30,7 +30,7 @@ def check_broker(cfg: config_mod.Config, timeout_s: float = TIMEOUT_S) -> Findin
             "broker",
             "the device is not provisioned (store id, device id or broker missing): it plays "
             "its own content and keeps its events",
-            "pair it with `omo-edge provision pair` from the ops laptop",
+            "pair it with `omo-ops provision pair` from the ops laptop",
         )
     host, port = m.host, m.port
     where = f"{host}:{port}"

@@ -40,8 +40,17 @@ def check_config(path: Path | None) -> tuple[list[Finding], config_mod.Config | 
                 "correct the config file (config/edge.example.toml lists every key)",
             )
         ], None
-    where = str(path) if path is not None else "built-in defaults (no --config given)"
-    found = [Finding("OK", "config", f"{where} loads and is valid")]
+    if path is None:  # not the service's config: say so before every later line depends on it
+        found = [
+            Finding(
+                "WARN",
+                "config",
+                cfg.describe(),
+                "give the service's config: --config /etc/omo-edge/edge.toml",
+            )
+        ]
+    else:
+        found = [Finding("OK", "config", f"{path} loads and is valid; state in {cfg.state_dir}")]
     found += [
         Finding("WARN", "config", w, "remove or correct it (a misspelt key is ignored)")
         for w in cfg.warnings

@@ -23,7 +23,7 @@ def validity_verdict(what: str, cert_pem: bytes, now: dt.datetime) -> Finding | 
     """A problem with `what`'s validity dates at `now`, or None."""
     cert = pki.load_cert(cert_pem)
     start, end = cert.not_valid_before_utc, cert.not_valid_after_utc
-    renew = "get a new certificate: pair the device again (omo-edge provision pair)"
+    renew = "get a new certificate: pair the device again (omo-ops provision pair)"
     if now >= end:
         return Finding("FAIL", "tls", f"the {what} expired on {_date(end)}", renew)
     if now < start:

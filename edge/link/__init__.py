@@ -1,1 +1,1 @@
-"""Link: the MQTT 5 session with the central platform (PROTOCOL.md)."""
+"""Link: the MQTT 5 session with the central platform (docs/protocol.md)."""

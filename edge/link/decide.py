@@ -7,12 +7,11 @@ request_id. An answer after the deadline finds no waiter and is dropped.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 
 from edge.ids import new_id
-from edge.link.schemas import Decision
+from edge.link.schemas import Decide, Decision, encode
 from edge.link.session import MqttLink
 
 log = logging.getLogger(__name__)
@@ -37,17 +36,17 @@ class Decider:
         request_id = new_id()
         future: asyncio.Future[Decision] = asyncio.get_running_loop().create_future()
         self._waiting[request_id] = future
-        body = {
-            "request_id": request_id,
-            "visitor": visitor,
-            "visit_id": visit_id,
-            "trigger": trigger,
-            "zone": zone,
-            "ts": int(time.time() * 1000),
-        }
+        body = Decide(
+            request_id=request_id,
+            visitor=visitor,
+            visit_id=visit_id,
+            trigger=trigger,  # type: ignore[arg-type]
+            zone=zone,  # type: ignore[arg-type]
+            ts=int(time.time() * 1000),
+        )
         self._link.publish(
             self._link.topics.decide,
-            json.dumps(body, separators=(",", ":")).encode(),
+            encode(body),
             response_topic=self._link.topics.decision,
             correlation=request_id.encode(),
         )

@@ -9,14 +9,13 @@ says it is done with them, so a crash never drops a committed-later message.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import ssl
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
@@ -25,7 +24,9 @@ from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from edge import PROTOCOL_VERSION, __version__
+from edge.link.capabilities import capabilities
 from edge.link.client import new_client
+from edge.link.schemas import State, encode
 from edge.link.tls import TlsFiles, client_context, file_signature
 from edge.link.topics import Topics
 from edge.quiet import QuietLog
@@ -34,7 +35,6 @@ if TYPE_CHECKING:
     from edge.config.sections import MqttConfig
 
 log = logging.getLogger(__name__)
-CAPABILITIES = ["beacon", "decide", "events", "render"]
 
 
 Payload = bytes | memoryview
@@ -148,18 +148,18 @@ class MqttLink:
             client.will_set(topics.state, self._state_payload("offline"), qos=1, retain=True)
         self._client = client
 
-    def _state_payload(self, state: str) -> bytes:
-        return json.dumps(
-            {
-                "state": state,
-                "version": __version__,
-                "protocol": PROTOCOL_VERSION,
-                "capabilities": CAPABILITIES,
-                "clock_synced": self._clock_synced(),
-                "ts": int(time.time() * 1000),
+    def _state_payload(self, state: Literal["online", "offline"]) -> bytes:
+        return encode(
+            State(
+                state=state,
+                version=__version__,
+                protocol=PROTOCOL_VERSION,
+                capabilities=capabilities(),
+                clock_synced=self._clock_synced(),
+                ts=int(time.time() * 1000),
                 **self._state_extra(),
-            }
-        ).encode()
+            )
+        )
 
     # -- lifecycle -------------------------------------------------------------
     def start(self) -> None:

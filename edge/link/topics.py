@@ -1,4 +1,4 @@
-"""Topic names of PROTOCOL.md, built once from prefix, store and device."""
+"""Topic names of docs/protocol.md, built once from prefix, store and device."""
 
 from __future__ import annotations
 
@@ -13,12 +13,12 @@ class Topics:
 
     @property
     def base(self) -> str:
-        """`P` in PROTOCOL.md."""
+        """`P` in docs/protocol.md."""
         return f"{self.prefix}/{self.store_id}/{self.device_id}"
 
     @property
     def store(self) -> str:
-        """`S` in PROTOCOL.md."""
+        """`S` in docs/protocol.md."""
         return f"{self.prefix}/{self.store_id}/_store"
 
     @property
@@ -57,10 +57,15 @@ class Topics:
     def asset_get(self) -> str:
         return f"{self.base}/asset/get"
 
+    @property
+    def asset_missing(self) -> str:
+        """Central: no asset with that SHA-256 (`{"sha256": ...}`)."""
+        return f"{self.base}/asset/missing"
+
     def asset_sha(self, topic: str) -> str | None:
         """The sha256 of an `P/asset/{sha256}` topic, or None for any other topic."""
         prefix = f"{self.base}/asset/"
-        if not topic.startswith(prefix) or topic == self.asset_get:
+        if not topic.startswith(prefix) or topic in (self.asset_get, self.asset_missing):
             return None
         return topic.removeprefix(prefix)
 

@@ -17,6 +17,7 @@ from edge.config import Config
 from edge.ids import new_id
 from edge.link.router import Route
 from edge.link.schemas import EventsAck, parse
+from edge.link.schemas.events import event_as_recorded
 from edge.link.session import Incoming, MqttLink
 from edge.link.topics import Topics
 from edge.outbox.retention import corrupt_copies, keep_retention, remove
@@ -59,14 +60,20 @@ class OutboxService(Service):
 
     # -- making events ---------------------------------------------------------------
     def event(self, type_: str, fields: dict[str, Any]) -> Event:
-        """A new event of the protocol: a UUIDv7 id, `ts` and whether to trust it."""
-        return {
+        """A new event of the protocol: a UUIDv7 id, `ts` and whether to trust it.
+
+        Checked against its type's struct (edge/link/schemas/events.py) and stored as that
+        struct encodes it, so the outbox holds only what the contract describes; a field
+        the struct does not know is a bug and raises (the supervisor logs and counts it).
+        """
+        raw = {
             "id": new_id(),
             "type": type_,
             "ts": int(time.time() * 1000),
             "clock_synced": self._clock_synced(),
             **fields,
         }
+        return event_as_recorded(raw)
 
     def record(self, type_: str, fields: dict[str, Any]) -> None:
         """One of the device's own events; committed within the group time."""

@@ -2,7 +2,7 @@
 
 An event is accepted once its transaction commits. Rows are grouped into
 batches; a batch keeps its id and rows until central acknowledges it, so a
-resend after a crash or outage is the same batch (PROTOCOL.md: at-least-once,
+resend after a crash or outage is the same batch (docs/protocol.md: at-least-once,
 de-duplicated centrally by event id).
 
 Why synchronous=FULL: in WAL mode NORMAL syncs only at checkpoints, so a
@@ -118,7 +118,7 @@ class Outbox:
     def append(
         self, events: Iterable[Mapping[str, Any]], dropped: Mapping[str, int] | None = None
     ) -> int:
-        """Commit events (PROTOCOL.md Event objects) in one transaction; returns how many
+        """Commit events (docs/protocol.md Event objects) in one transaction; returns how many
         were new (an id already stored is not stored twice). `dropped` adds to the drop
         counters in the same transaction. StorageError if it cannot."""
         rows = {}

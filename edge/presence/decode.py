@@ -1,6 +1,6 @@
 """Beacon decoding: raw advert fields in, a beacon identity (or nothing) out. Pure.
 
-Identity strings follow ADVERTS.md. Anything that is not a well-formed beacon
+Identity strings follow docs/traces.md. Anything that is not a well-formed beacon
 returns None; it never raises, because the radio hears all sorts of things.
 
 `decode()` is a plain function. `BeaconDecoder` adds an allow-list, counters

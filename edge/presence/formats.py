@@ -2,7 +2,7 @@
 
 Every function here takes the payload exactly as bleak reports it (manufacturer
 data without the company id, service data without the UUID) and never raises
-for any `bytes` input. Identity strings follow ADVERTS.md.
+for any `bytes` input. Identity strings follow docs/traces.md.
 
 Formats (all multi-byte integers big-endian):
 

@@ -1,4 +1,4 @@
-"""Visitor pseudonyms (PROTOCOL.md "Visitor identifiers and consent"). Pure.
+"""Visitor pseudonyms (docs/protocol.md "Visitor identifiers and consent"). Pure.
 
 A visitor id leaves memory (outbox, `P/events`, `P/decide`, logs) as
 `h{kid}:` + lowercase hex HMAC-SHA256(visitor_key[kid], identity): the

@@ -1,4 +1,4 @@
-"""Record what a live scan hears as a trace (ADVERTS.md) without keeping a single MAC address.
+"""Record what a live scan hears as a trace (docs/traces.md) without keeping a single MAC address.
 
 Every address is replaced by a keyed hash, written as `h:` + 16 hex digits:
 the first 64 bits of HMAC-SHA256(key, address in upper case). The key is 32

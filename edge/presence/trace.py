@@ -1,4 +1,4 @@
-"""The JSON Lines trace format of ADVERTS.md: parse one line, format one advert."""
+"""The JSON Lines trace format of docs/traces.md: parse one line, format one advert."""
 
 from __future__ import annotations
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edge.config import Config
-from edge.content.slides import Slide
+from edge.content.slides import Slide, make_slide
 from edge.errors import EdgeError
 from edge.lock import StateBusy, StateLock
 from edge.provision import bundle as bundles
@@ -40,7 +40,7 @@ def pairing_slide(device_id: str, code: str, port: int) -> Slide:
     The coupon layout already puts a big code, text and a QR code side by side in
     either orientation, so the pairing screen needs no layout of its own.
     """
-    return Slide(
+    return make_slide(
         id=PAIRING_SLIDE_ID,
         kind="coupon",
         duration_ms=3_600_000,

@@ -2,7 +2,7 @@
 
 ECDSA P-256 throughout: every TLS stack and MQTT broker speaks it, and a Pi
 signs with it in well under a millisecond. The certificate's CN is the
-device id (PROTOCOL.md: one id everywhere); Mosquitto's
+device id (docs/protocol.md: one id everywhere); Mosquitto's
 `use_identity_as_username` turns it into the ACL user name.
 """
 

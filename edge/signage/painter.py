@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 import pygame
 
-from edge.content.slides import Slide
+from edge.content.slides import CouponSlide, ImageSlide, QrSlide, Slide, VideoSlide
 from edge.signage import text
 from edge.signage.look import Look, ink_on, look_for
 from edge.signage.pieces import (
@@ -48,13 +48,13 @@ def paint(
     look = look_for(surface, slide)
     surface.fill(look.background)
     inner = box.inflate(-2 * look.px(0.06), -2 * look.px(0.06))
-    if slide.kind == "image":
+    if isinstance(slide, ImageSlide):
         _image_slide(surface, slide, image_for, look)
-    elif slide.kind == "video":
+    elif isinstance(slide, VideoSlide):
         _caption(surface, slide, look)  # the Stage puts the frames in picture_area()
-    elif slide.kind == "coupon":
+    elif isinstance(slide, CouponSlide):
         _coupon_slide(surface, slide, image_for, look, keep_clear)
-    elif slide.kind == "qr":
+    elif isinstance(slide, QrSlide):
         _qr_slide(surface, inner, slide, look)
     else:
         title_body(surface, inner, slide, look, color=look.foreground, align="center")
@@ -96,7 +96,9 @@ def _caption(surface: pygame.Surface, slide: Slide, look: Look, top: int | None 
     title_body(surface, caption, slide, look, color=look.foreground, align="center", rule=False)
 
 
-def _image_slide(surface: pygame.Surface, slide: Slide, image_for: ImageFor, look: Look) -> None:
+def _image_slide(
+    surface: pygame.Surface, slide: ImageSlide, image_for: ImageFor, look: Look
+) -> None:
     """The image letterboxed ("fit") or cropped to cover ("fill") above its caption.
 
     A letterboxed image and its caption are centred as a pair, so a portrait screen
@@ -105,7 +107,7 @@ def _image_slide(surface: pygame.Surface, slide: Slide, image_for: ImageFor, loo
     area = surface.get_rect()
     band = _band(area, slide)
     picture = picture_area(area.size, slide)
-    image = usable(image_for(slide.image) if slide.image else None)
+    image = usable(image_for(slide.image))
     if image is None:
         draw_placeholder(surface, picture, look)
         _caption(surface, slide, look)
@@ -131,7 +133,7 @@ def _image_slide(surface: pygame.Surface, slide: Slide, image_for: ImageFor, loo
 
 def _coupon_slide(
     surface: pygame.Surface,
-    slide: Slide,
+    slide: CouponSlide,
     image_for: ImageFor,
     look: Look,
     keep_clear: pygame.Rect | None = None,
@@ -147,10 +149,11 @@ def _coupon_slide(
     pad = look.px(0.05)
     inner = card.inflate(-2 * pad, -2 * pad)
     cells: list[Callable[[pygame.Rect], None]] = []
-    if slide.qr_url:
-        cells.append(lambda cell: draw_qr(surface, cell, slide.qr_url or "", look))
-    if slide.image:
-        cells.append(lambda cell: draw_picture(surface, cell, slide.image, image_for, look))
+    qr_url, image = slide.qr_url, slide.image
+    if qr_url:
+        cells.append(lambda cell: draw_qr(surface, cell, qr_url, look))
+    if image:
+        cells.append(lambda cell: draw_picture(surface, cell, image, image_for, look))
     portrait = inner.h > inner.w
     text_area = inner.copy()
     if cells:
@@ -194,7 +197,7 @@ def _coupon_slide(
     title_body(surface, text_area, slide, look, color=ink, align=align, rule=False)
 
 
-def _qr_slide(surface: pygame.Surface, inner: pygame.Rect, slide: Slide, look: Look) -> None:
+def _qr_slide(surface: pygame.Surface, inner: pygame.Rect, slide: QrSlide, look: Look) -> None:
     """A big QR code as the call to action, with title and body beside or below it."""
     gap = look.px(0.05)
     if inner.h > inner.w:
@@ -205,5 +208,5 @@ def _qr_slide(surface: pygame.Surface, inner: pygame.Rect, slide: Slide, look: L
         cell = pygame.Rect(inner.x, inner.y, int(min(inner.h, inner.w * 0.5)), inner.h)
         rest = pygame.Rect(cell.right + gap, inner.y, inner.right - cell.right - gap, inner.h)
         align = "left"
-    draw_qr(surface, cell, slide.qr_url or "", look)
+    draw_qr(surface, cell, slide.qr_url, look)
     title_body(surface, rest, slide, look, color=look.foreground, align=align)

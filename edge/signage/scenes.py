@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pygame
 
-from edge.content.slides import Slide
+from edge.content.slides import Slide, VideoSlide
 from edge.signage.painter import paint, picture_area, placeholder
 from edge.signage.video import VideoFeed
 
@@ -148,11 +148,11 @@ class VideoScene(Scene):
         self._poll_s = poll_s
         self._placeholder_drawn = False
         self._shown_any = False
-        name = slide.video or ""
+        name = slide.video if isinstance(slide, VideoSlide) else ""
         self.feed = VideoFeed(  # loops until closed: a personal slide may outlast duration_ms
             resolve(name) if name else None,
             self.area.size,
-            slide.fit,
+            slide.fit if isinstance(slide, VideoSlide) else "fit",
             length_s=math.inf,
             on_error=lambda message: on_error(name, message),
         )

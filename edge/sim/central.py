@@ -1,4 +1,4 @@
-"""A simulated central platform that speaks PROTOCOL.md, for demos, tests and benchmarks.
+"""A simulated central platform that speaks docs/protocol.md, for demos, tests and benchmarks.
 
 It answers decide requests (a coupon for known visitors, `slide: null` for
 others), stores event batches de-duplicated by event id, acknowledges them,
@@ -70,6 +70,8 @@ class CentralSim:
         self.decide_delay_s = decide_delay_s
         """Answer decide requests this much later (a slow platform); settable while running."""
         self.acking = True
+        self.answer_missing = False
+        """Answer a request for an asset it does not have on `P/asset/missing`."""
         self._cmd_numbers = itertools.count()
         self.events: dict[str, dict[str, Any]] = {}
         self.duplicates = 0
@@ -208,6 +210,9 @@ class CentralSim:
             data = self.assets.get(sha)
         if data is not None:
             client.publish(f"{device_topic}/asset/{sha}", data, qos=1)
+        elif self.answer_missing:
+            body = {"sha256": sha, "detail": "not in the simulator's assets"}
+            client.publish(f"{device_topic}/asset/missing", json.dumps(body), qos=1)
 
     def publish(self, topic: str, payload: bytes, retain: bool = False) -> None:
         """Publish as central (manifests, check-ins, commands) and wait until the broker has it."""

@@ -1,4 +1,4 @@
-"""A beacon source that replays a recorded trace (ADVERTS.md), in scaled or no time."""
+"""A beacon source that replays a recorded trace (docs/traces.md), in scaled or no time."""
 
 from __future__ import annotations
 

@@ -1,0 +1,83 @@
+"""What the device sends central, each payload encoded through its struct."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import msgspec
+from msgspec import Meta
+
+from edge.link.schemas.common import Id, Scope, Sha256, TimestampMs, Visitor, Zone
+
+
+class ContentLive(msgspec.Struct, frozen=True, kw_only=True):
+    """The manifest playing for one scope."""
+
+    version: int
+    expires_ts: TimestampMs
+    digest: Annotated[str, Meta(description="SHA-256 (hex) of the manifest's canonical JSON")]
+
+
+class ContentRefused(msgspec.Struct, frozen=True, kw_only=True):
+    """The last manifest refused for one scope (a `content.rejected` event says it too)."""
+
+    version: int | None
+    reason: str
+    detail: str
+    ts: TimestampMs
+
+
+class ScopeContent(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    live: ContentLive | None = None
+    rejected: ContentRefused | None = None
+
+
+class HealthSummary(msgspec.Struct, frozen=True, kw_only=True):
+    """The latest `device.health`, in short (for `omo-ops fleet status`)."""
+
+    ts: TimestampMs
+    outbox_pending: int
+
+
+class State(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """`P/state` (retained): whether the device is online, what it runs and shows.
+
+    `offline` is also the MQTT will, so a device that drops off is seen as offline.
+    """
+
+    state: Literal["online", "offline"]
+    version: str
+    protocol: int
+    capabilities: list[str]
+    clock_synced: bool
+    ts: TimestampMs
+    display: Literal["starting", "on", "none"] = "starting"
+    content: dict[Scope, ScopeContent] = {}
+    health: HealthSummary | None = None
+
+
+class Decide(msgspec.Struct, frozen=True, kw_only=True):
+    """`P/decide`: what to show this visitor? (Response Topic `P/decision`, Correlation
+    Data = `request_id` as UTF-8 bytes; central must echo both.)"""
+
+    request_id: Id
+    visitor: Visitor
+    visit_id: Id
+    trigger: Literal["beacon", "checkin"]
+    zone: Zone
+    ts: TimestampMs
+
+
+class AssetGet(msgspec.Struct, frozen=True, kw_only=True):
+    """`P/asset/get`: please send the asset with this SHA-256 on `P/asset/{sha256}`."""
+
+    sha256: Sha256
+
+
+class CmdResult(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """`P/cmd/result`: the answer to one command."""
+
+    cmd_id: Annotated[str, Meta(min_length=1, max_length=128)]
+    ok: bool
+    detail: str
+    png_b64: str | None = None  # screenshot: the PNG, base64
