@@ -1,13 +1,13 @@
 """How well presence finds true visits, both streams, beside today's tracker in the same run.
 
-The traces are fixed in advance (benchmarks/presence_traces.py): the two sample
+The traces are fixed in advance (benchmarks/_presence_traces.py): the two sample
 traces in benchmarks/presence/ and edge/sim/tracegen.py seeds 11-18. The model
 was tuned on the samples and seeds 11-12 only; 13-18 are held out.
 
 For every trace it runs `omo-edge scan --replay TRACE --json` (the real command,
 so the figures are those of the shipped defaults) and scores its `approach.*`
 and `visit.*` lines with benchmarks/presence/eval_presence.py, the scorer the
-goals are stated in. Today's tracker (benchmarks/presence_today.py, the one
+goals are stated in. Today's tracker (benchmarks/_presence_today.py, the one
 omo-edge had before the motion model) runs in this process on the same
 traces; its `visit.enter` was also what asked central for a decision, so its
 visits are scored as both streams.
@@ -39,8 +39,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # this checkout's edge, not an installed one
 
-from presence_today import TodayParams, TodayTracker  # noqa: E402
-from presence_traces import HELD_OUT, HERE, SEEDS, TUNED, Case, samples, write_seed  # noqa: E402
+from _presence_today import TodayParams, TodayTracker  # noqa: E402
+from _presence_traces import HELD_OUT, HERE, SEEDS, TUNED, Case, samples, write_seed  # noqa: E402
 
 from edge.presence.decode import decode  # noqa: E402
 from edge.presence.trace import TraceLineError, read_trace  # noqa: E402

@@ -1,6 +1,6 @@
 """The presence benchmark's traces are fixed: the generator is frozen, the samples shipped.
 
-benchmarks/presence_traces.py holds the digest of what each tracegen seed makes;
+benchmarks/_presence_traces.py holds the digest of what each tracegen seed makes;
 a change to edge/sim/tracegen.py that alters one must keep the old traces as files
 (the model was tuned on some of them and is scored on the others).
 """
@@ -18,11 +18,11 @@ ROOT = Path(__file__).resolve().parents[3]
 
 
 def benchmark_set() -> ModuleType:
-    path = ROOT / "benchmarks" / "presence_traces.py"
-    spec = importlib.util.spec_from_file_location("presence_traces", path)
+    path = ROOT / "benchmarks" / "_presence_traces.py"
+    spec = importlib.util.spec_from_file_location("_presence_traces", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("presence_traces", module)
+    sys.modules.setdefault("_presence_traces", module)
     spec.loader.exec_module(module)
     return module
 

@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from edge.presence.tracker import TrackerParams
-from tests.unit.presence.signals import (
+from tests.support.presence_signals import (
     BEACON,
     Radio,
     adverts,

@@ -12,7 +12,7 @@ from edge.presence.encode import ibeacon
 from edge.presence.events import EVENT_FIELDS, PresenceEvent, outbox_fields
 from edge.presence.pipeline import PresencePipeline
 from edge.presence.tracker import Tracker, TrackerParams
-from tests.unit.presence.signals import (
+from tests.support.presence_signals import (
     BEACON,
     OTHER,
     Radio,

@@ -8,13 +8,16 @@ a property can be checked with exactly the noise it names.
 from __future__ import annotations
 
 import itertools
+import json
 import math
 import random
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from edge.presence.decode import Beacon
+from edge.presence.decode import APPLE, Beacon
+from edge.presence.encode import ibeacon
 from edge.presence.tracker import PresenceEvent, Tracker, TrackerParams
+from edge.sim.tracegen import MEMBER_UUID
 
 TX = -59
 BEACON = Beacon("ibeacon:f7826da6-4fa2-4e98-8024-bc5b71e0893e:1:2", "ibeacon", TX)
@@ -112,3 +115,24 @@ def of(beacon: Beacon, heard: list[tuple[float, int]]) -> list[tuple[float, Beac
 
 def types(events: Iterable[PresenceEvent], prefix: str = "") -> list[str]:
     return [e.type for e in events if e.type.startswith(prefix)]
+
+
+def trace_lines(heard: Iterable[tuple[float, int]], major: int, minor: int) -> list[str]:
+    """`heard` as lines of a trace (docs/traces.md): an iBeacon of the member UUID
+    `ibeacon:f7826da6-4fa2-4e98-8024-bc5b71e0893e:{major}:{minor}`, advertising TX at 1 m."""
+    payload = ibeacon(MEMBER_UUID, major, minor, TX).hex()
+    return [
+        json.dumps(
+            {
+                "t": t,
+                "address": "00:00:00:00:00:00",
+                "rssi": rssi,
+                "tx_power": None,
+                "local_name": None,
+                "service_uuids": [],
+                "service_data": {},
+                "manufacturer_data": {str(APPLE): payload},
+            }
+        )
+        for t, rssi in heard
+    ]
