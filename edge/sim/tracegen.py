@@ -1,4 +1,4 @@
-"""Synthetic store traces with ground truth, following the model ADVERTS.md describes.
+"""Synthetic store traces with ground truth, following the model docs/traces.md describes.
 
 Log-distance path loss (exponent 2.2 by default), slow shadowing (about 3 dB,
 5 s correlation), fast noise (4 dB by default), reception probability falling with
