@@ -15,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from edge.presence.tracker import TrackerParams
+from tests.support.examples import examples
 from tests.support.presence_signals import (
     BEACON,
     Radio,
@@ -30,7 +31,7 @@ P = TrackerParams()
 OFFSETS = st.floats(-6.0, 6.0)
 INTERVALS = st.floats(0.1, 1.0)
 SEEDS = st.integers(0, 2**16)
-PROPERTY = settings(max_examples=30, deadline=None, derandomize=True)
+PROPERTY = settings(max_examples=examples(60), deadline=None, derandomize=True)
 
 
 @PROPERTY

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from edge.presence.model import IMMEDIATE, NEAR, TRIGGER, VISIT, WITHIN_EXIT, MotionModel
 from edge.presence.params import TrackerParams
+from tests.support.examples import examples
 
 P = TrackerParams()
 MODEL = MotionModel(P)
@@ -41,7 +42,7 @@ def test_the_transition_is_a_stochastic_matrix() -> None:
     assert np.allclose(t.sum(axis=1), 1.0, atol=1e-6)
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=examples(50), deadline=None)
 @given(
     bins=st.integers(8, 24),
     frame=st.sampled_from([0.25, 0.5, 1.0]),
