@@ -1,4 +1,4 @@
-"""Check-in QR nonces (docs/protocol.md section 7): single use, 120 s, rotation, bounded memory."""
+"""Check-in QR nonces (docs/checkin.md): single use, 120 s, rotation, bounded memory."""
 
 from __future__ import annotations
 

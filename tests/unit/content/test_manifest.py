@@ -1,4 +1,4 @@
-"""Signed manifests: every rejection of docs/protocol.md section 5, with real Ed25519 keys."""
+"""Signed manifests: every rejection docs/protocol.md lists, with real Ed25519 keys."""
 
 from __future__ import annotations
 
