@@ -152,14 +152,8 @@ def from_mapping(data: Mapping[str, Any], source: Path | None = None) -> Config:
 
 def _cross_checks(config: Config) -> list[str]:
     """Rules between keys; raises ConfigError, returns warnings."""
-    t = config.presence.tracker
-    if not t.immediate_m < t.near_m <= t.exit_m:
-        raise ConfigError(
-            "presence.near_m",
-            t.near_m,
-            f"above presence.immediate_m ({t.immediate_m}) and at most presence.exit_m "
-            f"({t.exit_m})",
-        )
+    for key, value, allowed in config.presence.tracker.problems():
+        raise ConfigError(f"presence.{key}", value, allowed)
     allow_list(config.presence)  # raises ConfigError naming the bad entry
     for name in ("content", "checkin"):
         for kid, pub in getattr(config, name).public_keys.items():
