@@ -138,7 +138,7 @@ class IoSide:
             cfg.tracker_params,
             cfg.allow_list,
             record=self.outbox.record,
-            on_visit=self._while_lit(p.visit),
+            on_approach=self._while_lit(p.visit),
             on_exit=self.bridge.depart,  # a personal slide waiting for them is skipped
             pseudonyms=lambda: self.pseudonyms,
         )

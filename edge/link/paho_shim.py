@@ -86,3 +86,14 @@ def decode_publish(header: int, packet: bytes | bytearray, protocol: Any) -> Any
 def install() -> None:
     """Use the zero-copy decoder in every paho client of this process (idempotent)."""
     _packet.decode_publish = decode_publish
+
+
+def aim_next_attempt(client: Any, host: str) -> None:
+    """Point a client's (re)connect attempt that is starting at `host`; from `on_pre_connect`.
+
+    paho keeps one host and its public `host` setter refuses while an attempt is
+    under way, which is exactly when `on_pre_connect` runs; `reconnect()` reads
+    `_host` only after that callback returns, so setting it there aims this very
+    attempt (edge/link/backoff.py: failover over `[mqtt] hosts`).
+    """
+    client._host = host
