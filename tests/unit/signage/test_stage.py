@@ -567,7 +567,11 @@ def test_checkin_code_decodes_on_every_kind_of_slide(
     )
     with Screen(1920, 1080, rotation=rotation, headless=True) as screen:
         run = play(
-            screen, [slide], files(tmp_path), 0.5, at=[(0, checkin(CHECKIN)), (0.3, screenshot)]
+            screen,
+            [slide],
+            files(tmp_path),
+            30,
+            at=[(0, checkin(CHECKIN)), (0.3, screenshot_and_stop)],
         )
     (shot,) = shots(run)
     assert shot.shape == ((1080, 1920, 3) if rotation == 0 else (1920, 1080, 3))
