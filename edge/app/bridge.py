@@ -48,8 +48,10 @@ class StageLike(Protocol):
 
     frames: int
     last_frame_monotonic: float
+    airtime: dict[str, int]
 
     def show(self, personal: Personal) -> None: ...
+    def depart(self, visit_id: str) -> None: ...
     def set_playlist(
         self, slides: Sequence[Slide], resolve: Resolve, *, fallback: bool = False
     ) -> None: ...
@@ -78,6 +80,7 @@ class RenderBridge:
         on_display: Callable[[DisplayState], None] = lambda _d: None,
     ) -> None:
         self._lock = threading.Lock()
+        self._airtime: dict[str, int] = {}
         self._stage: StageLike | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._on_impression = on_impression
@@ -114,7 +117,17 @@ class RenderBridge:
 
     def detach(self) -> None:
         with self._lock:
+            if self._stage is not None:  # a Stage per lit period: their counts add up
+                self._airtime = _added(self._airtime, self._stage.airtime)
             self._stage = None
+
+    @property
+    def airtime(self) -> dict[str, int]:
+        """Personal slides shortened, deferred, expired (waited past their ttl) and departed
+        (their visitor left first), from the Stage's Player."""
+        with self._lock:
+            stage = self._stage
+            return _added(self._airtime, stage.airtime if stage is not None else {})
 
     def no_display(self) -> None:
         """The render thread runs without a screen (none found); reports say so."""
@@ -145,6 +158,13 @@ class RenderBridge:
                 return
             stage = self._stage
         stage.show(personal)
+
+    def depart(self, visit_id: str) -> None:
+        """The visit ended: a personal slide for it still waiting for airtime is skipped."""
+        with self._lock:
+            stage = self._stage
+        if stage is not None:
+            stage.depart(visit_id)
 
     def set_playlist(
         self, slides: Sequence[Slide], resolve: Resolve, *, fallback: bool = False
@@ -224,3 +244,7 @@ class RenderBridge:
                 return self._dark_tick
             return time.monotonic() if self.display == "none" else -1.0
         return stage.last_frame_monotonic
+
+
+def _added(a: dict[str, int], b: dict[str, int]) -> dict[str, int]:
+    return {k: a.get(k, 0) + b.get(k, 0) for k in a.keys() | b.keys()}

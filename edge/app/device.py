@@ -27,6 +27,7 @@ from edge.lock import StateLock
 from edge.notify import Notifier
 from edge.panel.power import describe, detect
 from edge.presence.advert import AdvertSource
+from edge.provision.device import PAIRING_SLIDE_ID
 
 log = logging.getLogger("edge.daemon")
 
@@ -97,6 +98,7 @@ class Device:
                 timer.cancel()
             self.io.request_stop()
             io_thread.join(60)
+        self.stats.airtime = self.bridge.airtime
         if errors:
             raise errors[0]
         return self.stats
@@ -116,6 +118,8 @@ class Device:
     def _shown(self, showing: Showing, shot: Path | None) -> None:
         p = showing.personal
         where = f" -> {shot}" if shot else ""
+        if showing.slide.id != PAIRING_SLIDE_ID:
+            self.stats.shown += 1
         if p is not None:
             log.info(
                 "slide shown: %s (personal for %s, %d ms)%s",

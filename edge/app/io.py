@@ -139,6 +139,7 @@ class IoSide:
             cfg.allow_list,
             record=self.outbox.record,
             on_approach=self._while_lit(p.visit),
+            on_exit=self.bridge.depart,  # a personal slide waiting for them is skipped
             pseudonyms=lambda: self.pseudonyms,
         )
         self.checkin = CheckinService(
@@ -293,6 +294,10 @@ class IoSide:
 
     # -- what the services ask of the root ----------------------------------------------------
     def _show_personal(self, personal: Personal) -> None:
+        if self.online is not None and personal.slide.assets():
+            # a decision's images are named by SHA-256: from the cache, or asked for now
+            resolve = self.online.content.decision_assets(personal.slide, personal.wait_ms)
+            personal = dataclasses.replace(personal, resolve=resolve)
         self.bridge.show(personal)
         self.stats.decisions += 1
 
@@ -308,7 +313,10 @@ class IoSide:
 
     def record_impression(self, impression: Impression) -> None:
         """From the render thread, via the bridge: one slide left the screen."""
-        if impression.shown_ms <= 0 or impression.showing.slide.id == PAIRING_SLIDE_ID:
+        if impression.showing.slide.id == PAIRING_SLIDE_ID:
+            return
+        if not impression.counts:  # on screen, but not long enough to count
+            self.stats.too_short += 1
             return
         self.stats.impressions += 1
         self.outbox.record("impression", impression.event_fields())

@@ -133,6 +133,7 @@ def _play(config: Config, bridge: RenderBridge, stop: threading.Event, power: Pa
                 on_impression=bridge.impression,
                 on_shown=bridge.shown,
                 fps=config.display.fps,
+                personal_share_max=config.personalize.personal_share_max,
             )
             bridge.attach(stage)
             try:

@@ -187,6 +187,7 @@ class CheckinConfig:
 class PersonalizeConfig:
     cooldown_s: float = key(30.0, "a number of seconds 0-3600", _between(0, 3600))
     max_in_flight: int = key(8, "an integer 1-100", _between(1, 100))
+    personal_share_max: float = key(0.5, "a number 0-1", _between(0, 1))
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,7 +21,7 @@ from msgspec import Meta
 from nacl.exceptions import BadSignatureError
 from nacl.signing import SigningKey, VerifyKey
 
-from edge.content import reasons
+from edge.content import legible, reasons
 from edge.content.fallback import safe_name
 from edge.content.schedule import Window
 from edge.content.slides import AssetName, Slide, parse_slide
@@ -204,6 +204,10 @@ def _content(header: _Header, version: int) -> Manifest:
         for used in slide.assets():
             if used not in header.assets:
                 raise reject(reasons.MISSING_ASSET, f"slide {slide.id!r} uses unlisted {used!r}")
+        try:
+            legible.check(slide)
+        except ContentRejected as exc:
+            raise reject(exc.reason, exc.detail) from exc
         return slide
 
     playlist = [checked(obj) for obj in header.playlist]

@@ -13,6 +13,8 @@ ASSET_HASH_MISMATCH = "asset_hash_mismatch"  # bytes do not hash to the announce
 ASSET_TOO_LARGE = "asset_too_large"  # over [content] max_asset_bytes
 IMAGE_TOO_LARGE = "image_too_large"  # over [content] max_image_pixels (decompression bomb)
 UNREADABLE_ASSET = "unreadable_asset"  # not a decodable image or video
+UNSUPPORTED_GLYPH = "unsupported_glyph"  # a text needs characters the screen's font lacks
+UNFITTABLE_CODE = "unfittable_code"  # a code or price too wide at the smallest text size
 
 ALL = (
     BAD_SIGNATURE,
@@ -28,4 +30,6 @@ ALL = (
     ASSET_TOO_LARGE,
     IMAGE_TOO_LARGE,
     UNREADABLE_ASSET,
+    UNSUPPORTED_GLYPH,
+    UNFITTABLE_CODE,
 )

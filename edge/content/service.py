@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
 from edge.clock import clock_synced
@@ -24,7 +25,7 @@ from edge.config import Config
 from edge.content.assets import AssetStore
 from edge.content.fallback import image_path, load_playlist
 from edge.content.manager import ContentManager, Resolver
-from edge.content.manifest import Manifest
+from edge.content.manifest import Manifest, is_sha256
 from edge.content.slides import Slide
 from edge.errors import ContentRejected
 from edge.link.router import Route
@@ -93,6 +94,8 @@ class ContentService(Service):
             max_asset_bytes=c.max_asset_bytes,
             max_image_pixels=c.max_image_pixels,
         )
+        self._request_asset = asset_requester(assets_link)
+        self._on_demand: dict[str, float] = {}  # decision assets asked for -> until (monotonic)
         self.manager = ContentManager(
             state / "content",
             self.assets,
@@ -159,8 +162,40 @@ class ContentService(Service):
         if self._take_asset(sha, item.payload):
             return True
         payload = item.payload
+        if self._on_demand.pop(sha, 0.0) > time.monotonic():  # a decision's image
+            self.jobs.submit(lambda: self._off_loop(self._store_on_demand, sha, payload))
+            return True
         self.jobs.submit(lambda: self._off_loop(self._store_asset, sha, payload))
         return True
+
+    def _ask_missing(self, names: list[str]) -> None:
+        for name in self.assets.missing(names):
+            self._request_asset(name)
+
+    def _store_on_demand(self, sha: str, data: Payload) -> None:
+        try:
+            self.assets.put(sha, data)
+        except ContentRejected as exc:
+            log.warning("decision asset %s refused: %s", sha[:12], exc)
+
+    def decision_assets(self, slide: Slide, wait_ms: int) -> Resolver:
+        """On the loop: where a decision's assets are. Names that are a SHA-256 come from the
+        asset cache (put there by a manifest, or asked for now, `P/asset/get`, and taken if
+        they arrive within `wait_ms`); until then the slide is drawn without them."""
+        now = time.monotonic()
+        self._on_demand = {s: t for s, t in self._on_demand.items() if t > now}
+        wanted = [n for n in slide.assets() if is_sha256(n) and n not in self._on_demand]
+        until = now + max(wait_ms, 10_000) / 1000
+        for name in wanted:
+            self._on_demand[name] = until  # before asking: the answer may come at once
+        if wanted:  # which are cached is a look at the disk: not on the loop
+            self.jobs.submit(lambda: self._off_loop(self._ask_missing, wanted))
+        assets = self.assets
+
+        def resolve(name: str) -> Path | None:
+            return assets.path(name) if is_sha256(name) else None
+
+        return resolve
 
     def _store_asset(self, sha: str, data: Payload) -> None:
         self.manager.receive_asset(sha, data)

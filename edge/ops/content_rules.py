@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 import msgspec
 from nacl.signing import SigningKey
 
+from edge.content import legible
 from edge.content.manifest import Manifest, Scope, sign, verify
 from edge.content.schedule import Window
 from edge.content.slides import KINDS, Slide, parse_slide
@@ -112,15 +113,19 @@ def _slide(obj: Any, where: str, glyphs: Glyphs | None) -> tuple[Slide | None, l
         slide = parse_slide(obj)
     except ContentRejected as exc:  # a rule across fields
         return None, [*found, Problem(where, "", exc.detail)]
-    if glyphs is not None:
-        for name in ("title", "body", "code"):
-            missing = glyphs(str(getattr(slide, name, "")))
+    # what a screen refuses too: characters its font lacks, codes and prices that cannot fit
+    refused = legible.problems(slide)
+    for reason, name, detail in refused:
+        found.append(Problem(where, name, f"{detail} ({reason})"))
+    if glyphs is not None and not refused:
+        for name, words in slide.texts().items():
+            missing = glyphs(words)
             if missing:
                 shown = " ".join(f"{c} (U+{ord(c):04X})" for c in missing[:5])
                 found.append(
                     Problem(where, name, f"the screen's font has no {shown}: boxes", warning=True)
                 )
-    return slide, found
+    return (None if refused else slide), found
 
 
 def _window(obj: Any, where: str) -> tuple[Window | None, list[Problem]]:

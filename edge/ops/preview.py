@@ -16,14 +16,14 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from edge.content.slides import Slide, VideoSlide
+from edge.content.slides import Slide, TickerSlide, VideoSlide
 from edge.ops.content_folder import IMAGES
 from edge.ops.content_rules import Content
 
 if TYPE_CHECKING:
     import pygame
 
-    from edge.signage.scenes import Images
+    from edge.signage.scenes import Images, Spec
 
 SAMPLE_CHECKIN_URL = "https://example.invalid/checkin?d=omo-preview&n=sample-nonce-0000"
 """What the sample check-in card encodes: the shape of a real one (docs/protocol.md)."""
@@ -54,10 +54,10 @@ def render(
     """One PNG per playlist slide (then per offer) in `out`; returns the files written."""
     os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
     from edge.signage import png
-    from edge.signage.card_overlay import CARDLESS_KINDS
-    from edge.signage.checkin_card import checkin_card, checkin_corner
+    from edge.signage.checkin_card import card_geometry, checkin_card
+    from edge.signage.painter import carries_card
     from edge.signage.qr import qr_matrix
-    from edge.signage.scenes import Images
+    from edge.signage.scenes import Images, Spec
     from edge.signage.screen import Screen
 
     def resolve(name: str) -> Path | None:
@@ -67,18 +67,27 @@ def render(
     out.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     taken: set[str] = set()
-    slides: list[tuple[str, Slide]] = [(s.id, s) for s in content.playlist]
+    # as the Player plays them: a ticker runs in the band beside the other slides
+    tickers = [s for s in content.playlist if isinstance(s, TickerSlide)]
+    turns = [s for s in content.playlist if not isinstance(s, TickerSlide)]
+    ticker = tickers[0] if tickers and turns else None
+    layout = next((s.layout for s in content.playlist if s.layout), None)
+    slides: list[tuple[str, Slide]] = [(s.id, s) for s in (turns or content.playlist)]
     slides += [(f"{s.id}-offer-{segment}", s) for segment, s in content.offers.items()]
     with Screen(size[0], size[1], rotation=rotation, headless=True) as screen:
         canvas = screen.canvas
-        corner = checkin_corner(canvas.get_size())
-        card = checkin_card(canvas.get_size(), qr_matrix(SAMPLE_CHECKIN_URL), CARD_LABEL)
+        code = qr_matrix(SAMPLE_CHECKIN_URL, error="l")  # as the device makes its codes
+        geometry = card_geometry(canvas.get_size(), len(code))
+        card = checkin_card(canvas.get_size(), code, CARD_LABEL)
         images = Images(on_error=lambda name, why: say(f"{name}: {why}"))
-        for name, slide in slides:
-            carded = slide.kind not in CARDLESS_KINDS
-            _paint(canvas, slide, resolve, images, keep_clear=corner if carded else None, say=say)
+        for turn, (name, slide) in enumerate(slides):
+            carded = carries_card(slide)
+            message = turn % len(ticker.messages) if ticker else 0
+            zone = tuple(geometry.zone) if carded else None
+            spec = Spec(slide, ticker, message, layout, zone)  # type: ignore[arg-type]
+            _paint(canvas, spec, resolve, images, say=say)
             if carded:
-                canvas.blit(card, corner)
+                canvas.blit(card, geometry.card)
             path = out / file_name(name, taken)
             png.save(canvas, path)
             written.append(path)
@@ -87,29 +96,27 @@ def render(
 
 def _paint(
     canvas: pygame.Surface,
-    slide: Slide,
+    spec: Spec,
     resolve: Callable[[str], Path | None],
     images: Images,
     *,
-    keep_clear: pygame.Rect | None,
     say: Callable[[str], None],
 ) -> None:
-    """`slide` onto `canvas` as the Stage builds its scene (a video: with its first frame)."""
+    """`spec` onto `canvas` as the Stage builds its scene (a video: with its first frame)."""
     from edge.signage.scenes import Scene, VideoScene
 
-    if not isinstance(slide, VideoSlide):
-        scene = Scene(slide, canvas.get_size(), resolve, images, keep_clear)
+    if not isinstance(spec.slide, VideoSlide):
+        scene = Scene(spec, canvas.get_size(), resolve, images)
         assert scene.surface is not None
         canvas.blit(scene.surface, (0, 0))
         return
     video = VideoScene(
-        slide,
+        spec,
         canvas.get_size(),
         resolve,
         images,
         on_error=lambda name, why: say(f"{name}: {why}"),
         poll_s=0.01,
-        corner=keep_clear,
     )
     try:
         deadline = time.monotonic() + VIDEO_WAIT_S

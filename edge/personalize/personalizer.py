@@ -115,7 +115,7 @@ class Personalizer:
         cached = self._cache.get(visitor, self._clock())
         if cached is not None:
             self.stats.reused += 1
-            self._present(recorded, cached, 0.0, reused=True)
+            self._present(recorded, cached, 0.0, reused=True, visit_id=visit_id)
             return
         if self._decider is None:
             return
@@ -148,10 +148,17 @@ class Personalizer:
         if decision is None:
             return
         self._cache.remember(visitor, decision, self._clock())
-        self._present(recorded, decision, (time.perf_counter() - started) * 1000)
+        took_ms = (time.perf_counter() - started) * 1000
+        self._present(recorded, decision, took_ms, visit_id=request[1])
 
     def _present(
-        self, visitor: str | None, decision: Decision, took_ms: float, reused: bool = False
+        self,
+        visitor: str | None,
+        decision: Decision,
+        took_ms: float,
+        reused: bool = False,
+        *,
+        visit_id: str | None = None,
     ) -> None:
         how = "reused" if reused else f"in {took_ms:.1f} ms"
         if decision.slide is None:
@@ -176,5 +183,8 @@ class Personalizer:
                     decision.content_id or decision.slide.id,
                     decision.campaign_id,
                     decision.variant,
+                    # it may wait for fair airtime as long as central lets it be reused
+                    wait_ms=decision.ttl_ms,
+                    visit_id=visit_id,  # skipped if the visit ends before it is shown
                 )
             )

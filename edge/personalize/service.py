@@ -11,8 +11,10 @@ from collections.abc import Callable
 from dataclasses import asdict
 
 from edge.config import Config
+from edge.content import legible
 from edge.content.player import Personal
 from edge.content.slides import Slide
+from edge.errors import PayloadRejected
 from edge.link.decide import Decider
 from edge.link.router import Route
 from edge.link.schemas import Decision, parse
@@ -63,7 +65,12 @@ class PersonalizeService(Service):
 
     async def _decision(self, item: Incoming) -> bool:
         if self.decider is not None:
-            self.decider.answer(parse(item.topic, item.payload, Decision), item.correlation)
+            decision = parse(item.topic, item.payload, Decision)
+            found = [] if decision.slide is None else legible.problems(decision.slide)
+            if found:  # refused like any payload that breaks the contract: logged, counted
+                reason, _field, detail = found[0]
+                raise PayloadRejected(item.topic, f"{reason}: {detail}")
+            self.decider.answer(decision, item.correlation)
         return True
 
     def health(self) -> Figures:

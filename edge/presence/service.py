@@ -21,7 +21,13 @@ from edge.ids import new_id, short_visitor
 from edge.presence.advert import AdvertSource
 from edge.presence.allow import AllowList
 from edge.presence.decode import BeaconDecoder
-from edge.presence.events import APPROACH_ENTER, VISIT_ENTER, VISIT_EXIT, outbox_fields
+from edge.presence.events import (
+    APPROACH_ENTER,
+    APPROACH_EXIT,
+    VISIT_ENTER,
+    VISIT_EXIT,
+    outbox_fields,
+)
 from edge.presence.pipeline import PresencePipeline
 from edge.presence.pseudonym import Pseudonymizer
 from edge.presence.tracker import PresenceEvent, TrackerParams
@@ -32,6 +38,7 @@ log = logging.getLogger(__name__)
 
 Record = Callable[[str, dict[str, Any]], None]
 OnApproach = Callable[[str, str, str], None]  # visitor (public form), visit id, zone
+OnExit = Callable[[str], None]  # visit id
 
 
 class PresenceService(Service):
@@ -46,11 +53,14 @@ class PresenceService(Service):
         record: Record,
         on_approach: OnApproach,
         pseudonyms: Callable[[], Pseudonymizer],
+        on_exit: OnExit = lambda _visit_id: None,
     ) -> None:
         self.source = source
         self.pipeline = PresencePipeline(params, new_id, BeaconDecoder(allow))
         self._record = record
         self._on_approach = on_approach
+        self._on_exit = on_exit
+        self._open_visits: set[str] = set()  # an approach ending inside one is not a departure
         self._pseudonyms = pseudonyms
         self.adverts = 0
         self.visitors: set[str] = set()
@@ -91,7 +101,10 @@ class PresenceService(Service):
                 self.visitors.add(visitor)
                 log.info("visitor approached: %s (%s)", short_visitor(visitor), ev.zone)
                 self._on_approach(visitor, ev.visit_id, ev.zone)
+            elif ev.type == APPROACH_EXIT and ev.visit_id not in self._open_visits:
+                self._on_exit(ev.visit_id)  # walked away without stopping: gone too
             elif ev.type == VISIT_ENTER:
+                self._open_visits.add(ev.visit_id)
                 log.info(
                     "visitor entered: %s (%s, stay began %.0f s ago)",
                     short_visitor(visitor),
@@ -104,6 +117,8 @@ class PresenceService(Service):
                     short_visitor(visitor),
                     (ev.dwell_ms or 0) / 1000,
                 )
+                self._open_visits.discard(ev.visit_id)
+                self._on_exit(ev.visit_id)
 
     def forget(self, forms: frozenset[str]) -> int:
         """A purged visitor leaves the tracker (no exit event); how many states went."""

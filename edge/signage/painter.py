@@ -1,35 +1,111 @@
-"""Draws one slide onto a surface of any size and orientation: the slide layouts.
+"""Draws one slide onto a surface of any size and orientation: the slide templates.
 
-No display, clock or files are needed (images come through `image_for`), so every
-layout is testable headless. Sizes are proportions of the surface, so the same slide
-reads well at 1920x1080 landscape and 1080x1920 portrait. The pieces layouts are
-made of are in `pieces`, colours in `look`, the check-in card in `checkin_card`.
+`paint(surface, slide, image_for, ...)` fills the surface and returns what it put
+where (`Painted`: the zones and every text, picture, QR code, code and price
+rectangle), so the layout can be checked without looking at pixels. No display,
+clock or files are needed (images come through `image_for`).
+
+Every template works inside the zones of `edge.signage.layout`: content stays in
+the `main` zone (text in its title-safe area), a ticker's message in the `band`,
+and nothing enters the check-in card's zone. Slides with a QR code of their own
+(a coupon with `qr_url`, a `qr` slide, a sold-out product's app link) have no
+card: it steps aside, and they get the whole canvas. Sizes come from the type
+scale in `look`; colours are checked for contrast there too.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import pygame
 
-from edge.content.slides import CouponSlide, ImageSlide, QrSlide, Slide, VideoSlide
+from edge.content.slides import (
+    CouponSlide,
+    ImageSlide,
+    ProductSlide,
+    QrSlide,
+    RecommendationsSlide,
+    Slide,
+    TickerSlide,
+    VideoSlide,
+)
 from edge.signage import text
-from edge.signage.look import Look, ink_on, look_for
+from edge.signage.layout import Zones, safe, zones
+from edge.signage.look import (
+    BODY,
+    DISPLAY,
+    GUTTER,
+    HEADLINE,
+    HERO,
+    LABEL,
+    MARGIN,
+    MIN_TEXT,
+    TITLE,
+    Look,
+    look_for,
+    readable,
+)
 from edge.signage.pieces import (
     ImageFor,
-    avoid,
+    Placed,
+    block,
+    cover,
     draw_badge,
     draw_picture,
     draw_placeholder,
     draw_qr,
     fitted_rect,
+    panel,
     scale_into,
     split_cells,
     title_body,
     usable,
 )
+from edge.signage.products import product_slide, recommendations_slide
 
-__all__ = ["ImageFor", "fitted_rect", "paint", "picture_area", "placeholder"]
+__all__ = [
+    "ImageFor",
+    "Painted",
+    "carries_card",
+    "fitted_rect",
+    "paint",
+    "picture_area",
+    "placeholder",
+    "slide_zones",
+]
+
+
+@dataclass(slots=True)
+class Painted:
+    """What `paint` did: the zones it used and what it drew where."""
+
+    zones: Zones
+    placed: Placed = field(default_factory=Placed)
+
+
+def carries_card(slide: Slide) -> bool:
+    """Whether the check-in card is shown with `slide`: not when it has a QR code of its own
+    (two codes side by side leave shoppers guessing which to scan)."""
+    return slide.own_qr() is None
+
+
+def slide_zones(
+    size: tuple[int, int],
+    slide: Slide,
+    *,
+    card: pygame.Rect | None = None,
+    ticker: TickerSlide | None = None,
+    layout: str | None = None,
+) -> Zones:
+    """The zones `slide` is painted in on a `size` canvas: `card` is the check-in card's
+    zone (ignored for slides with their own QR code), `ticker` the band's ticker."""
+    return zones(
+        size,
+        slide.layout or layout or "default",
+        card=card if carries_card(slide) else None,
+        ticker=ticker is not None and not isinstance(slide, TickerSlide),
+    )
 
 
 def paint(
@@ -38,37 +114,94 @@ def paint(
     image_for: ImageFor,
     badge: str | None = None,
     keep_clear: pygame.Rect | None = None,
-) -> None:
+    *,
+    ticker: TickerSlide | None = None,
+    turn: int = 0,
+    layout: str | None = None,
+) -> Painted:
     """Fill `surface` with `slide`; `badge` is a small corner label such as "offline".
 
-    `keep_clear` is a rectangle that something else will cover (the check-in card):
-    a coupon keeps its own QR code and picture out of it; other kinds ignore it.
+    `keep_clear` is the check-in card's zone (`checkin_card.checkin_zone`): nothing
+    is drawn in it (a slide with its own QR code has no card and ignores it).
+    `ticker`'s message number `turn` runs in the band (all of them in a sidebar);
+    `layout` is used when the slide names none.
     """
-    box = surface.get_rect()
+    size = surface.get_size()
     look = look_for(surface, slide)
     surface.fill(look.background)
-    inner = box.inflate(-2 * look.px(0.06), -2 * look.px(0.06))
+    z = slide_zones(size, slide, card=keep_clear, ticker=ticker, layout=layout)
+    painted = Painted(z)
+    placed = painted.placed
+    if z.side is not None:
+        side_look = look_for(surface, ticker) if ticker is not None else look
+        pygame.draw.rect(surface, side_look.panel, z.side)
+    main = z.main
     if isinstance(slide, ImageSlide):
-        _image_slide(surface, slide, image_for, look)
+        _image_slide(surface, main, slide, image_for, look, placed=placed)
     elif isinstance(slide, VideoSlide):
-        _caption(surface, slide, look)  # the Stage puts the frames in picture_area()
+        _caption(
+            surface, main, slide, look, placed=placed
+        )  # the Stage puts frames in picture_area()
     elif isinstance(slide, CouponSlide):
-        _coupon_slide(surface, slide, image_for, look, keep_clear)
+        _coupon_slide(surface, main, slide, image_for, look, placed=placed)
     elif isinstance(slide, QrSlide):
-        _qr_slide(surface, inner, slide, look)
+        _qr_slide(surface, main, slide, look, placed=placed)
+    elif isinstance(slide, ProductSlide):
+        product_slide(surface, main, slide, image_for, look, placed=placed)
+    elif isinstance(slide, RecommendationsSlide):
+        recommendations_slide(surface, main, slide, image_for, look, placed=placed)
+    elif isinstance(slide, TickerSlide):
+        _messages(surface, safe(main), slide.title, slide.messages, look, placed=placed, big=True)
     else:
-        title_body(surface, inner, slide, look, color=look.foreground, align="center")
+        title_body(
+            surface,
+            safe(main),
+            slide.title,
+            slide.body,
+            look,
+            placed=placed,
+            color=look.text,
+            align="center",
+            title_size=HERO,
+            body_size=TITLE,
+        )
+    if ticker is not None and z.band is not None:
+        _band(surface, z, ticker, turn, placed)
     if badge:
-        draw_badge(surface, badge, look)
+        draw_badge(surface, badge, look, placed=placed)
+    return painted
 
 
-# -- layouts ---------------------------------------------------------------------------
+# -- images and video ------------------------------------------------------------------
 
 
-def picture_area(size: tuple[int, int], slide: Slide) -> pygame.Rect:
-    """Where an image or video slide's picture goes: all of it above the caption band."""
-    area = pygame.Rect((0, 0), size)
-    area.h -= _band(area, slide)
+def _caption_h(area: pygame.Rect, slide: Slide) -> int:
+    """Height of the caption band under an image or video (0 without title and body)."""
+    if not (slide.title or slide.body):
+        return 0
+    portrait = area.h > area.w
+    return int(area.h * (0.24 if slide.body else 0.16) * (0.75 if portrait else 1))
+
+
+def picture_area(
+    size: tuple[int, int],
+    slide: Slide,
+    *,
+    card: pygame.Rect | None = None,
+    ticker: TickerSlide | None = None,
+    layout: str | None = None,
+) -> pygame.Rect:
+    """Where an image or video slide's picture goes: the main zone above the caption."""
+    main = slide_zones(size, slide, card=card, ticker=ticker, layout=layout).main
+    return _picture(main, slide)
+
+
+def _picture(main: pygame.Rect, slide: Slide) -> pygame.Rect:
+    """The main zone above the caption (whose text keeps to the title-safe area)."""
+    area = main.copy()
+    band = _caption_h(main, slide)
+    if band:
+        area.h = max(0, safe(main).bottom - band - main.y)
     return area
 
 
@@ -77,128 +210,152 @@ def placeholder(surface: pygame.Surface, area: pygame.Rect, slide: Slide) -> Non
     draw_placeholder(surface, area, look_for(surface, slide))
 
 
-def _band(area: pygame.Rect, slide: Slide) -> int:
-    """Height of the caption band under an image or video (0 without title and body)."""
-    if not (slide.title or slide.body):
-        return 0
-    return int(area.h * (0.22 if slide.body else 0.15) * (0.8 if area.h > area.w else 1))
-
-
-def _caption(surface: pygame.Surface, slide: Slide, look: Look, top: int | None = None) -> None:
+def _caption(
+    surface: pygame.Surface,
+    main: pygame.Rect,
+    slide: Slide,
+    look: Look,
+    *,
+    placed: Placed,
+    top: int | None = None,
+) -> None:
     """Title and body in the band under the picture (from `top`, else at the bottom)."""
-    area = surface.get_rect()
-    band = _band(area, slide)
+    band = _caption_h(main, slide)
     if not band:
         return
-    pad = look.px(0.025)
-    y = area.bottom - band if top is None else top
-    caption = pygame.Rect(area.x, y, area.w, band).inflate(-2 * pad, -2 * pad)
-    title_body(surface, caption, slide, look, color=look.foreground, align="center", rule=False)
+    inner = safe(main)  # the caption stays in the main zone's title-safe area
+    y = inner.bottom - band if top is None else min(top, inner.bottom - band)
+    caption = pygame.Rect(inner.x, y, inner.w, band).clip(inner)
+    caption.inflate_ip(0, -look.px(0.02))
+    title_body(
+        surface,
+        caption,
+        slide.title,
+        slide.body,
+        look,
+        placed=placed,
+        color=look.text,
+        align="center",
+        rule=False,
+        title_size=TITLE,
+        body_size=BODY,
+    )
 
 
 def _image_slide(
-    surface: pygame.Surface, slide: ImageSlide, image_for: ImageFor, look: Look
+    surface: pygame.Surface,
+    main: pygame.Rect,
+    slide: ImageSlide,
+    image_for: ImageFor,
+    look: Look,
+    *,
+    placed: Placed,
 ) -> None:
     """The image letterboxed ("fit") or cropped to cover ("fill") above its caption.
 
     A letterboxed image and its caption are centred as a pair, so a portrait screen
     keeps them together.
     """
-    area = surface.get_rect()
-    band = _band(area, slide)
-    picture = picture_area(area.size, slide)
+    band = _caption_h(main, slide)
+    picture = _picture(main, slide)
     image = usable(image_for(slide.image))
     if image is None:
         draw_placeholder(surface, picture, look)
-        _caption(surface, slide, look)
+        placed.add("image", picture)
+        _caption(surface, main, slide, look, placed=placed)
         return
     if slide.fit == "fill":
-        rect = fitted_rect(image.get_size(), picture, "fill")
-        scale = rect.w / image.get_width()
-        seen = pygame.Rect(  # the part of the image that lands on the picture area
-            round((picture.x - rect.x) / scale),
-            round((picture.y - rect.y) / scale),
-            round(picture.w / scale),
-            round(picture.h / scale),
-        ).clip(image.get_rect())
-        if seen.w and seen.h:
-            scale_into(surface, image.subsurface(seen), picture)
-        _caption(surface, slide, look)
+        cover(surface, image, picture)
+        placed.add("image", picture)
+        _caption(surface, main, slide, look, placed=placed)
         return
     rect = fitted_rect(image.get_size(), picture, "fit")
-    rect.y = area.y + (area.h - rect.h - band) // 2
+    rect.y = min(main.y + (main.h - rect.h - band) // 2, picture.bottom - rect.h)
     scale_into(surface, image, rect)
-    _caption(surface, slide, look, top=rect.bottom)
+    placed.add("image", rect)
+    _caption(surface, main, slide, look, placed=placed, top=rect.bottom)
+
+
+# -- coupons and QR codes ----------------------------------------------------------------
 
 
 def _coupon_slide(
     surface: pygame.Surface,
+    main: pygame.Rect,
     slide: CouponSlide,
     image_for: ImageFor,
     look: Look,
-    keep_clear: pygame.Rect | None = None,
+    *,
+    placed: Placed,
 ) -> None:
-    """An accent-coloured card: text and a big code, beside (or above) the QR and image.
-
-    The QR and image cells stay out of `keep_clear`; the text never reaches it on
-    a check-in corner (it is left of, or above, the cells).
-    """
-    card = surface.get_rect().inflate(-2 * look.px(0.04), -2 * look.px(0.04))
-    pygame.draw.rect(surface, look.accent, card, border_radius=look.px(0.04))
-    ink = ink_on(look.accent, look.background, look.foreground)
-    pad = look.px(0.05)
-    inner = card.inflate(-2 * pad, -2 * pad)
-    cells: list[Callable[[pygame.Rect], None]] = []
+    """An accent-coloured card: text and a big code, beside (or above) the QR and image."""
+    card = main.inflate(-2 * look.px(MARGIN), -2 * look.px(MARGIN))
+    panel(surface, card, look.accent, look)
+    ink = look.text_on(look.accent)
+    inner = safe(card)
+    gap = look.px(GUTTER)
+    cells: list[Callable[[pygame.Rect], object]] = []
     qr_url, image = slide.qr_url, slide.image
     if qr_url:
-        cells.append(lambda cell: draw_qr(surface, cell, qr_url, look))
+        cells.append(lambda cell: draw_qr(surface, cell, qr_url, look, placed=placed))
     if image:
-        cells.append(lambda cell: draw_picture(surface, cell, image, image_for, look))
+        cells.append(
+            lambda cell: draw_picture(surface, cell, image, image_for, look, placed=placed)
+        )
     portrait = inner.h > inner.w
     text_area = inner.copy()
     if cells:
         if portrait:
             side = pygame.Rect(inner.x, 0, inner.w, int(min(inner.w / len(cells), inner.h * 0.4)))
             side.bottom = inner.bottom
-            text_area.h -= side.h + pad
+            text_area.h -= side.h + gap
         else:
             side = pygame.Rect(0, inner.y, int(min(inner.h, inner.w * 0.4)), inner.h)
             side.right = inner.right
-            text_area.w -= side.w + pad
-        if keep_clear is not None:
-            side = avoid(side, keep_clear, len(cells), pad, across=portrait)
+            text_area.w -= side.w + gap
         for cell, draw_cell in zip(
-            split_cells(side, len(cells), pad, across=portrait), cells, strict=True
+            split_cells(side, len(cells), gap, across=portrait), cells, strict=True
         ):
             draw_cell(cell)
     align: text.Align = "center" if portrait else "left"
     if slide.code:
-        code_box = pygame.Rect(text_area.x, 0, text_area.w, int(text_area.h * 0.26))
+        code_box = pygame.Rect(text_area.x, 0, text_area.w, int(text_area.h * 0.3))
         code_box.bottom = text_area.bottom
-        text_area.h -= code_box.h + pad
-        pygame.draw.rect(surface, look.background, code_box, border_radius=look.px(0.025))
-        room = code_box.inflate(-2 * look.px(0.03), -2 * look.px(0.02))
-        fitted = text.fit(
-            slide.code,
-            room.w,
-            room.h,
-            max_size=look.px(0.2),
-            min_size=look.px(0.04, 8),
-            max_lines=1,
-        )
-        text.draw(
+        text_area.h -= code_box.h + gap
+        paper = look.background
+        pygame.draw.rect(surface, paper, code_box, border_radius=look.px(0.015))
+        room = code_box.inflate(-2 * look.px(0.03), -2 * look.px(0.015))
+        block(
             surface,
-            fitted,
-            room.x,
-            room.centery - fitted.height // 2,
-            width=room.w,
-            color=look.foreground,
+            room,
+            slide.code,
+            color=readable(paper, look.foreground, look.accent),
+            max_size=DISPLAY,
+            min_size=MIN_TEXT,
+            look=look,
+            placed=placed,
+            role="code",
+            max_lines=1,
+            shorten=False,
         )
-    title_body(surface, text_area, slide, look, color=ink, align=align, rule=False)
+    title_body(
+        surface,
+        text_area,
+        slide.title,
+        slide.body,
+        look,
+        placed=placed,
+        color=ink,
+        align=align,
+        rule=False,
+    )
 
 
-def _qr_slide(surface: pygame.Surface, inner: pygame.Rect, slide: QrSlide, look: Look) -> None:
+def _qr_slide(
+    surface: pygame.Surface, main: pygame.Rect, slide: QrSlide, look: Look, placed: Placed
+) -> None:
     """A big QR code as the call to action, with title and body beside or below it."""
+    inner = safe(main)
     gap = look.px(0.05)
     if inner.h > inner.w:
         cell = pygame.Rect(inner.x, inner.y, inner.w, int(min(inner.w, inner.h * 0.58)))
@@ -208,5 +365,74 @@ def _qr_slide(surface: pygame.Surface, inner: pygame.Rect, slide: QrSlide, look:
         cell = pygame.Rect(inner.x, inner.y, int(min(inner.h, inner.w * 0.5)), inner.h)
         rest = pygame.Rect(cell.right + gap, inner.y, inner.right - cell.right - gap, inner.h)
         align = "left"
-    draw_qr(surface, cell, slide.qr_url, look)
-    title_body(surface, rest, slide, look, color=look.foreground, align=align)
+    draw_qr(surface, cell, slide.qr_url, look, placed=placed)
+    title_body(
+        surface, rest, slide.title, slide.body, look, placed=placed, color=look.text, align=align
+    )
+
+
+# -- tickers ------------------------------------------------------------------------------
+
+
+def _band(
+    surface: pygame.Surface, z: Zones, ticker: TickerSlide, turn: int, placed: Placed
+) -> None:
+    """The ticker's band: one message per turn (default layout), or all (sidebar)."""
+    band = z.band
+    assert band is not None
+    look = look_for(surface, ticker)
+    paper = look.background.lerp(look.foreground, 0.1)
+    if z.side is None:
+        pygame.draw.rect(surface, paper, band)
+        pygame.draw.rect(surface, look.accent, (band.x, band.y, band.w, look.px(0.006, 2)))
+    else:
+        paper = look.panel  # the side panel, painted in the ticker's colours
+    room = safe(band)
+    messages = ticker.messages
+    colour = readable(paper, look.foreground, look.background)
+    if z.side is not None:
+        _messages(
+            surface, room, ticker.title, messages, look, placed=placed, big=False, color=colour
+        )
+        return
+    message = messages[turn % len(messages)]
+    mark = look.px(0.018)
+    tag = pygame.Rect(room.x, room.centery - mark // 2, mark, mark)
+    pygame.draw.rect(surface, look.accent, tag, border_radius=max(1, mark // 4))
+    rest = pygame.Rect(tag.right + mark, room.y, room.right - tag.right - mark, room.h)
+    block(
+        surface, rest, message, color=colour, max_size=LABEL * 1.2, min_size=MIN_TEXT * 0.8,
+        look=look, placed=placed, align="left", max_lines=1 if band.h < band.w / 4 else 3,
+    )  # fmt: skip
+
+
+def _messages(
+    surface: pygame.Surface,
+    area: pygame.Rect,
+    title: str,
+    messages: list[str],
+    look: Look,
+    *,
+    placed: Placed,
+    big: bool,
+    color: pygame.Color | None = None,
+) -> None:
+    """A ticker's messages as a list (a ticker shown as a slide, or in a sidebar)."""
+    if area.w <= 0 or area.h <= 0:
+        return
+    colour = color or look.text
+    gap = look.px(GUTTER)
+    top = area.y
+    if title:
+        head = block(
+            surface, pygame.Rect(area.x, area.y, area.w, int(area.h * 0.25)), title,
+            color=look.highlight, max_size=HEADLINE if big else LABEL, min_size=MIN_TEXT,
+            look=look, placed=placed, align="left", valign="top", max_lines=2,
+        )  # fmt: skip
+        top = head.bottom + gap if head.h else area.y
+    rest = pygame.Rect(area.x, top, area.w, area.bottom - top)
+    block(
+        surface, rest, "\n\n".join(messages), color=colour, max_size=TITLE if big else LABEL,
+        min_size=MIN_TEXT * (1 if big else 0.8), look=look, placed=placed, align="left",
+        valign="center" if big else "top",
+    )  # fmt: skip

@@ -10,9 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from edge.content.slides import Slide
 from edge.signage.card_overlay import CardOverlay
-from edge.signage.scenes import Images, Resolve, Scene, VideoScene
+from edge.signage.scenes import Images, Resolve, Scene, Spec, VideoScene
 from edge.signage.screen import Screen
 
 
@@ -20,7 +19,7 @@ from edge.signage.screen import Screen
 class Prepared:
     """The slide expected next, painted (or known to need no painting) ahead of time."""
 
-    slide: Slide
+    spec: Spec
     resolve: Resolve
     generation: int
     scene: Scene | None  # None: it is the slide on screen again, a still picture
@@ -49,13 +48,13 @@ class SceneDeck:
         self._generation = 0  # bumped by a reload: older prepared scenes are stale
         self._video_totals = {"decoded": 0, "dropped": 0}  # of closed video scenes
 
-    def build(self, slide: Slide, resolve: Resolve) -> Scene:
+    def build(self, spec: Spec, resolve: Resolve) -> Scene:
         size = self._screen.canvas.get_size()
         corner = self._overlay.corner()
         scene: Scene
-        if slide.kind == "video":
+        if spec.slide.kind == "video":
             scene = VideoScene(
-                slide,
+                spec,
                 size,
                 resolve,
                 self._images,
@@ -64,12 +63,12 @@ class SceneDeck:
                 corner=corner,
             )
         else:
-            scene = Scene(slide, size, resolve, self._images, corner)
+            scene = Scene(spec, size, resolve, self._images, corner)
         self._overlay.stamp(scene)
         return scene
 
-    def enter(self, slide: Slide, resolve: Resolve) -> bool:
-        """Make `slide` current: the prepared scene if it fits, else a new one.
+    def enter(self, spec: Spec, resolve: Resolve) -> bool:
+        """Make `spec` current: the prepared scene if it fits, else a new one.
 
         False, and nothing changed, when it is the same still picture again.
         """
@@ -77,7 +76,7 @@ class SceneDeck:
         old = self.current
         matches = (
             prepared is not None
-            and prepared.slide == slide
+            and prepared.spec == spec
             and prepared.resolve is resolve
             and prepared.generation == self._generation
         )
@@ -87,23 +86,23 @@ class SceneDeck:
             prepared.scene.close()
         scene = prepared.scene if matches and prepared is not None else None
         if scene is None:
-            scene = self.build(slide, resolve)
+            scene = self.build(spec, resolve)
         if old is not None:
             self._retire(old)
         self.current = scene
         return True
 
-    def prepare(self, slide: Slide, resolve: Resolve) -> None:
-        """Paint `slide`, expected next, unless it is the current still picture again."""
+    def prepare(self, spec: Spec, resolve: Resolve) -> None:
+        """Paint `spec`, expected next, unless it is the current still picture again."""
         scene = self.current
         still = (
             scene is not None
-            and slide == scene.slide
+            and spec == scene.spec
             and resolve is scene.resolve
             and not scene.moving
         )
         self.prepared = Prepared(
-            slide, resolve, self._generation, None if still else self.build(slide, resolve)
+            spec, resolve, self._generation, None if still else self.build(spec, resolve)
         )
 
     def drop_prepared(self) -> None:
@@ -111,12 +110,14 @@ class SceneDeck:
             self.prepared.scene.close()
         self.prepared = None
 
-    def reload(self, showing: tuple[Slide, Resolve] | None) -> bool:
+    def reload(self, showing: tuple[Spec, Resolve] | None, *, images: bool = True) -> bool:
         """Forget loaded images and prepared work; repaint the current scene as `showing`.
 
-        True if the current scene was replaced.
+        True if the current scene was replaced. `images=False` keeps the loaded images
+        (a repaint for a new check-in card zone, not a reload).
         """
-        self._images.clear()
+        if images:
+            self._images.clear()
         self._generation += 1
         self.drop_prepared()
         if showing is None or self.current is None:

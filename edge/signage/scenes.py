@@ -11,16 +11,32 @@ import math
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pygame
 
-from edge.content.slides import Slide, VideoSlide
+from edge.content.slides import Slide, TickerSlide, VideoSlide
 from edge.signage.painter import paint, picture_area, placeholder
 from edge.signage.video import VideoFeed
 
 Resolve = Callable[[str], Path | None]
 """Maps an asset name to its file, or None when there is no such asset."""
+
+
+@dataclass(frozen=True, slots=True)
+class Spec:
+    """Everything a scene's picture depends on besides its assets."""
+
+    slide: Slide
+    ticker: TickerSlide | None = None  # whose message runs in the band
+    message: int = 0  # which one
+    layout: str | None = None  # the playlist's layout, for slides that name none
+    zone: tuple[int, int, int, int] | None = None  # the check-in card's zone, kept clear
+
+    @property
+    def keep_clear(self) -> pygame.Rect | None:
+        return None if self.zone is None else pygame.Rect(self.zone)
 
 
 class Images:
@@ -81,23 +97,33 @@ def _bytes(image: pygame.Surface | None) -> int:
 class Scene:
     """A static slide: painted once; nothing changes until the next slide.
 
-    `corner` is where the Stage may lay its check-in card: layouts that must not be
-    covered (a coupon's QR code) keep out of it, and `under` keeps the slide's own
+    The layout keeps the check-in card's zone (`spec.zone`) clear of content;
+    `corner` is where the Stage lays its card, and `under` keeps the slide's own
     pixels there, so the card can be changed or taken away without painting again.
     """
 
     def __init__(
         self,
-        slide: Slide,
+        spec: Spec | Slide,
         size: tuple[int, int],
         resolve: Resolve,
         images: Images,
         corner: pygame.Rect | None = None,
     ):
-        self.slide = slide
+        spec = spec if isinstance(spec, Spec) else Spec(spec)
+        self.spec = spec
+        self.slide = spec.slide
         self.resolve = resolve
         self.surface: pygame.Surface | None = _blank(size)
-        paint(self.surface, slide, lambda name: images.get(resolve(name)), keep_clear=corner)
+        paint(
+            self.surface,
+            spec.slide,
+            lambda name: images.get(resolve(name)),
+            keep_clear=spec.keep_clear,
+            ticker=spec.ticker,
+            turn=spec.message,
+            layout=spec.layout,
+        )
         self.corner = corner
         self.under = None if corner is None else self.surface.subsurface(corner).copy()
 
@@ -134,7 +160,7 @@ class VideoScene(Scene):
 
     def __init__(
         self,
-        slide: Slide,
+        spec: Spec | Slide,
         size: tuple[int, int],
         resolve: Resolve,
         images: Images,
@@ -143,8 +169,15 @@ class VideoScene(Scene):
         poll_s: float,
         corner: pygame.Rect | None = None,
     ) -> None:
-        super().__init__(slide, size, resolve, images, corner)
-        self.area = picture_area(size, slide)
+        super().__init__(spec, size, resolve, images, corner)
+        slide = self.slide
+        self.area = picture_area(
+            size,
+            slide,
+            card=self.spec.keep_clear,
+            ticker=self.spec.ticker,
+            layout=self.spec.layout,
+        )
         self._poll_s = poll_s
         self._placeholder_drawn = False
         self._shown_any = False

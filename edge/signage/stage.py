@@ -9,10 +9,20 @@ sleeps until the next deadline: an unchanged slide is neither repainted nor
 presented. It writes a screenshot of the first full frame of every slide and
 hands finished impressions back through a callback.
 
-The check-in card (a QR code and a label, see `set_checkin`) sits in the
-bottom-right corner of every slide but a "qr" one. It is painted into each scene
-as it is built, so it costs nothing per frame; a new code is laid over the old
-one on the canvas (and on any scene not yet on screen) and presented at once.
+Personal slides (`show`) get fair airtime from the Player: at most
+`personal_share_max` of any rolling 60 s, deferred (within their `wait_ms`) or
+shortened to stay within it, skipped once their visit has ended (`depart`).
+A slide's impression counts only if it was fully on screen (its crossfade done)
+for its `min_impression_ms`; `on_impression` hears of every stint that reached
+the screen whole, counted or not, so what was shown and what counts add up.
+
+The check-in card (a QR code and a label, see `set_checkin`) sits in its own
+zone in the bottom-right corner, which every layout keeps clear, on every slide
+but those with a QR code of their own (one code on screen at a time). It is
+painted into each scene as it is built, so it costs nothing per frame; a new
+code is laid over the old one on the canvas (and on any scene not yet on screen)
+and presented at once; a card that appears, goes or changes size has the slide
+on screen painted again around its zone.
 The slide's own pixels under the card are kept (`Scene.under`, and the overlay's
 `canvas_under()` for the canvas, blended along with every crossfade step), so
 taking the card away needs no repaint either; video frames that reach the corner
@@ -25,7 +35,7 @@ Around the loop: `scene_deck` (the scene on screen and the one painted ahead),
 from __future__ import annotations
 
 import contextlib
-import copy
+import dataclasses
 import logging
 import math
 import queue
@@ -41,9 +51,10 @@ from edge.content.player import Impression, Personal, Player, Showing
 from edge.content.slides import Slide
 from edge.quiet import QuietLog
 from edge.signage.card_overlay import CARDLESS_KINDS, CardOverlay, Checkin, carries_card
+from edge.signage.checkin_card import DEFAULT_LABEL
 from edge.signage.qr import qr_matrix
 from edge.signage.scene_deck import SceneDeck
-from edge.signage.scenes import Images, Resolve
+from edge.signage.scenes import Images, Resolve, Spec
 from edge.signage.screen import Screen
 from edge.signage.screenshots import send_png
 
@@ -64,6 +75,11 @@ class _Playlist:
     resolve: Resolve
     fallback: bool  # the device's own content: anything newer replaces it at once
 
+    @property
+    def layout(self) -> str | None:
+        """The layout its slides name (a manifest's `layout`), for personal slides too."""
+        return next((s.layout for s in self.slides if s.layout), None)
+
 
 @dataclass(slots=True)
 class _Fade:
@@ -77,7 +93,8 @@ class Stage:
 
     `resolve` maps an asset name to its file (None if unknown); a Path is taken as
     the fallback content folder. `on_impression` hears of every slide that leaves
-    the screen, `on_shown` of every slide's first full frame (with its screenshot
+    the screen after it was wholly on it (`Impression.counts` says whether it was
+    long enough), `on_shown` of every slide's first full frame (with its screenshot
     path, if the screen keeps screenshots). Both are called on the render thread.
     """
 
@@ -92,6 +109,7 @@ class Stage:
         fps: int = 30,
         crossfade_ms: int = 600,
         image_cache_bytes: int = 16 << 20,
+        personal_share_max: float = 0.5,
     ) -> None:
         if not playlist:
             raise ValueError("a stage needs at least one slide")
@@ -101,6 +119,7 @@ class Stage:
         self.last_frame_monotonic = time.monotonic()
         """When a frame was last presented or confirmed still on screen (at least 1/s)."""
         self.crossfade_s = max(0, crossfade_ms) / 1000
+        self.personal_share_max = personal_share_max
         self._frame_s = 1 / max(1, fps)
         self._on_impression = on_impression
         self._on_shown = on_shown
@@ -110,6 +129,9 @@ class Stage:
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._personal: queue.Queue[Personal] = queue.Queue(maxsize=64)
+        self._departed: queue.Queue[str] = queue.Queue(maxsize=1024)
+        self.airtime: dict[str, int] = {}
+        """The Player's personal-slide counters (shortened, deferred, expired, departed)."""
         self._requested: _Playlist | None = None
         self._reload_requested = False
         self._checkin_requested: Checkin | None = None
@@ -123,6 +145,7 @@ class Stage:
         self._entered = 0.0  # when the scene was put up (monotonic)
         self._begun = False  # whether its clock has started (first frame drawn)
         self._last_present = -math.inf
+        self._repainted = False  # the next cut repaints the slide on screen: not a new stint
         self._overlay = CardOverlay(screen)  # the check-in card (render thread)
         self._deck = SceneDeck(
             screen, images, self._overlay, frame_s=self._frame_s, on_video_error=self._video_failed
@@ -130,7 +153,8 @@ class Stage:
 
     # -- any thread ----------------------------------------------------------------
     def show(self, personal: Personal) -> None:
-        """Thread-safe: preempt the playlist with `personal` (a full queue drops the oldest)."""
+        """Thread-safe: a personal slide to show, within the fair share (a full queue drops
+        the oldest)."""
         while True:
             try:
                 self._personal.put_nowait(personal)
@@ -138,6 +162,12 @@ class Stage:
             except queue.Full:
                 with contextlib.suppress(queue.Empty):
                     self._personal.get_nowait()
+        self._wake.set()
+
+    def depart(self, visit_id: str) -> None:
+        """Thread-safe: the visit ended; its personal slides still waiting are skipped."""
+        with contextlib.suppress(queue.Full):
+            self._departed.put_nowait(visit_id)
         self._wake.set()
 
     def set_playlist(
@@ -154,14 +184,14 @@ class Stage:
             self._requested = _Playlist(tuple(slides), resolve, fallback)
         self._wake.set()
 
-    def set_checkin(self, url: str | None, label: str = "Scan to check in") -> None:
-        """Thread-safe: show a QR code of `url` with `label` under it on every slide; None: none.
+    def set_checkin(self, url: str | None, label: str = DEFAULT_LABEL) -> None:
+        """Thread-safe: show a QR code of `url` with `label` on every slide; None: none.
 
-        The card (QR square 17 % of the screen's short side, white quiet zone
-        included, whole-pixel modules) sits in the bottom-right corner of every slide,
-        playlist or personal, in either orientation and through crossfades. Slides of
-        kind "qr" go without it (see CARDLESS_KINDS); coupons keep their QR code and
-        picture clear of that corner. A new `url` or `label` replaces the card on the
+        The card (edge.signage.checkin_card: 6 px modules and 32 px capitals at
+        1080p, scaled with the screen) sits in its own zone in the bottom-right
+        corner of every slide, playlist or personal, in either orientation and
+        through crossfades; layouts keep that zone clear. Slides with a QR code of
+        their own go without it. A new `url` or `label` replaces the card on the
         picture at once: no transition, no repaint of the slide, its timing and
         impression untouched. The same `url` and `label` again change nothing.
         Raises ContentRejected (on the calling thread) if `url` cannot be a QR code.
@@ -195,7 +225,12 @@ class Stage:
     # -- render thread -------------------------------------------------------------
     def run(self, stop: threading.Event) -> None:
         """Render until `stop` is set or the window is closed; ends the last slide's impression."""
-        player = Player(self._active.slides, time.monotonic())
+        player = Player(
+            self._active.slides,
+            time.monotonic(),
+            share_max=self.personal_share_max,
+            awaits_full=True,
+        )
         try:
             while not stop.is_set():
                 if not self.screen.pump():
@@ -206,7 +241,8 @@ class Stage:
                 self._sleep(player)
         finally:
             self._close()
-            self._on_impression(player.finish(time.monotonic()))
+            self._report([player.finish(time.monotonic())])
+            self.airtime = dict(player.counters)
 
     def _step(self, player: Player, now: float) -> None:
         with self._lock:
@@ -222,7 +258,12 @@ class Stage:
         done: list[Impression] = []
         while True:
             try:
-                done += player.preempt(self._personal.get_nowait(), now)
+                player.depart(self._departed.get_nowait(), now)
+            except queue.Empty:
+                break
+        while True:
+            try:
+                done += player.offer(self._personal.get_nowait(), now)
             except queue.Empty:
                 break
         queued = self._queued
@@ -233,13 +274,13 @@ class Stage:
             self._active, self._queued = queued, None
             self._deck.drop_prepared()
         done += player.advance(now)
-        for impression in done:
-            self._on_impression(impression)
+        self._report(done)
+        self.airtime = dict(player.counters)
         if reload:
             self._reload()
         if player.showing is not self._on_screen:
-            self._enter(player.showing)
-        self._draw()
+            self._enter(player.showing, player)
+        self._draw(player)
         if shots:
             send_png(self.screen.canvas, shots)  # encoded in a helper thread
         if self._fade is None and not self._cut and self._deck.prepared is None:
@@ -263,16 +304,37 @@ class Stage:
         self._wake.clear()
 
     # slides ----------------------------------------------------------------------
-    def _resolve_for(self, showing: Showing) -> Resolve:
-        """Playlist slides use their playlist's assets; personal ones the newest known."""
-        if showing.personal is not None and self._queued is not None:
-            return self._queued.resolve
-        return self._active.resolve
+    def _report(self, done: list[Impression]) -> None:
+        """Hand on the impressions of stints that were wholly on screen (counted or not)."""
+        for impression in done:
+            if impression.seen:
+                self._on_impression(impression)
 
-    def _enter(self, showing: Showing) -> None:
+    def _resolve_for(self, showing: Showing) -> Resolve:
+        """Playlist slides use their playlist's assets; personal ones their own (a decision's
+        images by SHA-256) or the newest known."""
+        p = showing.personal
+        base = self._active.resolve
+        if p is not None and self._queued is not None:
+            base = self._queued.resolve
+        own = None if p is None else p.resolve
+        if own is None:
+            return base
+        return lambda name: own(name) or base(name)
+
+    def _spec(self, showing: Showing) -> Spec:
+        """What `showing`'s picture depends on: the slide, the band's message, the layout,
+        and the check-in card's zone."""
+        ticker = showing.ticker
+        message = showing.turn % len(ticker.messages) if ticker else 0
+        layout = self._active.layout if self._queued is None else self._queued.layout
+        return Spec(showing.slide, ticker, message, layout, self._overlay.zone())
+
+    def _enter(self, showing: Showing, player: Player) -> None:
         """Put `showing` on screen: reuse or paint its scene, then fade or cut to it."""
         self._on_screen = showing
-        if not self._deck.enter(showing.slide, self._resolve_for(showing)):
+        if not self._deck.enter(self._spec(showing), self._resolve_for(showing)):
+            player.fully_shown(time.monotonic())
             self._shown(showing)  # the same still picture again: nothing to draw
             return
         self._entered, self._begun = time.monotonic(), False
@@ -287,26 +349,29 @@ class Stage:
         """Paint the slide expected next, so it is ready before the current one ends."""
         if self._deck.current is None:
             return
-        until = player.showing.until
-        peek = copy.copy(player)  # the Player is pure: ask a copy what comes next
         playlist = self._active
         if self._queued is not None:
-            peek.replace_playlist(self._queued.slides, until)
-            playlist = self._queued
-        peek.advance(until)
-        # after any slide comes a playlist slide, never a personal one
-        self._deck.prepare(peek.showing.slide, playlist.resolve)
+            upcoming = Player(self._queued.slides, player.showing.until)
+            upcoming.showing = dataclasses.replace(
+                upcoming.showing, turn=player.next_playlist().turn
+            )
+            nxt, playlist = upcoming.showing, self._queued
+        else:
+            nxt = player.next_playlist()
+        # after any slide a playlist slide is expected (a personal one is painted on demand)
+        self._deck.prepare(self._spec(nxt), playlist.resolve)
 
     def _reload(self) -> None:
         """Read every asset again and repaint what is on screen (cut to it, no fade)."""
         showing = self._on_screen
-        again = None if showing is None else (showing.slide, self._resolve_for(showing))
+        again = None if showing is None else (self._spec(showing), self._resolve_for(showing))
         if self._deck.reload(again):
+            self._repainted = self._begun and self._fade is None  # the same stint again
             self._entered, self._begun = time.monotonic(), False
             self._fade, self._cut = None, True
 
     # frames ----------------------------------------------------------------------
-    def _draw(self) -> None:
+    def _draw(self, player: Player) -> None:
         """Present a frame if one is due: a crossfade step, a cut, or a new video frame."""
         scene = self._deck.current
         now = time.monotonic()
@@ -354,15 +419,30 @@ class Stage:
             scene.settle()
             self._fade, self._cut = None, False
             self._present(now)
-            if self._on_screen is not None:
+            if self._on_screen is not None and not self._repainted:
+                player.fully_shown(now)
                 self._shown(self._on_screen)
+            self._repainted = False
         elif changed is not None:
             self._present(now)
 
     # the check-in card -------------------------------------------------------------
     def _set_card(self, checkin: Checkin) -> None:
-        """Lay the new card (or none) on every picture that carries one, and show it."""
-        if not self._overlay.replace(checkin):
+        """Lay the new card (or none) on every picture that carries one, and show it; paint
+        the slide again when the card's zone changed (it appeared, went or grew)."""
+        changed, zone_changed = self._overlay.replace(checkin)
+        if not changed:
+            return
+        if zone_changed:
+            self._deck.drop_prepared()
+            showing = self._on_screen
+            if showing is not None:
+                again = (self._spec(showing), self._resolve_for(showing))
+                if self._deck.reload(again, images=False):
+                    # the same stint, painted again: its clock and impression go on
+                    self._repainted = self._begun and self._fade is None
+                    self._entered, self._begun = time.monotonic(), False
+                    self._fade, self._cut = None, True
             return
         # something on screen: change it in place
         self._overlay.relay(self._deck.pending(), canvas=bool(self.frames))

@@ -81,5 +81,16 @@ def run_demo(
         f"impressions {summary['impressions']}, events synced {summary['events_synced']}, "
         f"events pending {summary['events_pending']}"
     )
+    print(
+        f"slides shown {summary['slides_shown']} (the 'slide shown' lines) = impressions "
+        f"{summary['impressions']} (fully on screen, crossfade done, for at least the slide's "
+        f"min_impression_ms) + too short to count {summary['shown_too_short']}"
+    )
+    print(
+        "personal slides kept to their share of airtime: "
+        f"shortened {summary['personal_shortened']}, deferred {summary['personal_deferred']}, "
+        f"dropped after waiting their ttl {summary['personal_expired']}, "
+        f"skipped as their visitor left {summary['personal_departed']}"
+    )
     print(json.dumps(summary, sort_keys=True))
     return summary

@@ -125,7 +125,7 @@ def test_broker_outage_loses_nothing(
 def test_garbage_on_decision_topic_is_rejected_and_daemon_keeps_going(
     broker: Mosquitto, central: CentralSim, device_config: Callable[..., Path]
 ) -> None:
-    central.show_ms = 1000  # the impression is recorded when the coupon leaves the screen
+    central.show_ms = 3000  # an impression: on screen at least its min_impression_ms (2 s)
     config = device_config()
     client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
     client.connect("127.0.0.1", broker.port)

@@ -83,7 +83,7 @@ def test_a_failure_in_every_handler_and_task_is_counted_and_the_device_goes_on(
     central: CentralSim,
     device_config: Callable[..., Path],
 ) -> None:
-    central.show_ms = 1000  # a coupon's impression is recorded when it leaves the screen
+    central.show_ms = 3000  # an impression: on screen at least its min_impression_ms (2 s)
     config = device_config(
         speed=20.0,
         presence={"replay_loop": True},

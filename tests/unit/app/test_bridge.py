@@ -29,9 +29,13 @@ class RecordingStage:
         self.playlists: list[tuple[str, bool]] = []
         self.codes: list[str | None] = []
         self.personal: list[Personal] = []
+        self.departed: list[str] = []
 
     def show(self, personal: Personal) -> None:
         self.personal.append(personal)
+
+    def depart(self, visit_id: str) -> None:
+        self.departed.append(visit_id)
 
     def set_playlist(
         self, slides: Sequence[Slide], resolve: Resolve, *, fallback: bool = False

@@ -234,6 +234,27 @@ SIGNED_REJECTIONS: list[tuple[str, Callable[[dict[str, Any]], object], str]] = [
     ("image not listed", set_in("playlist", 1, "image", value="other.png"), reasons.MISSING_ASSET),
     ("video not listed", lambda m: m["assets"].pop("ad.mp4"), reasons.MISSING_ASSET),
     ("unknown kind", set_in("playlist", 0, "kind", value="hologram"), reasons.UNKNOWN_SLIDE_KIND),
+    (
+        "emoji in a title",
+        set_in("playlist", 0, "title", value="🍣 Sushi"),
+        reasons.UNSUPPORTED_GLYPH,
+    ),
+    (
+        "a code too long to fit",
+        lambda m: m["playlist"].append({"id": "c", "kind": "coupon", "code": "W" * 40}),
+        reasons.UNFITTABLE_CODE,
+    ),
+    (
+        "a price too long for its tile",
+        lambda m: m["playlist"].append(
+            {
+                "id": "r",
+                "kind": "recommendations",
+                "items": [{"name": "a", "price": "¥1,280"}, {"name": "b", "price": "¥" + "9" * 22}],
+            }
+        ),
+        reasons.UNFITTABLE_CODE,
+    ),
 ]
 
 

@@ -125,12 +125,32 @@ def test_every_problem_is_named_with_its_slide_and_field(tmp_path: Path) -> None
 
 
 def test_warnings_do_not_fail_a_folder(tmp_path: Path) -> None:
-    playlist = [{"id": "don", "kind": "text", "title": "牛丼 🍚", "titel": "typo"}]
+    playlist = [{"id": "don", "kind": "text", "title": "牛丼セット", "titel": "typo"}]
     content, found = check(read_folder(folder(tmp_path, playlist)), LIMITS, missing_glyphs)
     assert content is not None
     words = [str(p) for p in found]
-    assert any("'don', title" in w and "U+4E3C" in w for w in words), words  # 丼: no glyph
     assert any("'don', titel: not a field" in w for w in words), words
+    assert not any(w.startswith("problem") for w in words), words  # 丼 is in the font now
+
+
+def test_text_the_screen_cannot_draw_is_a_problem_not_a_warning(tmp_path: Path) -> None:
+    """A screen refuses it (unsupported_glyph, unfittable_code): so does the check, by field."""
+    playlist = [
+        {"id": "rice", "kind": "text", "title": "Rice bowl 🍚"},
+        {"id": "long", "kind": "coupon", "title": "Save", "code": "W" * 40},
+    ]
+    content, found = check(read_folder(folder(tmp_path, playlist)), LIMITS, missing_glyphs)
+    assert content is None
+    words = [str(p) for p in found]
+    assert any(
+        w.startswith("problem: slide 'rice', title:")
+        and "U+1F35A" in w
+        and "unsupported_glyph" in w
+        for w in words
+    ), words
+    assert any(
+        w.startswith("problem: slide 'long', code:") and "unfittable_code" in w for w in words
+    ), words
 
 
 @pytest.mark.parametrize(
