@@ -33,7 +33,7 @@ os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
 import av
 import numpy as np
 
-from edge.content.slides import Slide
+from edge.content.slides import Slide, make_slide
 from edge.signage.screen import Screen
 from edge.signage.stage import Stage
 
@@ -79,7 +79,7 @@ print(json.dumps({
 
 
 def text_slide(slide_id: str, background: str, duration_ms: int) -> Slide:
-    return Slide(
+    return make_slide(
         id=slide_id,
         kind="text",
         title="Members save more",
@@ -93,7 +93,7 @@ def crossfade_fps(rotation: int) -> float:
     """Frames/s during crossfades: slides of 1.2 s, 600 ms fades, fps cap lifted."""
     slides = [
         text_slide("a", "#1d2b53", 1200),
-        Slide(id="b", kind="image", image="market.png", title="Fresh", duration_ms=1200),
+        make_slide(id="b", kind="image", image="market.png", title="Fresh", duration_ms=1200),
         text_slide("c", "#7a2048", 1200),
     ]
     shown: list[float] = []
@@ -189,7 +189,7 @@ def decode_fps(path: Path) -> float:
 
 def display_fps(folder: Path, name: str, seconds: float = 4.0) -> dict[str, float]:
     """Frames/s the Stage presents playing a 60 fps clip at fps=60; drops counted."""
-    slide = Slide(id="v", kind="video", video=name, duration_ms=60_000, transition="cut")
+    slide = make_slide(id="v", kind="video", video=name, duration_ms=60_000, transition="cut")
     with Screen(*SIZE, headless=True) as screen:
         stage = Stage(
             screen,

@@ -20,17 +20,13 @@ from urllib.parse import urlsplit
 
 from zeroconf import IPVersion, ServiceBrowser, ServiceListener, Zeroconf
 
-from edge.errors import EdgeError
+from edge.ops.errors import OpsError
 from edge.provision import pairing, pki
 from edge.provision.announce import SERVICE_TYPE, addresses
 from edge.provision.bundle import Broker, Bundle, encode
 from edge.provision.service import read_message, send
 
 Say = Callable[[str], None]
-
-
-class OpsError(EdgeError):
-    """Pairing or verification did not work; the message says what to do."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -42,9 +42,35 @@ PAYLOADS: dict[str, tuple[Any, str, str]] = {
 """Every JSON payload of protocol 1. Assets (`P/asset/{sha256}`) are raw bytes."""
 
 
+def tagged(node: Any) -> Any:
+    """msgspec writes a tagged union as `anyOf` + OpenAPI's `discriminator`, which JSON
+    Schema 2020-12 ignores: a bad member then fails only as "not valid under any of the
+    given schemas". Rewritten as `if` the tag is X `then` X's schema (the same payloads
+    accepted), a validator names the field that is wrong."""
+    if isinstance(node, list):
+        return [tagged(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    node = {key: tagged(value) for key, value in node.items()}
+    if "discriminator" in node and "anyOf" in node:
+        tag = node["discriminator"]["propertyName"]
+        mapping = node.pop("discriminator")["mapping"]
+        del node["anyOf"]
+        node.update(
+            type="object",
+            required=[tag],
+            properties={tag: {"enum": sorted(mapping)}},
+            allOf=[
+                {"if": {"properties": {tag: {"const": value}}}, "then": {"$ref": ref}}
+                for value, ref in sorted(mapping.items())
+            ],
+        )
+    return node
+
+
 def schema(name: str) -> dict[str, Any]:
     kind, topic, direction = PAYLOADS[name]
-    generated = msgspec.json.schema(kind)
+    generated = tagged(msgspec.json.schema(kind))
     return {
         "$schema": DIALECT,
         "$id": f"{BASE_ID}{name}.schema.json",

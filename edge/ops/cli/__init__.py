@@ -11,11 +11,11 @@ import argparse
 
 from edge import __version__
 from edge.cli.common import run as run_command
-from edge.ops.cli import central, fleet, provision
+from edge.ops.cli import central, cmd, content, fleet, keygen, provision
 
 __all__ = ["build_parser", "main"]
 
-GROUPS = (provision, fleet, central)
+GROUPS = (keygen, content, cmd, fleet, provision, central)
 
 
 def build_parser() -> argparse.ArgumentParser:

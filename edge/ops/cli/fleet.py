@@ -1,12 +1,37 @@
-"""`omo-ops fleet ...`: the fleet as a whole; today `acl`, the broker's Mosquitto ACL."""
+"""`omo-ops fleet status|acl`: the fleet as a whole: each device's retained state, and the
+broker's Mosquitto ACL."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+import time
 from pathlib import Path
 
 from edge.cli.common import Subcommands
+from edge.ops.broker import add_broker_flags
+from edge.ops.cli.shared import topic_word
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from edge.ops import fleet_view as view
+    from edge.ops.broker import Connection, broker_from_args
+
+    broker = broker_from_args(args)
+    topic = view.state_topic(broker.prefix, args.store)
+    with Connection(broker, [topic], "omo-ops-status") as conn:
+        messages = conn.settle()
+    now_ms = int(time.time() * 1000)
+    seen = view.latest(broker.prefix, ((m.topic, m.payload) for m in messages))
+    rows = [view.status_row(found, now_ms) for _, found in sorted(seen.items())]
+    if args.json:
+        print(json.dumps(rows, ensure_ascii=False))
+    elif rows:
+        print(view.table(rows))
+    if not rows:
+        print(f"no device has a retained state under {topic}", file=sys.stderr)
+    return 0
 
 
 def cmd_acl(args: argparse.Namespace) -> int:
@@ -22,8 +47,12 @@ def cmd_acl(args: argparse.Namespace) -> int:
 
 
 def register(sub: Subcommands) -> None:
-    fleet = sub.add_parser("fleet", help="the fleet as a whole: broker ACL")
+    fleet = sub.add_parser("fleet", help="the fleet as a whole: status, broker ACL")
     fleet_sub = fleet.add_subparsers(dest="fleet_command", required=True)
+    status = add_broker_flags(fleet_sub.add_parser("status", help="one row per device"))
+    status.add_argument("--store", type=topic_word, default=None, help="one store (default all)")
+    status.add_argument("--json", action="store_true", help="a JSON list, one object per device")
+    status.set_defaults(fn=cmd_status)
     acl = fleet_sub.add_parser("acl", help="the fleet broker's Mosquitto ACL from an inventory")
     acl.add_argument("inventory", type=Path, help="'store_id device_id' per line")
     acl.add_argument("--prefix", default="omo/v1")
