@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-from edge.config.keys import Check, key
+from edge.config.keys import DURATION_WORDS, Check, key, positive_duration
 from edge.content.manifest import valid_public_key
 from edge.presence.tracker import TrackerParams
 
@@ -55,6 +55,8 @@ class MqttConfig:
     keepalive_s: int = key(30, "an integer 5-600", _between(5, 600))
     session_expiry_s: int = key(604_800, "an integer 0-4294967295", _between(0, 0xFFFFFFFF))
     decide_timeout_ms: int = key(800, "an integer 50-10000", _between(50, 10_000))
+    renew_before: str = key("30d", DURATION_WORDS, positive_duration)
+    renew_retry: str = key("1h", DURATION_WORDS, positive_duration)
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,6 +204,15 @@ class LogConfig:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class OverlayConfig:
+    """`[config]`: remote config overlays (`P/config`, `S/config`; edge/config/remote.py)."""
+
+    public_keys: Mapping[str, str] = key(
+        {}, f"{PUBLIC_KEYS_WORDS} (config signing keys, never a content key)"
+    )
+
+
 SECTIONS: dict[str, type] = {
     "device": DeviceConfig,
     "mqtt": MqttConfig,
@@ -217,5 +228,6 @@ SECTIONS: dict[str, type] = {
     "provision": ProvisionConfig,
     "privacy": PrivacyConfig,
     "log": LogConfig,
+    "config": OverlayConfig,
 }
 """TOML table name → section class, in the order of config/edge.example.toml."""
