@@ -9,6 +9,7 @@ the supervisor, and the screen plays on meanwhile.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -99,6 +100,18 @@ class PresenceService(Service):
                     short_visitor(visitor),
                     (ev.dwell_ms or 0) / 1000,
                 )
+
+    def reconfigure(self, params: TrackerParams, allow: AllowList) -> None:
+        """New tracker parameters and allow-list, live (a remote config overlay): adverts
+        from now on are judged by them; the decoder's counters carry on."""
+        pipeline = self.pipeline
+        if pipeline.decoder.allow != allow:
+            decoder = BeaconDecoder(allow)
+            decoder.counters = pipeline.decoder.counters
+            pipeline.decoder = decoder
+        if pipeline.params != params:  # the same tracks, judged by the new thresholds
+            pipeline.params = params
+            pipeline.tracker = dataclasses.replace(pipeline.tracker, params=params)
 
     def forget(self, forms: frozenset[str]) -> int:
         """A purged visitor leaves the tracker (no exit event); how many states went."""
