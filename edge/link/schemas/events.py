@@ -169,6 +169,9 @@ class DeviceHealth(_Event, frozen=True, tag="device.health"):
     commands_malformed: Count = 0
     content_rejected: Count = 0
     asset_jobs_failed: Count = 0
+    config_rejected: Count = 0
+    cert_renewed: Count = 0
+    cert_renewal_refused: Count = 0
 
 
 Event = (
