@@ -201,7 +201,7 @@ def sign_renewal(
         if cn in state["revoked_devices"]:
             raise Refused("revoked", f"{cn!r} is revoked")
         history = state["issued"].setdefault(cn, [])
-        last = max((h["signed_ts"] for h in history), default=0.0)
+        last = max((h["signed_ts"] for h in history if h.get("renewal")), default=0.0)
         if min_interval_s and now - last < min_interval_s:
             raise Refused(
                 "too_soon",
@@ -214,12 +214,13 @@ def sign_renewal(
         except pki.PkiError as exc:
             raise Refused("malformed", str(exc)) from exc
         serial = crl.serial(cert_pem)
-        history.append({"serial": f"{serial:x}", "signed_ts": now})
+        history.append({"serial": f"{serial:x}", "signed_ts": now, "renewal": True})
     return Signed(cert_pem, device_ca.cert_pem, serial)
 
 
 def record_issued(folder: Path, device_id: str, cert_pem: bytes) -> None:
-    """A certificate made elsewhere (pairing) for `device_id`, so `revoke` can list it."""
+    """A certificate made elsewhere (pairing, `provision pair`) for `device_id`, so
+    `revoke` can list it; it does not count towards the one renewal an hour."""
     with locked(folder) as state:
         state["issued"].setdefault(device_id, []).append(
             {"serial": f"{crl.serial(cert_pem):x}", "signed_ts": time.time()}

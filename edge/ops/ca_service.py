@@ -17,7 +17,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -48,12 +48,14 @@ class CaService:
     say: Callable[[str], None] = print
     signed: int = 0
     refused: int = 0
+    ready: threading.Event = field(default_factory=threading.Event)
 
     def serve(self, stop: threading.Event) -> None:
         """Answer requests until `stop` is set; the CRL is kept current meanwhile."""
         topic = f"{self.broker.prefix}/+/+/csr"
         with Connection(self.broker, [topic], "omo-ca") as conn:
             self.say(f"serving certificate renewals on {topic} ({self.broker.where})")
+            self.ready.set()
             next_check = 0.0
             while not stop.is_set():
                 if time.monotonic() >= next_check:
