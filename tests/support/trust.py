@@ -105,10 +105,19 @@ def ca_serving(fleet: TrustFleet, broker: TrustBroker, **kw: object) -> Iterator
         **kw,  # type: ignore[arg-type]
     )
     stop = threading.Event()
-    thread = threading.Thread(target=service.serve, args=(stop,), name="ca-serve")
+    errors: list[BaseException] = []
+
+    def serve() -> None:
+        try:
+            service.serve(stop)
+        except BaseException as exc:
+            errors.append(exc)
+            service.ready.set()
+
+    thread = threading.Thread(target=serve, name="ca-serve")
     thread.start()
     try:
-        assert service.ready.wait(15), "ca serve did not connect to the broker"
+        assert service.ready.wait(15) and not errors, f"ca serve did not start: {errors}"
         yield service
     finally:
         stop.set()
