@@ -227,10 +227,9 @@ class MqttLink:
         except OSError as exc:  # ssl.SSLError included
             self._quiet.problem(
                 "tls-reload",
-                "cannot use the TLS files %s, %s, %s as they are now: %s",
-                files.ca,
+                "cannot use the renewed client certificate %s or CA bundle %s yet: %s",
                 files.cert or "-",
-                files.key or "-",
+                files.ca,
                 exc,
             )
             return
