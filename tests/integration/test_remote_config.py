@@ -1,5 +1,5 @@
-"""A remote config overlay on a running device: central takes a beacon off the store's
-allow-list and its visits stop on the replayed trace, without a restart."""
+"""A remote config overlay on a running device: `omo-ops config push` takes a beacon off
+the allow-list and its visits stop on the replayed trace, without a restart."""
 
 from __future__ import annotations
 
@@ -8,21 +8,28 @@ from pathlib import Path
 
 import pytest
 
+from edge.ops.cli import main as omo_ops
+from edge.ops.signing_key import read_key
+from edge.sim.broker import Mosquitto
 from edge.sim.central import CentralSim
 from tests.support.device import running_device
 from tests.support.wait import wait_for
-from tests.unit.config.test_remote_config import CONFIG_PUB, UUID_A, UUID_B, overlay
+from tests.unit.config.test_remote_config import UUID_A, UUID_B
 
 pytestmark = [pytest.mark.timeout(90)]
 
 
 def test_an_overlay_that_drops_a_beacon_stops_its_visits_without_a_restart(
-    central: CentralSim, device_config: Callable[..., Path]
+    tmp_path: Path, broker: Mosquitto, central: CentralSim, device_config: Callable[..., Path]
 ) -> None:
+    signing_key = tmp_path / "config-1.key"
+    assert omo_ops(["keygen", "--kid", "config-1", "--out", str(signing_key)]) == 0
     config = device_config(
         presence={"allow_ibeacon_uuids": [UUID_A, UUID_B], "replay_loop": True},
-        config={"public_keys": {"config-1": CONFIG_PUB}},
+        config={"public_keys": {"config-1": read_key(signing_key).public_b64}},
     )
+    settings = tmp_path / "store-1.toml"
+    settings.write_text(f'[presence]\nallow_ibeacon_uuids = ["{UUID_B}"]\n')
 
     def entered(uuid: str, after_ts: int = 0) -> list[dict[str, object]]:
         return [
@@ -33,11 +40,24 @@ def test_an_overlay_that_drops_a_beacon_stops_its_visits_without_a_restart(
 
     with running_device(config) as device:
         assert wait_for(lambda: bool(entered(UUID_A)), 30), "no visit from beacon A before"
-        central.publish(
-            "omo/v1/store-1/screen-1/config",
-            overlay({"presence": {"allow_ibeacon_uuids": [UUID_B]}}, version=1),
-            retain=True,
+        pushed = omo_ops(
+            [
+                "config",
+                "push",
+                str(settings),
+                "--store",
+                "store-1",
+                "--device",
+                "screen-1",
+                "--signing-key",
+                str(signing_key),
+                "--kid",
+                "config-1",
+                "--broker",
+                f"mqtt://127.0.0.1:{broker.port}",
+            ]
         )
+        assert pushed == 0
         assert wait_for(lambda: bool(central.events_of("config.applied")), 20)
         applied = central.events_of("config.applied")[0]
         assert applied["keys"] == ["presence.allow_ibeacon_uuids"]

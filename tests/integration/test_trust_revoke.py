@@ -3,6 +3,7 @@ under a running device: the fleet broker of docs/mosquitto/, the PKI of `ca init
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 
@@ -166,3 +167,28 @@ def test_a_ca_bundle_changed_on_disk_is_taken_up_without_a_restart(tmp_path: Pat
             assert not link.connected.is_set()
             write_atomic(bundle, old_ca + fleet.trust.read_bytes(), 0o644)
             assert wait_for(link.connected.is_set, 40), "the new CA bundle was not taken up"
+
+
+def test_ca_serve_reissues_the_crl_well_before_its_next_update(tmp_path: Path) -> None:
+    """A CRL about to run out (seconds left) is replaced by `ca serve` with a new number and
+    a month of validity, and the broker, told by SIGHUP, still lets devices in."""
+    from edge.provision import crl
+
+    fleet = TrustFleet(tmp_path / "fleet")
+    cert, key = fleet.device("screen-1")
+    with ca.locked(fleet.ca) as state:
+        ca.reissue_crl(fleet.ca, state, days=60 / 86400)  # a minute left
+        number = state["crl_number"]
+    ca.copy_crl(fleet.ca, fleet.crl)
+    with TrustBroker(fleet, tmp_path / "broker") as broker:
+        with ca_serving(fleet, broker, crl_days=30, crl_check_s=0.2):
+
+            def renewed() -> bool:
+                pem = fleet.crl.read_bytes()
+                left = crl.next_update(pem) - crl.last_update(pem)
+                return left > dt.timedelta(days=29)
+
+            assert wait_for(renewed, 10)
+        with ca.locked(fleet.ca) as state:
+            assert state["crl_number"] == number + 1
+        assert _probe(fleet, broker, "screen-1", cert, key).connect() == "connected"
