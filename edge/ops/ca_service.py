@@ -29,6 +29,7 @@ from edge.link.schemas.central import CertDeclined, CertIssued
 from edge.link.schemas.device import CertRequest
 from edge.ops import ca
 from edge.ops.broker import Broker, Connection, _tls_context
+from edge.ops.errors import OpsError
 from edge.ops.fleet_acl import Device
 
 log = logging.getLogger(__name__)
@@ -130,7 +131,13 @@ def kick(broker: Broker, device_id: str, suffixes: tuple[str, ...] = ("", "~asse
         done = threading.Event()
         client = new_client(device_id + suffix, tls=tls)
         client.on_connect = lambda *_a, done=done: done.set()
-        client.connect(broker.host, broker.port, keepalive=10, clean_start=True)
+        try:
+            client.connect(broker.host, broker.port, keepalive=10, clean_start=True)
+        except OSError as exc:  # ssl.SSLError included
+            raise OpsError(
+                f"broker {broker.where}: cannot close {device_id}'s connections ({exc}); "
+                "the CRL and ACL are written: restart Mosquitto to drop them"
+            ) from exc
         client.loop_start()
         try:
             done.wait(10)

@@ -69,6 +69,8 @@ def cmd_revoke(args: argparse.Namespace) -> int:
         )
         write_atomic(args.acl_out, text.encode(), 0o644)
         _say(f"wrote {args.acl_out} without {args.device}")
+    else:
+        _say("the ACL is unchanged: regenerate it with omo-ops fleet acl INVENTORY --ca DIR")
     _say(ca.sighup(args.mosquitto_pid_file))
     if args.broker is not None:
         from edge.ops.broker import broker_from_args
@@ -76,6 +78,8 @@ def cmd_revoke(args: argparse.Namespace) -> int:
 
         kick(broker_from_args(args), args.device)
         _say(f"{args.device}: its live connections closed; it cannot connect again")
+    else:
+        _say("its live connections stay until they drop: give --broker to close them now")
     return 0
 
 
