@@ -13,8 +13,8 @@ from edge.ops.signing_key import read_key
 from edge.sim.broker import Mosquitto
 from edge.sim.central import CentralSim
 from tests.support.device import running_device
+from tests.support.overlays import UUID_A, UUID_B
 from tests.support.wait import wait_for
-from tests.unit.config.test_remote_config import UUID_A, UUID_B
 
 pytestmark = [pytest.mark.timeout(90)]
 

@@ -5,7 +5,6 @@ file's own rules allow. Refused ones leave the settings as they were, with the r
 from __future__ import annotations
 
 import asyncio
-import base64
 import time
 from pathlib import Path
 from typing import Any
@@ -13,7 +12,6 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from nacl.signing import SigningKey
 
 from edge.config import remote
 from edge.config.load import Config, from_mapping
@@ -21,19 +19,16 @@ from edge.config.service import RemoteConfigService
 from edge.errors import ConfigError
 from edge.link.session import Incoming
 from edge.link.topics import Topics
+from tests.support.overlays import (
+    CONFIG_PUB,
+    CONTENT_PUB,
+    CONTENT_SEED,
+    UUID_A,
+    UUID_B,
+    overlay,
+)
 
-UUID_A = "f7826da6-4fa2-4e98-8024-bc5b71e0893e"
-UUID_B = "e2c56db5-dffb-48d2-b060-d0f5a71096e0"
 TOPICS = Topics("omo/v1", "store-1", "screen-1")
-
-
-def _key() -> tuple[str, str]:
-    key = SigningKey.generate()
-    return base64.b64encode(bytes(key)).decode(), base64.b64encode(bytes(key.verify_key)).decode()
-
-
-CONFIG_SEED, CONFIG_PUB = _key()
-CONTENT_SEED, CONTENT_PUB = _key()
 
 
 def local_config() -> Config:
@@ -45,27 +40,6 @@ def local_config() -> Config:
             "config": {"public_keys": {"config-1": CONFIG_PUB}},
         }
     )
-
-
-def overlay(
-    settings_: dict[str, Any],
-    *,
-    version: int = 1,
-    store: str = "store-1",
-    device: str | None = "screen-1",
-    expires_in_ms: int = 3_600_000,
-    seed: str = CONFIG_SEED,
-    kid: str = "config-1",
-) -> bytes:
-    now = int(time.time() * 1000)
-    body = {
-        "version": version,
-        "issued_ts": now,
-        "expires_ts": now + expires_in_ms,
-        "scope": {"store_id": store, "device_id": device},
-        "settings": settings_,
-    }
-    return remote.sign(body, seed, kid)
 
 
 class Device:

@@ -12,7 +12,7 @@ from edge.doctor.tls import tls_verdict
 from edge.doctor.trust import ca_bundle_verdict, remote_config_verdict, renewal_verdict
 from edge.ops import ca
 from edge.provision import pki
-from tests.unit.config.test_remote_config import CONFIG_PUB, overlay
+from tests.support.overlays import CONFIG_PUB, overlay
 
 NOW = dt.datetime.now(dt.UTC)
 
