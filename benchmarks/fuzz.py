@@ -1,6 +1,6 @@
 """Long-run fuzzing: every input the device takes from outside, by the hundred thousand.
 
-Targets and generators are those of the test suite (tests/fuzz_targets.py): real
+Targets and generators are those of the test suite (tests/support/fuzz_targets.py): real
 frames, payloads, files and requests, mutated from a seeded `random.Random`
 (fast enough for a million adverts, where hypothesis' generation is not), and
 plain garbage. For each target it counts the inputs run, how many were
@@ -13,7 +13,7 @@ Defaults: 1,000,000 adverts and 10,000 inputs per handler.
 
 Measured (seed 20240611, 2 shared cores, 140 s): 1,000,000 adverts (268,785 named a
 visitor) and 10,000 inputs through each of 14 handlers, 0 escaped. The first runs
-found five bugs, now fixed and kept as tests in tests/test_fuzz_*.py.
+found five bugs, now fixed and kept as tests in tests/unit/*/test_fuzz_*.py.
 
 The last line is one JSON object.
 """
@@ -32,9 +32,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # for tests/fuzz_targets.py
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # for tests/support/fuzz_targets.py
 
-from tests import fuzz_targets as ft
+from tests.support import fuzz_targets as ft
 
 SEED = 20240611
 SHOW_ESCAPES = 3

@@ -195,10 +195,13 @@ class LanCheckin:
                 server=f"{self.device_id}.local.",
             )
             self._zeroconf = AsyncZeroconf(interfaces=[self.host], ip_version=IPVersion.V4Only)
-            announced = await self._zeroconf.async_register_service(info)
+            # Another screen answering to this name (a copied config, or a test beside this
+            # one) gets "name (2)": phones find the endpoint by its `id`, not its name.
+            announced = await self._zeroconf.async_register_service(info, allow_name_change=True)
             self._service = info
             await announced
         except ZeroconfError as exc:
+            await self._unregister()
             raise LanError(f"cannot advertise {name}: {exc!r}") from exc
 
     async def _unregister(self) -> None:

@@ -42,15 +42,18 @@ class Mosquitto:
         workdir: Path | None = None,
         listener: list[str] | None = None,
         conf: str | None = None,
+        other_ports: tuple[int, ...] = (),
     ) -> None:
         """`listener`: settings for the listener instead of anonymous plain MQTT (e.g. TLS);
-        `conf`: a whole mosquitto.conf instead (it must listen on `port`)."""
+        `conf`: a whole mosquitto.conf instead (it must listen on `port`, and on `other_ports`:
+        `start` returns once every listener takes connections)."""
         self.binary = shutil.which("mosquitto") or (
             "/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None
         )
         if self.binary is None:
             raise BrokerError("mosquitto is not installed (apt-get install mosquitto)")
         self.port = port or free_port()
+        self.other_ports = other_ports
         self._tmp = None if workdir else tempfile.TemporaryDirectory(prefix="omo-mosquitto-")
         self.dir = workdir or Path(self._tmp.name)  # type: ignore[union-attr]
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -90,10 +93,12 @@ class Mosquitto:
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
-        if not _wait_listening(self.port, time.monotonic() + timeout_s):
-            self.stop()
-            tail = self.log_path.read_text(errors="replace")[-800:]
-            raise BrokerError(f"mosquitto did not listen on 127.0.0.1:{self.port}: {tail}")
+        deadline = time.monotonic() + timeout_s
+        for port in (self.port, *self.other_ports):
+            if not _wait_listening(port, deadline):
+                self.stop()
+                tail = self.log_path.read_text(errors="replace")[-800:]
+                raise BrokerError(f"mosquitto did not listen on 127.0.0.1:{port}: {tail}")
 
     def stop(self) -> None:
         proc, self._proc = self._proc, None

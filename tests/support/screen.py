@@ -1,0 +1,35 @@
+"""What a device shows, read as a shopper's phone would: QR codes off its screenshots."""
+
+from __future__ import annotations
+
+import base64
+import io
+import urllib.parse
+
+import numpy as np
+import pygame
+import zxingcpp
+
+from edge.sim.central import CentralSim
+from tests.support.wait import wait_for
+
+
+def qr_texts(png: bytes) -> list[str]:
+    """The text of every QR code in a PNG."""
+    surface = pygame.image.load(io.BytesIO(png), "shot.png")
+    pixels = np.asarray(pygame.surfarray.array3d(surface)).swapaxes(0, 1)
+    return [code.text for code in zxingcpp.read_barcodes(np.ascontiguousarray(pixels))]
+
+
+def screen_checkin_nonce(central: CentralSim, device_topic: str, timeout_s: float = 15) -> str:
+    """The check-in nonce on the device's screen, read as a shopper's phone would: from the
+    QR code in a screenshot (taken with the `screenshot` command)."""
+    cmd_id = central.command(device_topic, "screenshot")
+    if not wait_for(lambda: cmd_id in central.cmd_results, timeout_s):
+        raise TimeoutError("no screenshot came back")
+    png = base64.b64decode(central.cmd_results[cmd_id]["png_b64"])
+    for text in qr_texts(png):
+        query = urllib.parse.parse_qs(urllib.parse.urlsplit(text).query)
+        if "n" in query and "d" in query:
+            return query["n"][0]
+    raise AssertionError("no check-in QR code on the screen")
