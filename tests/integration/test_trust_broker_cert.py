@@ -16,7 +16,7 @@ from edge.link.tls import TlsFiles, client_context
 from edge.ops import ca
 from edge.provision import pki
 from edge.sim.broker import Mosquitto, tls_listener
-from tests.mqtt_probe import Probe
+from tests.support.mqtt_probe import Probe
 
 
 def _issued(folder: Path, name: str) -> pki.Issued:

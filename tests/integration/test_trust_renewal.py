@@ -19,9 +19,10 @@ from edge.link.schemas.central import CertIssued
 from edge.link.tls import client_context
 from edge.provision import pki
 from edge.sim.central import CentralSim
-from tests.conftest import DEMO_TRACE, write_config
-from tests.mqtt_probe import Probe
+from tests.support.config import write_config
 from tests.support.device import running_device
+from tests.support.mqtt_probe import Probe
+from tests.support.paths import DEMO_TRACE
 from tests.support.trust import TrustBroker, TrustFleet, ca_serving
 from tests.support.wait import wait_for
 

@@ -17,8 +17,8 @@ from edge.ops import ca
 from edge.ops.cli import main as omo_ops
 from edge.provision import pki
 from tests.integration.test_trust_renewal import device_config
-from tests.mqtt_probe import Probe
 from tests.support.device import running_device
+from tests.support.mqtt_probe import Probe
 from tests.support.trust import TrustBroker, TrustFleet, ca_serving
 from tests.support.wait import wait_for
 

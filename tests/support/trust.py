@@ -20,7 +20,7 @@ from edge.ops.ca_service import CaService
 from edge.ops.fleet_acl import fleet_acl, parse_inventory
 from edge.provision import pki
 from edge.sim.broker import Mosquitto, free_port
-from tests.fleet_broker import render_fleet_conf
+from tests.support.fleet_broker import render_fleet_conf
 
 INVENTORY = "store-1 screen-1\nstore-1 screen-2\nstore-2 screen-9\n"
 
