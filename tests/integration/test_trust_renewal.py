@@ -57,7 +57,7 @@ def test_a_device_renews_through_ca_serve_and_connects_after_the_old_certificate
 ) -> None:
     fleet = TrustFleet(tmp_path / "fleet")
     start = time.time()
-    cert, key = fleet.device("screen-1", lifetime_s=8)
+    cert, key = fleet.device("screen-1", lifetime_s=15)
     old = pki.load_cert(cert.read_bytes())
     timeline: list[str] = []
 
@@ -70,10 +70,10 @@ def test_a_device_renews_through_ca_serve_and_connects_after_the_old_certificate
         ca_serving(fleet, broker, days=1) as ca_service,
     ):
         config = device_config(
-            tmp_path, fleet, broker, cert, key, renew_before="6s", renew_retry="2s"
+            tmp_path, fleet, broker, cert, key, renew_before="12s", renew_retry="2s"
         )
         with running_device(config) as device:
-            mark("device connected; certificate expires at +8 s, renew_before 6s")
+            mark("device connected; certificate expires at +15 s, renew_before 12s")
             assert wait_for(lambda: bool(central.events_of("cert.renewed")), 30), timeline
             mark("cert.renewed at central: the new pair worked on a connection of its own")
             new = pki.load_cert(cert.read_bytes())
