@@ -90,7 +90,8 @@ def run_daemon(port: int, trace: Path, db: Path) -> tuple[Stats, float, float]:
             "mqtt": {"host": "127.0.0.1", "port": port},
             "presence": {"source": f"replay:{trace}", "replay_speed": 0},
             "display": {"headless": True, "width": 1920, "height": 1080},
-            "storage": {"path": str(db)},
+            "storage": {"path": str(db), "hold_s": 0},
+            "sync": {"linger_s": 0},
         }
     )
     source = TimedReplay(trace, speed=0)

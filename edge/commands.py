@@ -33,6 +33,8 @@ from edge.link.schemas import (
     tag,
 )
 from edge.link.schemas.central import (
+    DisplayCmd,
+    Logs,
     PurgeVisitor,
     Reload,
     Reprovision,
@@ -41,6 +43,7 @@ from edge.link.schemas.central import (
     Update,
 )
 from edge.link.session import Incoming, MqttLink
+from edge.logring import Line, select, split
 from edge.outbox.store import Outbox, StorageError
 from edge.outbox.worker import OutboxThread
 from edge.runtime.jobs import Job
@@ -61,6 +64,8 @@ class CommandRunner:
         purge: Callable[[str], Awaitable[str]] | None = None,
         update: Callable[[Mapping[str, Any]], Awaitable[str]] | None = None,
         reprovision: Callable[[], None] | None = None,
+        logs: Callable[[], list[Line]] | None = None,
+        display: Callable[[str, int | None], Awaitable[str]] | None = None,
         submit: Callable[[Job], None],
     ) -> None:
         """`submit` runs a command once accepted (in the daemon: its supervised Jobs)."""
@@ -72,6 +77,8 @@ class CommandRunner:
         self._purge = purge
         self._update = update
         self._reprovision = reprovision
+        self._logs = logs
+        self._display = display
         self._submit = submit
         self.refused = 0
         self.malformed = 0
@@ -130,6 +137,9 @@ class CommandRunner:
 
     async def _run(self, cmd: Command) -> None:
         log.info("command %s: %s", cmd.cmd_id, tag(cmd))
+        if isinstance(cmd, Logs) and self._logs is not None:
+            self._send_logs(cmd, self._logs())
+            return
         try:
             ok, detail, extra = await self._carry_out(cmd)
         except Exception as exc:  # a command must never take the daemon down
@@ -161,10 +171,24 @@ class CommandRunner:
             except UpdateRefused as exc:
                 log.warning("update refused: %s", exc)
                 return False, f"update refused: {exc}", {}
+        if isinstance(cmd, DisplayCmd) and self._display is not None:
+            return True, await self._display(cmd.args.power, cmd.args.until), {}
         if isinstance(cmd, Reprovision) and self._reprovision is not None:
             self._reprovision()  # acts after this answer is on its way
             return True, "back to pairing: bundle and certificate removed, identity kept", {}
         return False, f"{tag(cmd)} is not available on this device yet", {}
+
+    def _send_logs(self, cmd: Logs, lines: list[Line]) -> None:
+        """The chosen lines in as many results as their size needs (each under 64 KiB)."""
+        chosen = select(lines, cmd.args.lines, cmd.args.since)
+        parts = split(chosen)
+        for n, part in enumerate(parts, start=1):
+            detail = f"{len(chosen)} log lines, part {n} of {len(parts)}"
+            self._publish(
+                CmdResult(
+                    cmd_id=cmd.cmd_id, ok=True, detail=detail, lines=part, part=n, parts=len(parts)
+                )
+            )
 
     def _answer(
         self, cmd: Command, ok: bool, detail: str, extra: dict[str, Any] | None = None

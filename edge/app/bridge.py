@@ -35,8 +35,9 @@ from edge.signage.scenes import Resolve
 
 log = logging.getLogger(__name__)
 
-DisplayState = Literal["starting", "on", "none"]
-"""`none`: no usable display (the daemon runs on without a screen)."""
+DisplayState = Literal["starting", "on", "off", "none"]
+"""`none`: no usable display (the daemon runs on without a screen); `off`: the panel is
+in standby (store hours or an override) and the render loop idles."""
 
 PERSONAL_KEPT = 64
 T = TypeVar("T")
@@ -87,6 +88,11 @@ class RenderBridge:
         self._personal: deque[Personal] = deque(maxlen=PERSONAL_KEPT)
         self.display: DisplayState = "starting"
         self.dropped_reports = 0
+        self.panel_wanted = True
+        """Set by the I/O side (edge/panel/service.py): False puts the panel in standby."""
+        self.panel_method = "none"
+        """How the panel is put in standby (edge/panel/power.py), set before the threads start."""
+        self._dark_tick = -1.0
 
     # -- set up --------------------------------------------------------------------
     def bind_loop(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -114,6 +120,16 @@ class RenderBridge:
         """The render thread runs without a screen (none found); reports say so."""
         self._set_display("none")
 
+    def set_panel(self, on: bool) -> None:
+        """Any thread: the panel should be on (or in standby); the render thread follows
+        within a tenth of a second."""
+        self.panel_wanted = on
+
+    def dark_tick(self) -> None:
+        """Render thread, while the panel is off: the loop is alive (for the watchdog)."""
+        self._dark_tick = time.monotonic()
+        self._set_display("off")
+
     def _set_display(self, state: DisplayState) -> None:
         if state != self.display:
             self.display = state
@@ -121,6 +137,8 @@ class RenderBridge:
 
     # -- I/O thread -> render --------------------------------------------------------
     def show(self, personal: Personal) -> None:
+        if not self.panel_wanted:
+            return  # a late answer for a screen in standby is stale by the morning
         with self._lock:
             if self._stage is None:
                 self._personal.append(personal)
@@ -192,9 +210,17 @@ class RenderBridge:
         """A frame has been presented (READY for systemd; the update health check)."""
         return self.frames > 0
 
+    def running(self) -> bool:
+        """The render loop runs as it should: a frame on screen, or none on purpose (no
+        display, or the panel in standby while its loop idles). READY for systemd and
+        `running.json` wait for this: a night must not look like a failed start."""
+        return self.on_screen() or self.display in ("none", "off")
+
     def last_frame(self) -> float:
         """When the render loop last confirmed a frame (monotonic; now when no screen)."""
         stage = self._stage
         if stage is None:
+            if self.display == "off":
+                return self._dark_tick
             return time.monotonic() if self.display == "none" else -1.0
         return stage.last_frame_monotonic

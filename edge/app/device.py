@@ -25,6 +25,7 @@ from edge.ids import short_visitor
 from edge.link.tls import refuse_exposed_keys
 from edge.lock import StateLock
 from edge.notify import Notifier
+from edge.panel.power import describe, detect
 from edge.presence.advert import AdvertSource
 
 log = logging.getLogger("edge.daemon")
@@ -54,9 +55,17 @@ class Device:
         """Render here, I/O on another thread, until stopped (or `duration_s` passes)."""
         refuse_exposed_keys(self.config.mqtt.tls_key, self.config.state_dir)
         with StateLock(self.config.state_dir, "daemon"):
-            return self._run(duration_s, stop_when_drained)
+            self.io.log_ring.install()
+            try:
+                return self._run(duration_s, stop_when_drained)
+            finally:
+                self.io.log_ring.remove()
 
     def _run(self, duration_s: float | None, stop_when_drained: bool) -> Stats:
+        p = self.config.panel
+        power = detect(p.method, p.cec_ctl, p.cec_device, p.fb_device)  # may ask the TV (CEC)
+        self.bridge.panel_method = power.method
+        log.info("panel standby by %s", describe(power))
         ready = threading.Event()
         errors: list[BaseException] = []
         io_thread = threading.Thread(
@@ -79,7 +88,7 @@ class Device:
             watcher.start()
             under_systemd = bool(os.environ.get("NOTIFY_SOCKET"))
             self.stats.frames = render(
-                self.config, self.bridge, self.stop, under_systemd=under_systemd
+                self.config, self.bridge, self.stop, under_systemd=under_systemd, power=power
             )
         finally:
             Notifier().send("STOPPING=1")

@@ -110,9 +110,15 @@ class HealthService(Service):
         notifier = Notifier()
         if not notifier.enabled:
             return
-        while not (self._bridge.on_screen() or self._bridge.display == "none"):
+        while not self._bridge.running():
             await asyncio.sleep(0.05)
-        status = "content on screen" if self._bridge.on_screen() else "running without a display"
+        status = (
+            "content on screen"
+            if self._bridge.on_screen()
+            else "panel in standby"
+            if self._bridge.display == "off"
+            else "running without a display"
+        )
         notifier.send("READY=1", f"STATUS={status}")
         log.info("told systemd we are ready (%s)", status)
         if notifier.watchdog_s is None:
@@ -133,7 +139,7 @@ class HealthService(Service):
         await running.announce(
             self._config.state_dir,
             __version__,
-            lambda: self._bridge.on_screen() or self._bridge.display == "none",
+            self._bridge.running,
         )
 
     def health(self) -> Figures:

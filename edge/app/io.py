@@ -32,8 +32,10 @@ from edge.content.slides import Slide
 from edge.errors import EdgeError
 from edge.link.router import TopicRouter
 from edge.link.session import BrokerSettings
+from edge.logring import LogRing
 from edge.outbox.service import OutboxService
 from edge.outbox.worker import OutboxThread
+from edge.panel.service import PanelService
 from edge.personalize.service import PersonalizeService
 from edge.presence.advert import AdvertSource
 from edge.presence.pseudonym import Pseudonymizer
@@ -74,6 +76,13 @@ class IoSide:
         self._log_level_set = False  # the file's level is set by the CLI; an overlay's here
         self.remote_config = RemoteConfigService(
             base.state_dir, apply=self._apply_config, clock_synced=clock_synced
+        )
+        self.log_ring = LogRing()  # recent log lines for the `logs` command
+        self.panel = PanelService(  # before the threads: the panel starts as it should be
+            base,
+            bridge,
+            record=self._record,
+            on_state=self.state_changed,
         )
 
     # -- the thread's entry ---------------------------------------------------------------
@@ -136,7 +145,7 @@ class IoSide:
             cfg.tracker_params,
             cfg.allow_list,
             record=self.outbox.record,
-            on_visit=p.visit,
+            on_visit=self._while_lit(p.visit),
             pseudonyms=lambda: self.pseudonyms,
         )
         self.checkin = CheckinService(
@@ -144,7 +153,7 @@ class IoSide:
             show_code=self.bridge.set_checkin,
             event=self.outbox.event,
             commit_now=self.outbox.commit_now,
-            on_checkin=p.checkin,
+            on_checkin=self._while_lit(p.checkin),
             pseudonyms=lambda: self.pseudonyms,
         )
         self.health = HealthService(
@@ -163,6 +172,20 @@ class IoSide:
             else "as issued (no [privacy] visitor_keys, or pseudonymize = false)",
         )
 
+    def _record(self, type_: str, fields: dict[str, Any]) -> None:
+        """Record through the outbox, which is built once the I/O loop runs."""
+        self.outbox.record(type_, fields)
+
+    def _while_lit(self, ask: Callable[..., None]) -> Callable[..., None]:
+        """`ask` (a decide request) only while the panel is on: nobody sees the answer when
+        it is in standby. Presence and check-ins are still recorded."""
+
+        def gated(*args: Any, **kwargs: Any) -> None:
+            if self.bridge.panel_wanted:
+                ask(*args, **kwargs)
+
+        return gated
+
     def _always(self) -> list[Service]:
         return [
             self.outbox,
@@ -171,6 +194,7 @@ class IoSide:
             self.personalize,
             self.health,
             self.remote_config,
+            self.panel,
         ]
 
     def _services(self) -> Iterable[Service]:
@@ -238,7 +262,10 @@ class IoSide:
 
     def state_fields(self) -> dict[str, Any]:
         """What `P/state` says beyond the link's own fields (read at each publication)."""
-        fields: dict[str, Any] = {"display": self.bridge.display}
+        fields: dict[str, Any] = {
+            "display": self.panel.display(self.bridge.display),
+            "panel": self.panel.state(),
+        }
         if self.online is not None:
             fields["content"] = self.online.content.content_state()
         if self.health.summary is not None:

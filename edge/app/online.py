@@ -92,6 +92,8 @@ async def connect(io: IoSide, cfg: Config, broker: BrokerSettings) -> Online:
         reload=io.reload,
         purge=io.purge_visitor,
         reprovision=io.reprovision,
+        logs=io.log_ring.snapshot,
+        display=io.panel.set_override,
         update=updates.stage,
         submit=command_jobs.submit,
     )

@@ -15,13 +15,13 @@ os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")  # before anything impo
 import argparse
 
 from edge import __version__
-from edge.cli import demo, doctor, outbox, reset, run, scan
+from edge.cli import demo, display, doctor, outbox, reset, run, scan
 from edge.cli.common import run as run_command
 from edge.cli.run import make_source
 
 __all__ = ["build_parser", "main", "make_source"]
 
-GROUPS = (run, demo, scan, outbox, reset, doctor)
+GROUPS = (run, demo, scan, outbox, reset, doctor, display)
 
 
 def build_parser() -> argparse.ArgumentParser:

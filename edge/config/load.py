@@ -26,6 +26,7 @@ from edge.config.sections import (
     LogConfig,
     MqttConfig,
     OverlayConfig,
+    PanelConfig,
     PersonalizeConfig,
     PresenceConfig,
     PrivacyConfig,
@@ -58,6 +59,7 @@ class Config:
     mqtt: MqttConfig = field(default_factory=MqttConfig)
     presence: PresenceConfig = field(default_factory=PresenceConfig)
     display: DisplayConfig = field(default_factory=DisplayConfig)
+    panel: PanelConfig = field(default_factory=PanelConfig)
     storage: StorageConfig = field(default_factory=StorageConfig)
     sync: SyncConfig = field(default_factory=SyncConfig)
     content: ContentConfig = field(default_factory=ContentConfig)

@@ -13,6 +13,7 @@ from typing import Literal
 
 from edge.config.keys import DURATION_WORDS, Check, key, positive_duration
 from edge.content.manifest import valid_public_key
+from edge.panel.schedule import valid_exceptions, valid_hours, valid_zone
 from edge.presence.tracker import TrackerParams
 
 ID_WORDS = "empty, or up to 64 letters, digits, '-', '_', '.'"
@@ -97,6 +98,30 @@ class DisplayConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class PanelConfig:
+    timezone: str = key(
+        "", "an IANA time zone such as Europe/Berlin, or empty for the system's", valid_zone
+    )
+    hours: Mapping[str, str] = key(
+        {},
+        'a table of mon..sun = "HH:MM-HH:MM[, ...]" or "closed" (empty: always on)',
+        valid_hours,
+    )
+    exceptions: Mapping[str, str] = key(
+        {}, 'a table of "YYYY-MM-DD" = "HH:MM-HH:MM[, ...]" or "closed"', valid_exceptions
+    )
+    method: Literal["auto", "cec", "dpms", "none"] = key(
+        "auto", '"auto", "cec", "dpms" or "none"', lambda v: v in ("auto", "cec", "dpms", "none")
+    )
+    cec_device: str = key("/dev/cec0", "a CEC device path")
+    cec_ctl: str = key("cec-ctl", "the cec-ctl program (a name on PATH or a path)", bool)
+    fb_device: str = key("/dev/fb0", "a framebuffer device path")
+    sysfs_root: str = key("/sys", "the sysfs mount point (tests: a fake tree)", bool)
+    check_s: float = key(2.0, "a number of seconds 0.05-60", _between(0.05, 60))
+    hotplug_grace_s: float = key(20.0, "a number of seconds 0-600", _between(0, 600))
+
+
+@dataclass(frozen=True, slots=True)
 class StorageConfig:
     path: str = key(
         "/var/lib/omo-edge/outbox.sqlite3", "a file path; its folder is the state dir", bool
@@ -111,6 +136,9 @@ class StorageConfig:
     )
     group_ms: int = key(50, "an integer 0-50 (0: a transaction per event)", _between(0, 50))
     group_max: int = key(100, "an integer 1-100", _between(1, 100))
+    hold_s: float = key(
+        120.0, "a number of seconds 0-300 (0: commit within group_ms)", _between(0, 300)
+    )
     memory_max: int = key(10_000, "an integer 100-1000000", _between(100, 1_000_000))
 
 
@@ -119,6 +147,7 @@ class SyncConfig:
     batch_max_events: int = key(200, "an integer 1-10000", _between(1, 10_000))
     batch_max_bytes: int = key(64_000, "an integer 1024-262144", _between(1024, 262_144))
     ack_timeout_s: float = key(10.0, "a number 0.1-600", _between(0.1, 600))
+    linger_s: float = key(300.0, "a number of seconds 0-3600", _between(0, 3600))
 
 
 PUBLIC_KEYS_WORDS = "a table of kid = base64 Ed25519 public key"
@@ -218,6 +247,7 @@ SECTIONS: dict[str, type] = {
     "mqtt": MqttConfig,
     "presence": PresenceConfig,
     "display": DisplayConfig,
+    "panel": PanelConfig,
     "storage": StorageConfig,
     "sync": SyncConfig,
     "content": ContentConfig,

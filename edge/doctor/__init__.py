@@ -47,6 +47,7 @@ from edge.doctor.host import (
     private_key_files,
 )
 from edge.doctor.keys import check_trusted_keys
+from edge.doctor.panel import check_panel
 from edge.doctor.tls import CERT_WARN_DAYS, check_tls, tls_verdict, validity_verdict
 from edge.doctor.trust import check_trust
 from edge.health import disk_space
@@ -75,6 +76,7 @@ __all__ = [
     "check_config",
     "check_display",
     "check_outbox",
+    "check_panel",
     "check_state_dir",
     "check_tls",
     "clock_verdict",
@@ -105,3 +107,4 @@ def run_checks(config_path: Path | None) -> Iterator[Finding]:
     yield check_broker(cfg)
     yield from check_bluetooth(cfg)
     yield check_display(cfg)
+    yield from check_panel(cfg)

@@ -44,8 +44,17 @@ def send(
     broker: Broker, store_id: str, device_id: str, command: Command, timeout_s: float
 ) -> CmdResult:
     """Send `command` to the device and wait for its result; NoResult if none comes."""
+    return send_all(broker, store_id, device_id, command, timeout_s)[0]
+
+
+def send_all(
+    broker: Broker, store_id: str, device_id: str, command: Command, timeout_s: float
+) -> list[CmdResult]:
+    """Send `command` and wait for every part of its result (`logs` answers in several,
+    `part` of `parts`), in order; NoResult if none comes or parts are missing."""
     base = f"{broker.prefix}/{store_id}/{device_id}"
     state: Seen | None = None
+    parts: dict[int, CmdResult] = {}
     with Connection(broker, [f"{base}/cmd/result", f"{base}/state"], "omo-ops-cmd") as conn:
         conn.publish(f"{base}/cmd", encode(command))
         deadline = time.monotonic() + timeout_s
@@ -60,8 +69,16 @@ def send(
                 result = parse(message.topic, message.payload, CmdResult)
             except EdgeError:
                 continue  # not ours to judge: another tool's or a garbled result
-            if result.cmd_id == command.cmd_id:
-                return result
+            if result.cmd_id != command.cmd_id:
+                continue
+            parts[result.part or 1] = result
+            if len(parts) >= (result.parts or 1):
+                return [parts[n] for n in sorted(parts)]
+    if parts:
+        first = next(iter(parts.values()))
+        raise NoResult(
+            f"only {len(parts)} of {first.parts} parts of the result came within {timeout_s:g} s"
+        )
     if state is None:
         where = "no retained state: has it ever connected?"
     elif view.online(state):

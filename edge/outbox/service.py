@@ -8,6 +8,7 @@ batches and the `P/events/ack` route deletes what central stored.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable
@@ -20,6 +21,8 @@ from edge.link.schemas import EventsAck, parse
 from edge.link.schemas.events import event_as_recorded
 from edge.link.session import Incoming, MqttLink
 from edge.link.topics import Topics
+from edge.outbox import clockfix
+from edge.outbox.clockfix import Clocks
 from edge.outbox.retention import corrupt_copies, keep_retention, remove
 from edge.outbox.store import Outbox, StorageError
 from edge.outbox.sync import Syncer
@@ -42,7 +45,10 @@ class OutboxService(Service):
         *,
         clock_synced: Callable[[], bool],
         prune_memory: Callable[[], None] = lambda: None,
+        clocks: Callable[[], Clocks] | None = None,
     ) -> None:
+        """`clocks`: one reading of the wall clock, its sync state and the boot clock
+        (tests pass a fake to jump the clock)."""
         self._config = config
         self.outbox = outbox
         self._clock_synced = clock_synced
@@ -50,13 +56,24 @@ class OutboxService(Service):
         s = config.storage
         self.writer = EventWriter(
             outbox,
-            group_s=s.group_ms / 1000,
+            group_s=max(s.group_ms / 1000, s.hold_s),
             group_max=s.group_max,
             memory_max=s.memory_max,
             on_written=self._written,
         )
         self.syncer: Syncer | None = None
         self._figures: dict[str, int] = {}
+        self._boot_id = clockfix.boot_id()
+        self._clocks = clocks or self._system_clocks
+        self._unsynced_offset: int | None = None  # wall - boot, last seen unsynchronised
+        self._clock_fixed = False
+        self.clock_corrected = 0
+        """Events whose `ts` this device corrected once the clock synchronised."""
+
+    def _system_clocks(self) -> Clocks:
+        return Clocks(
+            int(time.time() * 1000), self._clock_synced(), self._boot_id, clockfix.boot_ms()
+        )
 
     # -- making events ---------------------------------------------------------------
     def event(self, type_: str, fields: dict[str, Any]) -> Event:
@@ -66,13 +83,10 @@ class OutboxService(Service):
         struct encodes it, so the outbox holds only what the contract describes; a field
         the struct does not know is a bug and raises (the supervisor logs and counts it).
         """
-        raw = {
-            "id": new_id(),
-            "type": type_,
-            "ts": int(time.time() * 1000),
-            "clock_synced": self._clock_synced(),
-            **fields,
-        }
+        clocks = self._clocks()
+        if not clocks.synced:
+            self._unsynced_offset = clockfix.offset_ms(clocks)
+        raw = {"id": new_id(), "type": type_, **clockfix.stamp(clocks), **fields}
         return event_as_recorded(raw)
 
     def record(self, type_: str, fields: dict[str, Any]) -> None:
@@ -92,6 +106,7 @@ class OutboxService(Service):
             batch_max_events=sync.batch_max_events,
             batch_max_bytes=sync.batch_max_bytes,
             ack_timeout_s=sync.ack_timeout_s,
+            linger_s=sync.linger_s,
         )
 
     def offline(self) -> None:
@@ -115,7 +130,46 @@ class OutboxService(Service):
 
     # -- always ----------------------------------------------------------------------
     def tasks(self) -> list[Task]:
-        return [Task("retention", self._retention)]
+        return [Task("retention", self._retention), Task("clock", self._watch_clock)]
+
+    async def _watch_clock(self, every_s: float = clockfix.RECHECK_S) -> None:
+        """Correct this boot's events once the clock synchronises (also after a restart)."""
+        while not self._clock_fixed:
+            await self.check_clock()
+            await asyncio.sleep(every_s)
+
+    async def check_clock(self) -> bool:
+        """One look at the clock; True once it is synchronised and this boot's events are
+        corrected. Sending never waited for this: batches went out meanwhile."""
+        clocks = self._clocks()
+        offset = clockfix.offset_ms(clocks)
+        if not clocks.synced:
+            self._unsynced_offset = offset
+            return False
+        if self._clock_fixed:
+            return True
+        await self.writer.flush()  # held events are corrected on disk with the others
+        self.writer.rewrite_held(lambda e: clockfix.corrected(e, clocks.boot_id, offset))
+        try:
+            count = await self.outbox.run(Outbox.correct_clock, clocks.boot_id, offset)
+        except StorageError as exc:
+            log.warning("cannot correct the time of stored events yet: %s", exc)
+            return False
+        self._clock_fixed = True
+        self.clock_corrected += count
+        if count or self._unsynced_offset is not None:
+            step = offset - (self._unsynced_offset if self._unsynced_offset is not None else offset)
+            log.info("clock synchronised (moved %+d ms): %d waiting events corrected", step, count)
+            self.record(
+                "clock.corrected",
+                {
+                    "boot_id": clocks.boot_id,
+                    "offset_ms": offset,
+                    "step_ms": step,
+                    "corrected": count,
+                },
+            )
+        return True
 
     async def _retention(self) -> None:
         await keep_retention(

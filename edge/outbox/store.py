@@ -38,7 +38,7 @@ from typing import Any
 
 from edge.errors import EdgeError
 from edge.ids import new_id
-from edge.outbox import budget, removal
+from edge.outbox import budget, clockfix, removal
 from edge.outbox.budget import DROP_CHUNK, LOW_VALUE
 from edge.outbox.removal import Purged
 from edge.outbox.schema import MIGRATIONS, bump, is_corrupt, move_aside, open_database, totals
@@ -253,6 +253,13 @@ class Outbox:
         with _storage_errors(), self.db.conn:
             self.db.conn.execute("BEGIN IMMEDIATE")
             return removal.expire(self.db.conn, before_ts)
+
+    def correct_clock(self, boot_id: str, offset_ms: int) -> int:
+        """The clock synchronised: events of boot `boot_id` not yet in a batch get their true
+        `ts` (clockfix.py); a batch once made is never changed. Returns how many."""
+        with _storage_errors(), self.db.conn:
+            self.db.conn.execute("BEGIN IMMEDIATE")
+            return clockfix.correct_rows(self.db.conn, boot_id, offset_ms)
 
     def purge_visitor(self, forms: Iterable[str]) -> Purged:
         """Delete every event naming any of `forms` (a visitor's id and its pseudonyms: a

@@ -3,11 +3,18 @@
 A broker PUBACK is not an acknowledgement; only `P/events/ack` naming the
 batch is. An unacknowledged batch is resent with the same id, at once after
 a reconnect, otherwise after a timeout that doubles (with jitter) up to a cap.
+
+When there was nothing to send and new events arrive, the loop lingers `linger_s`
+before it makes the next batch, so a quiet store sends one batch of many events rather
+than many batches of one: each batch costs two transactions (marking it, deleting it
+on the ack), which is most of what the SD card sees (docs/deployment.md "SD card
+wear"). A backlog is sent batch after batch without lingering; `drain` cuts it short.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import time
@@ -30,12 +37,15 @@ class Syncer:
         batch_max_events: int,
         ack_timeout_s: float,
         batch_max_bytes: int = 64_000,
+        linger_s: float = 0.0,
     ) -> None:
         self._outbox = outbox
         self._link = link
         self._batch_max_events = batch_max_events
         self._batch_max_bytes = batch_max_bytes
         self._ack_timeout_s = ack_timeout_s
+        self._linger_s = linger_s
+        self._hurry = asyncio.Event()
         self._wake = asyncio.Event()
         self._acked = asyncio.Event()
         self._in_flight: str | None = None
@@ -81,6 +91,7 @@ class Syncer:
                 continue
             if batch is None:
                 await self._wake.wait()
+                await self._linger()
                 continue
             self._in_flight = batch.batch_id
             self._acked.clear()
@@ -104,8 +115,15 @@ class Syncer:
                 await asyncio.sleep(random.uniform(0, timeout / 2))
                 timeout = min(timeout * 2, MAX_BACKOFF_S)
 
+    async def _linger(self) -> None:
+        """Let more events gather before the next batch (unless `drain` hurries us)."""
+        if self._linger_s and not self._hurry.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._hurry.wait(), self._linger_s)
+
     async def drain(self, budget_s: float) -> None:
         """Wait (while `run` goes on) until nothing is pending, the link drops, or time is up."""
+        self._hurry.set()  # no more lingering: everything goes now
         deadline = time.monotonic() + budget_s
         while (
             self._link.connected.is_set() and time.monotonic() < deadline and await self.pending()

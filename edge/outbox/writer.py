@@ -71,6 +71,17 @@ class EventWriter:
             self._shed()
         self._schedule()
 
+    def rewrite_held(self, fn: Callable[[Event], Event | None]) -> int:
+        """Replace each held event not being committed by `fn(event)` where that is not
+        None (the clock correction); returns how many changed."""
+        changed = 0
+        for i, event in enumerate(self._pending):
+            new = fn(event)
+            if new is not None:
+                self._pending[i] = new
+                changed += 1
+        return changed
+
     async def commit_now(self, events: Sequence[Event]) -> bool:
         """Commit `events` (after anything queued) now; False if storage refused them.
 

@@ -82,6 +82,7 @@ class CentralSim:
         self.assets: dict[str, bytes] = {}  # sha256 -> bytes it serves on P/asset/get
         self.asset_requests: Counter[str] = Counter()
         self.cmd_results: dict[str, dict[str, Any]] = {}
+        self.cmd_result_parts: dict[str, list[dict[str, Any]]] = {}  # every result, in order
         self._lock = threading.Lock()
         self._connected = threading.Event()
         self._host, self._port = host, port
@@ -136,6 +137,7 @@ class CentralSim:
             elif msg.topic.endswith("/cmd/result"):
                 with self._lock:
                     self.cmd_results[str(body["cmd_id"])] = body
+                    self.cmd_result_parts.setdefault(str(body["cmd_id"]), []).append(body)
             elif kind == "decide":
                 self._decide(client, msg, body)
             elif kind == "events":

@@ -63,8 +63,8 @@ def run_demo(
                         "height": 0 if fullscreen else 720,
                         "screenshot_dir": str(screenshots),
                     },
-                    "storage": {"path": str(state / "outbox.sqlite3")},
-                    "sync": {"ack_timeout_s": 2.0},
+                    "storage": {"path": str(state / "outbox.sqlite3"), "hold_s": 0},
+                    "sync": {"ack_timeout_s": 2.0, "linger_s": 0},
                 }
             )
             source = ReplaySource(trace, speed)

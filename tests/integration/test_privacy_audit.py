@@ -176,7 +176,7 @@ def test_consent_without_analytics_names_nobody_and_without_personalize_asks_nob
     device_config: Callable[..., Path],
     daemon: Callable[..., DaemonProcess],
 ) -> None:
-    """PROTOCOL.md consent, with pseudonyms on: a check-in with only `personalize` gets its
+    """Consent (docs/protocol.md), with pseudonyms on: a check-in with only `personalize` gets its
     coupon, but no event names the visitor or links back to the decide request that did;
     one with only `analytics` is recorded (pseudonymised) and nothing is asked or shown."""
     recorder = Recorder(broker.port)

@@ -1110,7 +1110,11 @@ class InboxTarget:
             {
                 "device": {"store_id": STORE_ID, "device_id": DEVICE_ID},
                 "mqtt": {"host": "127.0.0.1", "port": 9},
-                "storage": {"path": str(folder / "state" / "outbox.sqlite3"), "group_ms": 0},
+                "storage": {
+                    "path": str(folder / "state" / "outbox.sqlite3"),
+                    "group_ms": 0,
+                    "hold_s": 0,
+                },
                 "content": {"public_keys": PUBLIC_KEYS, "max_asset_bytes": 4096},
                 "display": {"headless": True},
                 "health": {"interval_s": 0},

@@ -132,7 +132,38 @@ class Update(_Command, frozen=True, tag="update"):
     args: UpdateArgs
 
 
-Command = Screenshot | Reload | PurgeVisitor | SetLogLevel | Reprovision | Update
+class LogsArgs(msgspec.Struct, frozen=True, kw_only=True):
+    lines: Annotated[int, Meta(ge=1, le=5000, description="the newest this many lines")] = 200
+    since: Annotated[
+        int, Meta(ge=0, le=2**63 - 1, description="only lines at or after this (ms since epoch)")
+    ] = 0
+
+
+class Logs(_Command, frozen=True, tag="logs"):
+    """The daemon's recent log lines, redacted as its logs are; answered in one or more
+    results (`part` of `parts`, each under 64 KiB, at most 512 KiB in all)."""
+
+    args: LogsArgs = LogsArgs()
+
+
+class DisplayArgs(msgspec.Struct, frozen=True, kw_only=True):
+    power: Annotated[
+        Literal["on", "off", "auto"],
+        Meta(description='"auto": follow the store-hours schedule again'),
+    ]
+    until: TimestampMs | None = None
+
+
+class DisplayCmd(_Command, frozen=True, tag="display"):
+    """Override the panel's store-hours schedule: `on` or `off` until `until` (ms since
+    epoch; none: until the next `auto`), or `auto` to follow the schedule again."""
+
+    args: DisplayArgs
+
+
+Command = (
+    Screenshot | Reload | PurgeVisitor | SetLogLevel | Reprovision | Update | Logs | DisplayCmd
+)
 """`P/cmd`: an operation central asks of this device."""
 
 COMMAND_NAMES = tuple(c.__struct_config__.tag for c in Command.__args__)

@@ -47,6 +47,16 @@ class HealthSummary(msgspec.Struct, frozen=True, kw_only=True):
     outbox_pending: int
 
 
+class PanelState(msgspec.Struct, frozen=True, kw_only=True):
+    """The panel's power and whether a display is plugged in (docs/deployment.md)."""
+
+    power: Literal["on", "off"]
+    by: Literal["schedule", "override"]
+    until_ts: TimestampMs | None = None
+    method: Annotated[str, Meta(description='standby by "cec", "dpms" or "none"')]
+    connector: Literal["connected", "disconnected", "unknown"]
+
+
 class State(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     """`P/state` (retained): whether the device is online, what it runs and shows.
 
@@ -59,10 +69,11 @@ class State(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     capabilities: list[str]
     clock_synced: bool
     ts: TimestampMs
-    display: Literal["starting", "on", "none"] = "starting"
+    display: Literal["starting", "on", "off", "disconnected", "none"] = "starting"
     content: dict[Scope, ScopeContent] = {}
     config: dict[Scope, ConfigLive] = {}
     health: HealthSummary | None = None
+    panel: PanelState | None = None
 
 
 class Decide(msgspec.Struct, frozen=True, kw_only=True):
@@ -90,6 +101,9 @@ class CmdResult(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     ok: bool
     detail: str
     png_b64: str | None = None  # screenshot: the PNG, base64
+    lines: list[str] | None = None  # logs: this part's lines, oldest first
+    part: Annotated[int, Meta(ge=1)] | None = None  # logs: this result is part `part` ...
+    parts: Annotated[int, Meta(ge=1)] | None = None  # ... of `parts` (all share the cmd_id)
 
 
 Pem = Annotated[str, Meta(min_length=1, max_length=16384)]

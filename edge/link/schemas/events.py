@@ -25,6 +25,34 @@ class _Event(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):
         bool,
         Meta(description="false: the device's clock was not synchronised when `ts` was taken"),
     ]
+    boot_id: (
+        Annotated[
+            str,
+            Meta(
+                max_length=64,
+                description="the kernel's boot id; set when `clock_synced` is false",
+            ),
+        ]
+        | UnsetType
+    ) = UNSET
+    mono_ms: (
+        Annotated[
+            int,
+            Meta(
+                ge=0,
+                description="milliseconds since that boot (never jumps); set when "
+                "`clock_synced` is false: true time = mono_ms + clock.corrected's offset_ms",
+            ),
+        ]
+        | UnsetType
+    ) = UNSET
+    clock_corrected: (
+        Annotated[
+            bool,
+            Meta(description="true: `ts` was corrected on the device once the clock synced"),
+        ]
+        | UnsetType
+    ) = UNSET
 
 
 class _Visit(_Event, frozen=True, kw_only=True):
@@ -135,7 +163,7 @@ class DeviceHealth(_Event, frozen=True, tag="device.health"):
     uptime_s: Count
     fps: Annotated[float, Meta(ge=0)]
     frames: Count
-    display: Literal["starting", "on", "none"]
+    display: Literal["starting", "on", "off", "disconnected", "none"]
     disk_free_bytes: Count
     disk_free_pct: Annotated[float, Meta(ge=0, le=100)]
     cpu_temp_c: float | UnsetType = UNSET
@@ -172,6 +200,47 @@ class DeviceHealth(_Event, frozen=True, tag="device.health"):
     config_rejected: Count = 0
     cert_renewed: Count = 0
     cert_renewal_refused: Count = 0
+    panel_power: Literal["on", "off"] | UnsetType = UNSET
+    panel_method: str | UnsetType = UNSET
+    display_connector: Literal["connected", "disconnected", "unknown"] | UnsetType = UNSET
+
+
+class ClockCorrected(_Event, frozen=True, tag="clock.corrected"):
+    """The clock was synchronised after events of this boot were stamped without it: their
+    true time is `mono_ms + offset_ms`. Events still on the device were corrected there
+    (`clock_corrected`); central corrects those it already holds from `boot_id`."""
+
+    boot_id: Annotated[str, Meta(max_length=64)]
+    offset_ms: Annotated[int, Meta(description="wall clock minus boot clock, once synced")]
+    step_ms: Annotated[
+        int, Meta(description="how far the wall clock moved at synchronisation (estimate)")
+    ]
+    corrected: Annotated[int, Meta(ge=0, description="events corrected on the device")]
+
+
+DisplayPower = Literal["on", "off"]
+
+
+class DisplayPowerChanged(_Event, frozen=True, tag="display.power"):
+    """The panel was put in standby or woken, by the store-hours schedule or an override."""
+
+    power: DisplayPower
+    by: Literal["schedule", "override"]
+    method: Annotated[str, Meta(description='"cec", "dpms" or "none" (picture only)')]
+    until_ts: TimestampMs | None = None
+
+
+class DisplayDisconnected(_Event, frozen=True, tag="display.disconnected"):
+    """No connector reports a display (an HDMI cable out, a dead panel) while the panel
+    should be on. Never sent while it is scheduled off (TVs in standby drop hot-plug)."""
+
+    connectors: list[str]
+
+
+class DisplayConnected(_Event, frozen=True, tag="display.connected"):
+    """A display is back after `display.disconnected`."""
+
+    connectors: list[str]
 
 
 Event = (
@@ -187,6 +256,10 @@ Event = (
     | ConfigApplied
     | ConfigRejected
     | DeviceHealth
+    | ClockCorrected
+    | DisplayPowerChanged
+    | DisplayDisconnected
+    | DisplayConnected
 )
 """One event of a batch on `P/events`."""
 

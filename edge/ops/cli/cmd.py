@@ -1,4 +1,5 @@
-"""`omo-ops cmd --store S --device D screenshot|reload|purge-visitor|set-log-level|reprovision`:
+"""`omo-ops cmd --store S --device D screenshot|reload|purge-visitor|set-log-level|reprovision|
+logs|display`:
 one command to one device; the result is printed, exit 0 when it is `ok`, 1 otherwise."""
 
 from __future__ import annotations
@@ -20,6 +21,12 @@ from edge.ops.errors import OpsError
 LEVELS = ("debug", "info", "warning", "error")
 
 
+def _lines(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 5000:
+        raise argparse.ArgumentTypeError(f"give a number of lines 1-5000, not {text!r}")
+    return int(text)
+
+
 def _arguments(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
     """The wire name of the command (`purge_visitor`) and its `args`."""
     name = str(args.cmd_name)
@@ -27,6 +34,12 @@ def _arguments(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
         return "purge_visitor", {"visitor": args.visitor}
     if name == "set-log-level":
         return "set_log_level", {"level": args.level}
+    if name == "logs":
+        since = int((time.time() - args.since) * 1000) if args.since else 0
+        return "logs", {"lines": args.lines, "since": since}
+    if name == "display":
+        until = int((time.time() + args.for_s) * 1000) if args.for_s else None
+        return "display", {"power": args.power, "until": until}
     return name, {}
 
 
@@ -56,7 +69,7 @@ def _save_screenshot(png_b64: str | None, out: Path) -> str:
 
 def cmd_send(args: argparse.Namespace) -> int:
     from edge.ops.broker import broker_from_args
-    from edge.ops.commands import NoResult, build, send
+    from edge.ops.commands import NoResult, build, send_all
 
     name, cmd_args = _arguments(args)
     out: Path | None = getattr(args, "out", None)
@@ -66,10 +79,17 @@ def cmd_send(args: argparse.Namespace) -> int:
     now_ms = int(time.time() * 1000)
     command = build(name, cmd_args, now_ms, int(args.expires_in * 1000))
     try:
-        result = send(broker, args.store, args.device, command, args.timeout)
+        results = send_all(broker, args.store, args.device, command, args.timeout)
     except NoResult as exc:
         print(f"omo-ops: {exc}", file=sys.stderr)
         return 1
+    result = results[0]
+    if name == "logs" and result.ok:
+        for part in results:
+            for line in part.lines or []:
+                print(line)
+        print(f"{args.store}/{args.device} logs: {result.detail.split(',')[0]}", file=sys.stderr)
+        return 0
     verdict = "ok" if result.ok else "refused"
     print(f"{args.store}/{args.device} {name} {verdict}: {result.detail}")
     if result.ok and out is not None:
@@ -100,4 +120,19 @@ def register(sub: Subcommands) -> None:
     level = csub.add_parser("set-log-level", help="the daemon's log level until it restarts")
     level.add_argument("level", choices=LEVELS)
     csub.add_parser("reprovision", help="the device leaves its store and shows its pairing screen")
+    logs = csub.add_parser("logs", help="the daemon's recent log lines (redacted), to stdout")
+    logs.add_argument("--lines", type=_lines, default=200, metavar="N", help="1-5000 (200)")
+    logs.add_argument(
+        "--since", type=duration_s, default=0.0, metavar="1h", help="only lines this recent"
+    )
+    display = csub.add_parser("display", help="panel power: on, off, or auto (store hours)")
+    display.add_argument("power", choices=("on", "off", "auto"))
+    display.add_argument(
+        "--for",
+        dest="for_s",
+        type=duration_s,
+        default=0.0,
+        metavar="2h",
+        help="then back to the schedule (default: until `auto`)",
+    )
     cmd.set_defaults(fn=cmd_send)

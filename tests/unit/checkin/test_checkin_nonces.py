@@ -1,4 +1,4 @@
-"""Check-in QR nonces (PROTOCOL.md "Check-in QR"): single use, 120 s, rotation, bounded memory."""
+"""Check-in QR nonces (docs/checkin.md): single use, 120 s, rotation, bounded memory."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from edge.checkin.nonces import VERDICTS, NonceBook, qr_url
+from tests.support.examples import examples
 
 URLSAFE = re.compile(r"[A-Za-z0-9_-]+")
 
@@ -192,7 +193,7 @@ def actions(draw: st.DrawFn) -> list[tuple[str, float, int]]:
     )
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(actions())
 def test_property_ok_at_most_once_and_only_within_acceptance(
     steps: list[tuple[str, float, int]],
@@ -224,7 +225,7 @@ def test_property_ok_at_most_once_and_only_within_acceptance(
     assert sum(book.counts().values()) == uses
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(st.lists(st.floats(min_value=0, max_value=200, allow_nan=False), min_size=1, max_size=40))
 def test_property_the_shown_nonce_is_always_fresh_and_usable(advances: list[float]) -> None:
     book = NonceBook()

@@ -30,6 +30,7 @@ from edge.checkin.lan import (
 )
 from edge.checkin.nonces import NonceBook
 from edge.checkin.tokens import TIME_FLOOR_MS, VisitorToken, sign_token
+from tests.support.examples import examples
 
 NOW_MS = TIME_FLOOR_MS + 86_400_000
 HOUR = 3_600_000
@@ -497,7 +498,7 @@ def test_a_busy_port_is_a_lan_error() -> None:
 
 
 @settings(
-    max_examples=40,
+    max_examples=examples(40),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )

@@ -21,6 +21,7 @@ from edge.checkin.tokens import (
     verify_token,
 )
 from edge.errors import ConfigError, EdgeError
+from tests.support.examples import examples
 
 NOW = TIME_FLOOR_MS + 30 * 86_400_000
 HOUR = 3_600_000
@@ -244,14 +245,14 @@ def test_non_string_input_is_malformed() -> None:
         assert reason(junk) == "malformed"  # type: ignore[arg-type]
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=examples(400), deadline=None)
 @given(st.text(max_size=300))
 def test_property_any_text_is_refused_only_with_token_rejected(text: str) -> None:
     with pytest.raises(TokenRejected):
         verify(text, synced=bool(len(text) % 2))
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(st.binary(max_size=300), st.binary(max_size=80))
 def test_property_any_bytes_in_token_form_are_refused(payload: bytes, sig: bytes) -> None:
     with pytest.raises(TokenRejected):
@@ -265,7 +266,7 @@ JSONISH = st.recursive(
 )
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(
     st.dictionaries(
         st.sampled_from(["kid", "visitor", "consent", "segment", "iat", "exp", "x"]), JSONISH
@@ -289,7 +290,7 @@ def test_property_any_signed_json_gives_a_token_or_token_rejected(
         assert got.exp_ms > max(now_ms, TIME_FLOOR_MS)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(
     visitor=st.text(min_size=1, max_size=256),
     consent=st.lists(st.sampled_from(["personalize", "analytics", "x"]), max_size=3),

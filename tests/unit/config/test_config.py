@@ -37,7 +37,7 @@ def test_defaults_are_an_unprovisioned_device() -> None:
     assert config.warnings == ()
     assert config.mqtt.port == 1883
     assert config.mqtt.prefix == "omo/v1"
-    assert config.mqtt.decide_timeout_ms == 800  # PROTOCOL.md default
+    assert config.mqtt.decide_timeout_ms == 800  # the protocol's default (docs/protocol.md)
     assert config.tracker_params == TrackerParams()
     # Every schema key is present, filled with its default.
     for section, keys in SCHEMA.items():

@@ -1,4 +1,4 @@
-"""Signed manifests: every rejection of PROTOCOL.md "Manifest", with real Ed25519 keys."""
+"""Signed manifests: every rejection docs/protocol.md lists, with real Ed25519 keys."""
 
 from __future__ import annotations
 

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from edge.content.player import Impression, Personal, Player
 from edge.content.slides import Slide, make_slide
+from tests.support.examples import examples
 
 A = make_slide(id="a", kind="text", duration_ms=1000, title="A")
 B = make_slide(id="b", kind="text", duration_ms=2000, title="B")
@@ -215,7 +216,7 @@ def check_accounting(impressions: list[Impression], elapsed: float) -> None:
         )
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(playlist=st.lists(slides, min_size=1, max_size=4), steps=actions)
 def test_shown_time_adds_up_when_advanced_each_frame(
     playlist: list[Slide], steps: list[tuple[str, float, int]]
@@ -224,7 +225,7 @@ def test_shown_time_adds_up_when_advanced_each_frame(
     check_accounting(impressions, elapsed)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @example(playlist=[A], steps=[("advance", 0.99, 0), ("preempt", 0.5, 1000)])
 @given(playlist=st.lists(slides, min_size=1, max_size=4), steps=actions)
 def test_shown_time_adds_up_for_any_advance_preempt_sequence(

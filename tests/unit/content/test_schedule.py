@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from edge.content.schedule import Window, is_open, next_change, playing
 from edge.content.slides import Slide, make_slide
 from edge.errors import plain
+from tests.support.examples import examples
 
 BERLIN = ZoneInfo("Europe/Berlin")
 NEW_YORK = ZoneInfo("America/New_York")
@@ -257,7 +258,7 @@ def instants(step_s: int = 1) -> st.SearchStrategy[datetime]:
 NOWS = instants(1).map(lambda t: t + timedelta(microseconds=123)) | instants(60) | instants(1800)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(
     tz=st.sampled_from(ZONES),
     ws=st.lists(windows(), max_size=4),
@@ -282,7 +283,7 @@ def test_playing_is_constant_until_next_change(
         t += timedelta(minutes=30)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(tz=st.sampled_from(ZONES), ws=st.lists(windows(HALF_HOURS), min_size=1, max_size=3))
 def test_stepping_from_change_to_change_visits_every_opening(
     tz: ZoneInfo, ws: list[Window]
@@ -314,7 +315,7 @@ def runs_on(w: Window, day: date) -> bool:
     )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(tz=st.sampled_from(ZONES), w=windows(), now=NOWS)
 def test_never_open_outside_its_days_and_dates(tz: ZoneInfo, w: Window, now: datetime) -> None:
     if not is_open(w, tz, now):
@@ -326,7 +327,7 @@ def test_never_open_outside_its_days_and_dates(tz: ZoneInfo, w: Window, now: dat
         assert runs_on(w, local.date()) or runs_on(w, local.date() - timedelta(days=1))
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(tz=st.sampled_from(ZONES), w=windows(), now=NOWS)
 def test_matches_the_wall_clock_away_from_dst_changes(
     tz: ZoneInfo, w: Window, now: datetime

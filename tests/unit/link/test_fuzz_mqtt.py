@@ -16,10 +16,13 @@ from hypothesis import strategies as st
 from edge.errors import PayloadRejected
 from edge.link.schemas import Command, Decision, parse
 from tests.support import fuzz_targets as ft
+from tests.support.examples import examples
 
-FUZZ = settings(max_examples=150, deadline=None)
+FUZZ = settings(max_examples=examples(150), deadline=None)
 INBOX = settings(
-    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=examples(150),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 
 json_values = st.recursive(

@@ -17,6 +17,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from edge.link import paho_shim
+from tests.support.examples import examples
 
 paho_shim.opt_in_this_thread()  # the equivalence tests decode as the daemon's link does
 
@@ -45,7 +46,7 @@ def publish_packet(
     return body + payload
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(
     topic=st.text(min_size=1, max_size=40).map(str.encode),
     qos=st.integers(0, 2),

@@ -13,6 +13,7 @@ from edge.content.slides import Slide
 from edge.errors import PayloadRejected
 from edge.link.schemas import MAX_PAYLOAD, Decision, EventsAck, parse
 from edge.link.topics import Topics
+from tests.support.examples import examples
 
 TOPICS = Topics("omo/v1", "store-12", "edge-01")
 DECISION_TOPIC = TOPICS.decision
@@ -162,7 +163,7 @@ def test_oversize_payload_is_rejected_even_if_valid() -> None:
     assert str(MAX_PAYLOAD) in err.reason
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(payload=st.binary(max_size=300))
 def test_random_bytes_are_rejected_or_parsed_never_crash(payload: bytes) -> None:
     for topic, kind in ((DECISION_TOPIC, Decision), (ACK_TOPIC, EventsAck)):
@@ -181,7 +182,7 @@ json_values = st.recursive(
 )
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(field=st.sampled_from(sorted(decision())), value=json_values)
 def test_any_field_value_parses_or_is_rejected(field: str, value: Any) -> None:
     try:

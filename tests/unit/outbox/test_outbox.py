@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from edge.ids import new_id
 from edge.outbox.store import MIGRATIONS, Outbox
+from tests.support.examples import examples
 
 DEVICE = "edge-01"
 
@@ -245,7 +246,7 @@ def test_wal_and_schema_version(tmp_path: Path) -> None:
 # -- property: draining delivers every event once, in order -----------------------------
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=examples(30), deadline=None)
 @given(
     chunks=st.lists(st.integers(0, 8), max_size=6),
     max_events=st.integers(1, 5),

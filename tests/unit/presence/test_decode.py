@@ -24,6 +24,7 @@ from edge.presence.decode import (
     decode_frame,
 )
 from edge.presence.formats import LINE_IBEACON_UUID
+from tests.support.examples import examples
 
 # ADVERTS.md sample: company 76 (Apple), iBeacon f7826da6-..., major 1, minor 2, tx 0xc5.
 SAMPLE_IBEACON_HEX = "0215f7826da64fa24e988024bc5b71e0893e00010002c5"
@@ -190,7 +191,7 @@ payloads = st.one_of(
 )
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=examples(500), deadline=None)
 @given(
     manufacturer=st.dictionaries(company_ids, payloads, max_size=3),
     service=st.dictionaries(service_uuids, payloads, max_size=3),
@@ -218,7 +219,7 @@ def test_random_bytes_never_raise(
             assert any(p[:2] == b"\xbe\xac" for p in manufacturer.values())
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(
     u=st.uuids(),
     major=st.integers(0, 0xFFFF),
@@ -232,7 +233,7 @@ def test_ibeacon_round_trip(u: uuid.UUID, major: int, minor: int, tx: int) -> No
     assert beacon.tx_power_1m == tx
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(
     namespace=st.binary(min_size=10, max_size=10),
     instance=st.binary(min_size=6, max_size=6),
@@ -455,7 +456,7 @@ def test_apple_continuity_counts_as_not_a_beacon(payload_hex: str) -> None:
     assert decoder.counters["not_a_beacon"] == 1
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(
     kind=st.sampled_from(CONTINUITY_TYPES),
     length=st.integers(0, 255),
@@ -647,7 +648,7 @@ def test_cache_size_must_be_positive() -> None:
 tx_bytes = st.integers(-128, 127)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(u=st.uuids(), major=st.integers(0, 0xFFFF), minor=st.integers(0, 0xFFFF), tx=tx_bytes)
 def test_ibeacon_encoder_round_trip(u: uuid.UUID, major: int, minor: int, tx: int) -> None:
     payload = encode.ibeacon(u, major, minor, tx)
@@ -659,7 +660,7 @@ def test_ibeacon_encoder_round_trip(u: uuid.UUID, major: int, minor: int, tx: in
         assert beacon == Beacon(f"ibeacon:{u}:{major}:{minor}", "ibeacon", tx)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(
     namespace=st.binary(min_size=10, max_size=10),
     instance=st.binary(min_size=6, max_size=6),
@@ -677,7 +678,7 @@ def test_eddystone_uid_encoder_round_trip(
     )
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(eid=st.binary(min_size=8, max_size=8), tx0=tx_bytes)
 def test_eddystone_eid_round_trip(eid: bytes, tx0: int) -> None:
     beacon = BeaconDecoder().decode({}, {EDDYSTONE_UUID: encode.eddystone_eid(eid, tx0)})
@@ -690,7 +691,7 @@ url_pieces = st.one_of(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(
     scheme=st.sampled_from(["http://www.", "https://www.", "http://", "https://"]),
     pieces=st.lists(url_pieces, max_size=17),
@@ -704,7 +705,7 @@ def test_eddystone_url_round_trip(scheme: str, pieces: list[str], tx0: int) -> N
     assert decoder.decode_frame({}, {EDDYSTONE_UUID: frame}) == EddystoneUrl(url, tx0 - 41)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(
     battery=st.one_of(st.none(), st.integers(1, 0xFFFF)),
     temp_256=st.one_of(st.none(), st.integers(-0x7FFF, 0x7FFF)),
@@ -723,7 +724,7 @@ def test_eddystone_tlm_round_trip(
     )
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(
     company=st.integers(0, 0xFFFF),
     id1=st.binary(min_size=16, max_size=16),
@@ -740,7 +741,7 @@ def test_altbeacon_round_trip(
     assert beacon == Beacon(f"altbeacon:{id1.hex()}:{id2}:{id3}", "altbeacon", rssi)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(
     hwid=st.binary(min_size=5, max_size=5),
     tx=st.one_of(st.none(), st.integers(-128, 126)),

@@ -12,8 +12,9 @@ from hypothesis import strategies as st
 
 from edge.presence.formats import APPLE
 from tests.support import fuzz_targets as ft
+from tests.support.examples import examples
 
-FUZZ = settings(max_examples=300, deadline=None)
+FUZZ = settings(max_examples=examples(300), deadline=None)
 
 company_ids = st.sampled_from([APPLE, 0x0118]) | st.integers(0, 0xFFFF)
 service_uuids = st.sampled_from(ft.SERVICE_KEYS) | st.text(max_size=40)

@@ -11,8 +11,9 @@ from hypothesis import strategies as st
 from edge.errors import TraceLineError
 from edge.presence.trace import parse_line
 from tests.support import fuzz_targets as ft
+from tests.support.examples import examples
 
-FUZZ = settings(max_examples=200, deadline=None)
+FUZZ = settings(max_examples=examples(200), deadline=None)
 
 
 @FUZZ

@@ -13,6 +13,7 @@ from edge.errors import TraceLineError
 from edge.presence.advert import Advert
 from edge.presence.decode import EDDYSTONE_UUID
 from edge.presence.trace import format_advert, parse_line, read_trace
+from tests.support.examples import examples
 from tests.support.paths import DEMO_TRACE
 
 SAMPLE = (
@@ -129,7 +130,7 @@ adverts = st.builds(
 )
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(advert=adverts, address=st.text(max_size=40), line_no=st.integers(1, 10**6))
 def test_format_then_parse_round_trips(advert: Advert, address: str, line_no: int) -> None:
     line = format_advert(advert, address)

@@ -17,6 +17,7 @@ from edge.files import write_atomic
 from edge.provision import bundle as bundles
 from edge.provision import pairing, pki
 from edge.provision.identity import load_or_create, new_device_id
+from tests.support.examples import examples
 
 DEVICE = "omo-abcdefghijklmnop"
 
@@ -124,7 +125,7 @@ def test_codes_are_six_random_digits() -> None:
 
 
 @given(st.binary(max_size=300))
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=examples(400), deadline=None)
 def test_any_bytes_are_rejected_cleanly_or_parsed(data: bytes) -> None:
     try:
         for msg in pairing.parse_frames(data):
@@ -169,7 +170,7 @@ def test_any_bytes_are_rejected_cleanly_or_parsed(data: bytes) -> None:
         ),
     )
 )
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=examples(400), deadline=None)
 def test_json_shaped_junk_is_rejected_cleanly(obj: dict[str, object]) -> None:
     with contextlib.suppress(pairing.FrameError):  # anything else would fail the test
         pairing.parse(json.dumps(obj).encode())

@@ -25,6 +25,7 @@ from edge.signage import painter, text, video
 from edge.signage.painter import paint
 from edge.signage.qr import qr_surface
 from edge.signage.screen import DisplayError, Screen, available_drivers
+from tests.support.examples import examples
 from tests.support.paths import SIGNAGE_CONTENT
 
 CONTENT = SIGNAGE_CONTENT
@@ -241,7 +242,7 @@ def unchecked(kind: str, **fields: object) -> Slide:
     return cls(**{k: v for k, v in fields.items() if k in names})  # type: ignore[no-any-return]
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(40), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     slide=st.builds(
         make_slide,

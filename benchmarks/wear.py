@@ -1,0 +1,314 @@
+"""SD card wear: bytes the daemon writes per day at a busy store's rate.
+
+A busy store: 200 visits an hour (each an enter, a dwell every 30 s, an exit), 1,000
+adverts a second (kept in memory: they write nothing), a slide (an impression) every
+10 s, `device.health` every minute, screenshots off. The day is simulated at speed
+in virtual time: the event timeline goes through the same rules the daemon follows
+(edge/outbox/writer.py: commit when the oldest held event has waited
+`max(group_ms, hold_s)` or a group is full; edge/outbox/sync.py: when idle, linger
+`linger_s` before a batch, then batch after batch until nothing is pending, each
+acknowledged) onto the real `Outbox` (SQLite, WAL, synchronous=FULL, secure_delete).
+
+Measured where this machine allows it: at the block layer, with the state dir on a
+loop-mounted ext4 file system (sectors written from /sys/block/loopN/stat, the ext4
+journal included); else from /proc/self/io `write_bytes` (file data only: no file
+system journal), saying which. Content downloads are counted separately (one 20 MB
+asset written as the daemon writes assets), since they depend on what central sends.
+
+Baseline: the same day with the previous defaults (`hold_s = 0`: each event committed
+within 50 ms; `linger_s = 0`: a batch as soon as anything is committed), in the same
+process on the same file system. Goal: <= 50 MB/day for the daemon's own writes.
+
+    sudo .venv/bin/python benchmarks/wear.py [--hours 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import heapq
+import json
+import os
+import random
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from edge.config import Config
+from edge.files import write_atomic
+from edge.ids import new_id
+from edge.outbox.store import Outbox
+
+VISITS_PER_H = 200
+DWELL_EVERY_S = 30.0
+MEAN_VISIT_S = 60.0
+SLIDE_S = 10.0
+HEALTH_EVERY_S = 60.0
+ACK_AFTER_S = 0.05
+GOAL_MB_PER_DAY = 50.0
+ASSET_BYTES = 20 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Policy:
+    name: str
+    group_s: float
+    group_max: int
+    linger_s: float
+    batch_max_events: int
+    batch_max_bytes: int
+
+
+def policies(extra: list[tuple[float, float]] | None = None) -> list[Policy]:
+    cfg = Config()
+    s, y = cfg.storage, cfg.sync
+    tried = [
+        Policy(f"hold{h:g}_linger{li:g}", h, s.group_max, li, y.batch_max_events, y.batch_max_bytes)
+        for h, li in extra or []
+    ]
+    return [
+        *tried,
+        Policy("baseline", s.group_ms / 1000, s.group_max, 0.0, y.batch_max_events, 64_000),
+        Policy(
+            "defaults",
+            max(s.group_ms / 1000, s.hold_s),
+            s.group_max,
+            y.linger_s,
+            y.batch_max_events,
+            y.batch_max_bytes,
+        ),
+    ]
+
+
+# -- the store's day ----------------------------------------------------------------------
+def _visitor(rng: random.Random) -> str:
+    return "h1:" + "".join(rng.choice("0123456789abcdef") for _ in range(64))
+
+
+def timeline(hours: float, seed: int = 7) -> list[tuple[float, dict[str, Any]]]:
+    """(second of the day, event fields) for every event a busy store makes in `hours`."""
+    rng = random.Random(seed)
+    end = hours * 3600
+    out: list[tuple[float, dict[str, Any]]] = []
+    t = 0.0
+    while True:
+        t += rng.expovariate(VISITS_PER_H / 3600)
+        if t >= end:
+            break
+        who, visit_id, stay = _visitor(rng), new_id(), rng.expovariate(1 / MEAN_VISIT_S)
+        base = {"visitor": who, "visit_id": visit_id, "zone": "near", "rssi": -61}
+        out.append((t, {"type": "visit.enter", **base}))
+        for k in range(1, int(stay // DWELL_EVERY_S) + 1):
+            out.append((t + k * DWELL_EVERY_S, {"type": "visit.dwell", **base}))
+        out.append((t + stay, {"type": "visit.exit", **base, "dwell_ms": int(stay * 1000)}))
+    for k in range(int(end // SLIDE_S)):
+        out.append(
+            (
+                k * SLIDE_S,
+                {
+                    "type": "impression",
+                    "content_id": f"slide-{k % 7}",
+                    "campaign_id": None,
+                    "variant": None,
+                    "request_id": None,
+                    "visitor": None,
+                    "shown_ms": int(SLIDE_S * 1000),
+                },
+            )
+        )
+    health = {f"figure_{n}": n * 1000 for n in range(40)}  # about the size of a real one
+    for k in range(int(end // HEALTH_EVERY_S)):
+        out.append((k * HEALTH_EVERY_S, {"type": "device.health", **health}))
+    out.sort(key=lambda item: item[0])
+    return [(t, e) for t, e in out if t < end]
+
+
+def stamped(t: float, fields: dict[str, Any]) -> dict[str, Any]:
+    return {"id": new_id(), "ts": 1_796_000_000_000 + int(t * 1000), "clock_synced": True, **fields}
+
+
+# -- the daemon's rules in virtual time ----------------------------------------------------
+def run_day(box: Outbox, policy: Policy, events: list[tuple[float, dict[str, Any]]]) -> int:
+    """Feed the day through `policy`'s commit and sync rules; returns transactions made."""
+    agenda: list[tuple[float, int, str]] = []  # (time, order, what)
+    order = 0
+
+    def at(when: float, what: str) -> None:
+        nonlocal order
+        order += 1
+        heapq.heappush(agenda, (when, order, what))
+
+    held: list[dict[str, Any]] = []
+    oldest = 0.0
+    commit_due: float | None = None
+    syncing = False  # a linger or a batch is under way
+    transactions = 0
+    stream = iter(events)
+    upcoming = next(stream, None)
+    while upcoming is not None or agenda:
+        if upcoming is not None and (not agenda or upcoming[0] <= agenda[0][0]):
+            now, fields = upcoming
+            upcoming = next(stream, None)
+            if not held:
+                oldest = now
+            held.append(stamped(now, fields))
+            if len(held) >= policy.group_max:
+                at(now, "commit")
+            elif commit_due is None:
+                commit_due = oldest + policy.group_s
+                at(commit_due, "commit")
+            continue
+        now, _n, what = heapq.heappop(agenda)
+        if what == "commit":
+            commit_due = None
+            if held:
+                box.append(held)
+                transactions += 1
+                held = []
+                if not syncing:
+                    syncing = True
+                    at(now + policy.linger_s, "batch")
+        elif what == "batch":
+            batch = box.next_batch("wear-1", policy.batch_max_events, policy.batch_max_bytes)
+            if batch is None:
+                syncing = False
+                continue
+            transactions += 1
+            at(now + ACK_AFTER_S, f"ack:{batch.batch_id}")
+        elif what.startswith("ack:"):
+            box.ack(what[4:])
+            transactions += 1
+            at(now, "batch")  # a backlog goes on without lingering
+    return transactions
+
+
+# -- measuring -------------------------------------------------------------------------------
+class Meter:
+    """Bytes written, at the block layer (a loop device) or by this process."""
+
+    def __init__(self, loop_device: str | None) -> None:
+        self.loop = loop_device
+        self.where = (
+            f"block layer: /sys/block/{loop_device}/stat sectors written (ext4 journal included)"
+            if loop_device
+            else "/proc/self/io write_bytes (file data only; no file-system journal)"
+        )
+
+    def read(self) -> int:
+        os.sync()
+        if self.loop:
+            fields = Path(f"/sys/block/{self.loop}/stat").read_text().split()
+            return int(fields[6]) * 512
+        for line in Path("/proc/self/io").read_text().splitlines():
+            if line.startswith("write_bytes:"):
+                return int(line.split()[1])
+        return 0
+
+
+@contextlib.contextmanager
+def state_fs(tmp: Path) -> Iterator[tuple[Path, str | None]]:
+    """A fresh ext4 on a loop device (needs root), or a folder on this disk."""
+    image, mount = tmp / "sd.img", tmp / "sd"
+    mount.mkdir()
+    mounted = False
+    if os.geteuid() == 0 and shutil.which("mkfs.ext4"):
+        with open(image, "wb") as f:
+            f.truncate(512 * 1024 * 1024)
+        ok = subprocess.run(["mkfs.ext4", "-q", "-F", str(image)], check=False).returncode == 0
+        mounted = (
+            ok
+            and subprocess.run(
+                ["mount", "-o", "loop", str(image), str(mount)], check=False, capture_output=True
+            ).returncode
+            == 0
+        )
+    try:
+        loop = None
+        if mounted:
+            source = subprocess.run(
+                ["findmnt", "-n", "-o", "SOURCE", str(mount)],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout.strip()
+            loop = Path(source).name
+        yield mount, loop
+    finally:
+        if mounted:
+            subprocess.run(["umount", str(mount)], check=False)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--hours", type=float, default=3.0, help="simulated hours (scaled to 24)")
+    parser.add_argument(
+        "--try",
+        dest="tries",
+        nargs=2,
+        type=float,
+        action="append",
+        metavar=("HOLD_S", "LINGER_S"),
+        help="also measure these settings",
+    )
+    args = parser.parse_args()
+    events = timeline(args.hours)
+    counts: dict[str, int] = {}
+    for _t, e in events:
+        counts[e["type"]] = counts.get(e["type"], 0) + 1
+    scale = 24 / args.hours
+    print(f"a busy store for {args.hours:g} h (x{scale:g} for a day): {counts}")
+    figures: dict[str, Any] = {"hours_simulated": args.hours, "events_per_day": len(events) * scale}
+    with tempfile.TemporaryDirectory() as tmp, state_fs(Path(tmp)) as (folder, loop):
+        meter = Meter(loop)
+        print(f"measured at the {meter.where}")
+        figures["measured_at"] = "block" if loop else "proc_io"
+        for policy in policies(args.tries):
+            state = folder / policy.name
+            state.mkdir()
+            if policy.name == "baseline":  # the outbox as it was made before: 4 KiB pages
+                with contextlib.closing(sqlite3.connect(state / "outbox.sqlite3")) as conn:
+                    conn.execute("PRAGMA page_size=4096")
+                    conn.execute("VACUUM")
+            before = meter.read()
+            started = time.perf_counter()
+            with Outbox(state / "outbox.sqlite3") as box:
+                transactions = run_day(box, policy, events)
+                assert box.pending() == 0, "every event acknowledged by the end"
+            written = meter.read() - before
+            per_day_mb = written * scale / 1e6
+            figures[f"{policy.name}_mb_per_day"] = round(per_day_mb, 1)
+            figures[f"{policy.name}_transactions_per_day"] = round(transactions * scale)
+            print(
+                f"{policy.name:<9} group {policy.group_s:g} s, linger {policy.linger_s:g} s: "
+                f"{transactions * scale:,.0f} transactions/day, {per_day_mb:,.1f} MB/day "
+                f"({written / max(1, len(events)):,.0f} B/event; "
+                f"ran {time.perf_counter() - started:.1f} s)"
+            )
+        before = meter.read()
+        content = folder / "content"
+        content.mkdir()
+        write_atomic(content / "asset.bin", os.urandom(ASSET_BYTES), mode=0o600)
+        asset_mb = (meter.read() - before) / 1e6
+    figures["content_mb_per_20mb_asset"] = round(asset_mb, 1)
+    ratio = figures["baseline_mb_per_day"] / max(0.001, figures["defaults_mb_per_day"])
+    figures["baseline_over_defaults"] = round(ratio, 1)
+    figures["goal_mb_per_day"] = GOAL_MB_PER_DAY
+    figures["goal_met"] = figures["defaults_mb_per_day"] <= GOAL_MB_PER_DAY
+    print(
+        f"defaults write {ratio:.1f}x less than the baseline; goal <= {GOAL_MB_PER_DAY:g} MB/day: "
+        f"{'met' if figures['goal_met'] else 'MISSED'}; content: {asset_mb:.1f} MB per 20 MB asset"
+    )
+    print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,38 @@
+"""The writes that wear an SD card, on the whole device (real Mosquitto, real SQLite): the
+daemon's own events share commits (`[storage] hold_s`) and a quiet store sends them in few
+batches (`[sync] linger_s`); nothing waits for that on the way out. (How many bytes that
+saves is measured in benchmarks/wear.py, not here.)"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from edge.sim.central import CentralSim
+from tests.support.device import running_device
+from tests.support.wait import wait_for
+
+pytestmark = [pytest.mark.timeout(60)]
+
+
+def test_held_and_lingering_events_go_in_few_batches_and_all_arrive_at_shutdown(
+    central: CentralSim, device_config: Callable[..., Path]
+) -> None:
+    config = device_config(
+        speed=20.0,
+        storage={"hold_s": 1.0},
+        sync={"linger_s": 600.0},  # longer than the test: nothing goes before the stop
+        health={"interval_s": 1},
+    )
+    with running_device(config) as device:
+        writer = device.io.outbox.writer
+        assert wait_for(lambda: writer.committed >= 10, 20)
+        assert central.events == {}  # committed, waiting for the linger to end
+        committed = writer.committed
+    # stopping drains: what was held is committed and sent at once, not after 600 s
+    assert len(central.events) >= committed
+    assert len(central.batches) <= 2  # a couple of hundred events: one or two batches
+    types = {e["type"] for e in central.events.values()}
+    assert "device.health" in types and "impression" in types
