@@ -104,6 +104,7 @@ class IoSide:
         prepared = await asyncio.to_thread(prepare, self.base)
         self.config = cfg = await asyncio.to_thread(self.remote_config.startup, prepared.config)
         self._set_log_level(cfg)
+        self.panel.set_config(cfg)  # store hours from a saved overlay
         storage = cfg.storage
         async with (
             OutboxThread(cfg.outbox_path, storage.max_events, storage.max_bytes) as box,
@@ -280,6 +281,7 @@ class IoSide:
         self.config = config
         self.presence.reconfigure(config.tracker_params, config.allow_list)
         self.health.set_config(config)
+        self.panel.set_config(config)
         self._set_log_level(config)
         self.state_changed()
 

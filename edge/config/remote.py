@@ -57,10 +57,12 @@ REMOTE_KEYS: Mapping[str, tuple[str, ...]] = {
     ),
     "health": ("interval_s",),
     "log": ("level",),
+    "panel": ("timezone", "hours", "exceptions"),
 }
 """Settings central may change: presence allow-lists and tracker parameters, the health
-interval, the log level; each applied live (edge/app/io.py, `apply_config`). A key not
-listed here is local only, whatever the overlay says."""
+interval, the log level, the display schedule (store hours); each applied live
+(edge/app/io.py, `_apply_config`). A key not listed here is local only, whatever the
+overlay says."""
 
 STATE_FOLDER = "config"
 VERSIONS_FILE = "versions.json"

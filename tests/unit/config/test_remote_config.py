@@ -123,6 +123,21 @@ def test_a_bad_overlay_is_refused_with_the_reason_and_the_settings_stay(
     assert device.service.live()["device"].version == 5
 
 
+def test_the_store_hours_may_be_remote_and_are_checked_like_the_file(tmp_path: Path) -> None:
+    device = Device(tmp_path)
+    hours = {"mon": "09:00-20:00", "sun": "closed"}
+    device.receive(overlay({"panel": {"hours": hours}}, device=None), topic=TOPICS.store_config)
+    assert dict(device.applied[-1].panel.hours) == hours
+    device.receive(
+        overlay({"panel": {"hours": {"mon": "25:00-26:00"}}}, device=None, version=2),
+        topic=TOPICS.store_config,
+    )
+    assert device.last()[1]["reason"] == "invalid_value"
+    assert device.last()[1]["key"] == "panel.hours"
+    device.receive(overlay({"panel": {"method": "none"}}, version=3))
+    assert device.last()[1]["reason"] == "not_remote"
+
+
 def test_a_lower_or_equal_version_is_refused(tmp_path: Path) -> None:
     device = Device(tmp_path)
     device.receive(overlay({"log": {"level": "debug"}}, version=5))
