@@ -47,7 +47,8 @@ from edge.presence.decode import (
 )
 from edge.presence.trace import read_trace
 
-TRACES = [Path("/work/shared/traces/store-a.jsonl"), Path("/work/shared/traces/store-b.jsonl")]
+SAMPLES = Path(__file__).resolve().parent / "presence"  # the sample traces shipped here
+TRACES = [SAMPLES / "store-a.jsonl", SAMPLES / "store-b.jsonl"]
 OURS_REPEATS = 7
 BEACONTOOLS_REPEATS = 3
 SEED = 20240611

@@ -3,11 +3,11 @@
 Live (`live`) listens to a scanner (BleakSource) until stopped; `t` is seconds
 since the scan started. Replay (`replay`) runs a trace as fast as possible, in
 trace time. Both print through one `ScanPrinter`: decoded beacons (optional),
-presence events, and a counters line at the end (ADVERTS.md), as JSON lines or
+presence events, and a counters line at the end (docs/traces.md), as JSON lines or
 as text lines ending with the same counters as one JSON object.
 
 A diagnostic, not storage: visitor identities are printed unhashed, as
-ADVERTS.md specifies. Nothing is written anywhere unless a live scan is
+docs/traces.md says. Nothing is written anywhere unless a live scan is
 recorded (`record`), and then with every address replaced by a keyed hash
 (edge.presence.record).
 """

@@ -44,3 +44,5 @@ make_venv() {
 BASE_PACKAGES=(python3-venv mosquitto mosquitto-clients)
 # dbus-python (for the fake BlueZ in tests) builds from source; dbus runs the private bus.
 TEST_PACKAGES=(gcc python3-dev libdbus-1-dev libglib2.0-dev pkg-config dbus)
+# postgresql: the throwaway cluster the ingest tests and the fleet benchmark run.
+TEST_PACKAGES+=(postgresql)

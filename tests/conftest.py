@@ -121,3 +121,14 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
     """A 4 MiB tmpfs (needs root, as in CI); skipped where mounting is not allowed."""
     with tmpfs(tmp_path / "small-disk") as mount:
         yield mount
+
+
+@pytest.fixture
+def postgres() -> Iterator[Any]:
+    """A throwaway PostgreSQL cluster on 127.0.0.1 (tests/support/postgres.py), removed after."""
+    from tests.support.postgres import ThrowawayPostgres, pg_bin
+
+    if pg_bin() is None:
+        pytest.skip("PostgreSQL is not installed (scripts/test installs it: apt postgresql)")
+    with ThrowawayPostgres() as pg:
+        yield pg

@@ -146,7 +146,7 @@ class IoSide:
             cfg.tracker_params,
             cfg.allow_list,
             record=self.outbox.record,
-            on_visit=self._while_lit(p.visit),
+            on_approach=self._while_lit(p.visit),
             pseudonyms=lambda: self.pseudonyms,
         )
         self.checkin = CheckinService(

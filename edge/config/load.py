@@ -77,7 +77,8 @@ class Config:
     @property
     def provisioned(self) -> bool:
         """Store id, device id and broker are all known: the device may talk to central."""
-        return bool(self.device.store_id and self.device.device_id and self.mqtt.host)
+        broker = self.mqtt.host or self.mqtt.hosts
+        return bool(self.device.store_id and self.device.device_id and broker)
 
     @property
     def state_dir(self) -> Path:
@@ -153,14 +154,8 @@ def from_mapping(data: Mapping[str, Any], source: Path | None = None) -> Config:
 
 def _cross_checks(config: Config) -> list[str]:
     """Rules between keys; raises ConfigError, returns warnings."""
-    t = config.presence.tracker
-    if not t.immediate_m < t.near_m <= t.exit_m:
-        raise ConfigError(
-            "presence.near_m",
-            t.near_m,
-            f"above presence.immediate_m ({t.immediate_m}) and at most presence.exit_m "
-            f"({t.exit_m})",
-        )
+    for key, value, allowed in config.presence.tracker.problems():
+        raise ConfigError(f"presence.{key}", value, allowed)
     allow_list(config.presence)  # raises ConfigError naming the bad entry
     for name in ("content", "checkin", "config"):
         for kid, pub in getattr(config, name).public_keys.items():
@@ -178,6 +173,14 @@ def _cross_checks(config: Config) -> list[str]:
     if m.host == "auto" and not m.tls_ca:
         raise ConfigError(
             "mqtt.host", "auto", "a broker found by mDNS only with TLS (set mqtt.tls_ca)"
+        )
+    if m.hosts and (m.host == "auto" or (m.host and m.host not in m.hosts)):
+        raise ConfigError("mqtt.host", m.host, "empty or one of mqtt.hosts when hosts is set")
+    if any(not isinstance(h, str) or not h.strip() or h == "auto" for h in m.hosts):
+        raise ConfigError("mqtt.hosts", list(m.hosts), "host names or IP addresses, not empty")
+    if m.reconnect_base_s > m.reconnect_cap_s:
+        raise ConfigError(
+            "mqtt.reconnect_base_s", m.reconnect_base_s, "at most mqtt.reconnect_cap_s"
         )
     ck = config.checkin
     if ck.rotate_s > ck.accept_s:

@@ -56,6 +56,11 @@ class MqttConfig:
     keepalive_s: int = key(30, "an integer 5-600", _between(5, 600))
     session_expiry_s: int = key(604_800, "an integer 0-4294967295", _between(0, 0xFFFFFFFF))
     decide_timeout_ms: int = key(800, "an integer 50-10000", _between(50, 10_000))
+    hosts: tuple[str, ...] = key(
+        [], "a list of host names or IP addresses (a clustered broker's nodes), or []"
+    )
+    reconnect_base_s: float = key(1.0, "a number of seconds 0.1-60", _between(0.1, 60))
+    reconnect_cap_s: float = key(30.0, "a number of seconds 1-3600", _between(1, 3600))
     renew_before: str = key("30d", DURATION_WORDS, positive_duration)
     renew_retry: str = key("1h", DURATION_WORDS, positive_duration)
 

@@ -32,7 +32,7 @@ def check_broker(cfg: config_mod.Config, timeout_s: float = TIMEOUT_S) -> Findin
             "its own content and keeps its events",
             "pair it with `omo-ops provision pair` from the ops laptop",
         )
-    host, port = m.host, m.port
+    host, port = m.host or (m.hosts[0] if m.hosts else ""), m.port  # `hosts`: the first node
     where = f"{host}:{port}"
     unreachable = (
         "check [mqtt] host and port, that the broker runs, and that the network "

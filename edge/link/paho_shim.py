@@ -93,6 +93,17 @@ def install() -> None:
     _packet.decode_publish = decode_publish
 
 
+def aim_next_attempt(client: Any, host: str) -> None:
+    """Point a client's (re)connect attempt that is starting at `host`; from `on_pre_connect`.
+
+    paho keeps one host and its public `host` setter refuses while an attempt is
+    under way, which is exactly when `on_pre_connect` runs; `reconnect()` reads
+    `_host` only after that callback returns, so setting it there aims this very
+    attempt (edge/link/backoff.py: failover over `[mqtt] hosts`).
+    """
+    client._host = host
+
+
 def use_tls_context(client: mqtt.Client, context: ssl.SSLContext) -> None:
     """The next (re)connect of `client` uses `context`: a new CA bundle or certificate
     without a restart. paho's `tls_set_context` refuses a second call, and an existing

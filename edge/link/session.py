@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import ssl
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
@@ -24,6 +26,8 @@ from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from edge import PROTOCOL_VERSION, __version__
+from edge.link import paho_shim
+from edge.link.backoff import ReconnectPlan
 from edge.link.capabilities import capabilities
 from edge.link.client import new_client
 from edge.link.paho_shim import use_tls_context
@@ -91,6 +95,14 @@ class BrokerSettings:
     tls_key: str = ""
     keepalive_s: int = 30
     session_expiry_s: int = 7 * 24 * 3600
+    hosts: tuple[str, ...] = ()
+    reconnect_base_s: float = 1.0
+    reconnect_cap_s: float = 30.0
+
+    @property
+    def nodes(self) -> tuple[str, ...]:
+        """The broker's nodes to fail over between: `hosts`, else the one `host`."""
+        return self.hosts or (self.host,)
 
     @classmethod
     def from_config(cls, mqtt: MqttConfig) -> BrokerSettings:
@@ -143,7 +155,17 @@ class MqttLink:
         client.on_disconnect = self._on_disconnect
         client.on_connect_fail = self._on_connect_fail
         client.on_message = self._on_message
-        client.reconnect_delay_set(min_delay=1, max_delay=30)
+        # paho's own ladder (1, 2, 4 ... s, no jitter) is off: `_before_connect` waits instead,
+        # full jitter over the node list (edge/link/backoff.py), so a broker restart is not
+        # answered by every screen at the same instant.
+        client.reconnect_delay_set(min_delay=0, max_delay=0)
+        self._plan = ReconnectPlan(
+            broker.nodes,
+            channel.client_id(topics.device_id),
+            base_s=broker.reconnect_base_s,
+            cap_s=broker.reconnect_cap_s,
+        )
+        self._stop_waiting = threading.Event()
         client.on_pre_connect = self._before_connect
         if channel.announces_state:
             client.will_set(topics.state, self._state_payload("offline"), qos=1, retain=True)
@@ -171,7 +193,7 @@ class MqttLink:
         persistent = self.channel.persistent
         props.SessionExpiryInterval = self.broker.session_expiry_s if persistent else 0
         self._client.connect_async(
-            self.broker.host,
+            self._plan.node,
             self.broker.port,
             self.broker.keepalive_s,
             clean_start=not persistent,
@@ -182,6 +204,7 @@ class MqttLink:
     def stop(self) -> None:
         """Say offline (retained), disconnect cleanly, stop paho's thread."""
         self._stopping = True
+        self._stop_waiting.set()  # a backoff wait in paho's thread ends now
         if self._client.is_connected() and self.channel.announces_state:
             info = self._client.publish(self.topics.state, self._state_payload("offline"), 1, True)
             deadline = time.monotonic() + 2.0
@@ -195,11 +218,19 @@ class MqttLink:
         self._client.loop_stop()
 
     # -- paho thread callbacks (never touch asyncio objects directly) ----------
-    def _before_connect(self, _client: mqtt.Client, _u: Any) -> None:
+    def _before_connect(self, client: mqtt.Client, _u: Any) -> None:
+        """paho's thread, before each attempt: wait the backoff, aim at the next node."""
+        node, delay = self._plan.next_attempt(random.uniform)
+        if delay > 0 and not self._stopping:
+            log.debug("reconnecting to %s in %.2f s (full-jitter backoff)", node, delay)
+            self._stop_waiting.wait(delay)
+        if self._stopping:  # paho counts this as a failed attempt and its loop ends
+            raise OSError("the link is stopping")
+        paho_shim.aim_next_attempt(client, node)
         b = self.broker
         log.debug(
             "connecting to broker %s:%s as %s%s%s",
-            b.host,
+            node,
             b.port,
             self.topics.device_id,
             f" (user {b.username}, password set)" if b.password else "",
@@ -256,16 +287,16 @@ class MqttLink:
             self._problem(
                 "connect",
                 "broker %s:%s refused the connection: %s",
-                self.broker.host,
+                self._plan.node,
                 self.broker.port,
                 reason,
             )
             return
+        self._plan.connected()
+        node = self._plan.node
         if self.channel.announces_state:  # the asset connection follows quietly
-            self._quiet.resolved(
-                "connect", "connected to broker %s:%s", self.broker.host, self.broker.port
-            )
-            log.info("connected to broker %s:%s", self.broker.host, self.broker.port)
+            self._quiet.resolved("connect", "connected to broker %s:%s", node, self.broker.port)
+            log.info("connected to broker %s:%s", node, self.broker.port)
         # No Local: `P/asset/+` would otherwise bring back our own `P/asset/get`.
         options = SubscribeOptions(qos=1, noLocal=True)
         client.subscribe([(t, options) for t in self.channel.subscriptions(self.topics)])
@@ -276,6 +307,8 @@ class MqttLink:
     def _on_connect_fail(self, _c: mqtt.Client, _u: Any) -> None:
         # paho calls this inside its `except OSError`, so the reason is still at hand.
         exc = sys.exc_info()[1]
+        if self._stopping:
+            return
         if isinstance(exc, ssl.SSLError):
             why = f"TLS handshake failed: {exc.reason or exc}"
             if isinstance(exc, ssl.SSLCertVerificationError):
@@ -285,7 +318,7 @@ class MqttLink:
         self._problem(
             "connect",
             "cannot connect to broker %s:%s (%s); retrying in the background",
-            self.broker.host,
+            self._plan.node,
             self.broker.port,
             why,
         )
@@ -299,7 +332,7 @@ class MqttLink:
         self._problem(
             "connect",
             "lost the broker %s:%s (%s); reconnecting in the background",
-            self.broker.host,
+            self._plan.node,
             self.broker.port,
             reason,
         )
@@ -333,6 +366,11 @@ class MqttLink:
             self._quiet.problem(
                 "incoming-full", "incoming queue full; dropped a message on %s", item.topic
             )
+
+    @property
+    def connect_attempts(self) -> int:
+        """Connection attempts made so far (the first one included)."""
+        return self._plan.attempts
 
     # -- used from the event loop ----------------------------------------------
     def ack(self, item: Incoming) -> None:

@@ -120,7 +120,15 @@ class Connection:
     reconnect) and returns once the broker has confirmed the subscriptions.
     """
 
-    def __init__(self, broker: Broker, subscriptions: list[str], name: str = "omo-ops") -> None:
+    def __init__(
+        self,
+        broker: Broker,
+        subscriptions: list[str],
+        name: str = "omo-ops",
+        *,
+        reconnect_max_s: int = 10,
+    ) -> None:
+        """`reconnect_max_s`: the longest wait between attempts after losing the broker."""
         self.broker = broker
         self.subscriptions = subscriptions
         self._inbox: queue.Queue[Message] = queue.Queue()
@@ -133,7 +141,7 @@ class Connection:
         context = _tls_context(broker.tls) if broker.tls else None
         client = new_client(client_id, tls=context)
         client.connect_timeout = CONNECT_TIMEOUT_S
-        client.reconnect_delay_set(1, 10)
+        client.reconnect_delay_set(1, reconnect_max_s)
         client.on_connect = self._on_connect
         client.on_subscribe = self._on_subscribe
         client.on_disconnect = self._on_disconnect

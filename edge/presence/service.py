@@ -1,9 +1,11 @@
 """Presence in the daemon: adverts from the source, through the pure pipeline, to events.
 
-Every visit event is recorded (pseudonymised where the store asks for it);
-a visitor who comes near is handed to personalisation. The source's adverts
-and the tracker's clock are two tasks; a source that fails is restarted by
-the supervisor, and the screen plays on meanwhile.
+Every event of both streams is recorded (pseudonymised where the store asks
+for it), with the fields edge/presence/events.py lists. The fast trigger
+(`approach.enter`) hands the visitor to personalisation, which asks central
+for a decision; the counted visit (`visit.*`) only goes to the outbox. The
+source's adverts and the tracker's clock are two tasks; a source that fails
+is restarted by the supervisor, and the screen plays on meanwhile.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -19,6 +22,7 @@ from edge.ids import new_id, short_visitor
 from edge.presence.advert import AdvertSource
 from edge.presence.allow import AllowList
 from edge.presence.decode import BeaconDecoder
+from edge.presence.events import APPROACH_ENTER, VISIT_ENTER, VISIT_EXIT, outbox_fields
 from edge.presence.pipeline import PresencePipeline
 from edge.presence.pseudonym import Pseudonymizer
 from edge.presence.tracker import PresenceEvent, TrackerParams
@@ -28,7 +32,7 @@ from edge.runtime.supervisor import Task
 log = logging.getLogger(__name__)
 
 Record = Callable[[str, dict[str, Any]], None]
-OnVisit = Callable[[str, str, str], None]  # visitor (public form), visit id, zone
+OnApproach = Callable[[str, str, str], None]  # visitor (public form), visit id, zone
 
 
 class PresenceService(Service):
@@ -41,13 +45,13 @@ class PresenceService(Service):
         allow: AllowList,
         *,
         record: Record,
-        on_visit: OnVisit,
+        on_approach: OnApproach,
         pseudonyms: Callable[[], Pseudonymizer],
     ) -> None:
         self.source = source
         self.pipeline = PresencePipeline(params, new_id, BeaconDecoder(allow))
         self._record = record
-        self._on_visit = on_visit
+        self._on_approach = on_approach
         self._pseudonyms = pseudonyms
         self.adverts = 0
         self.visitors: set[str] = set()
@@ -81,20 +85,21 @@ class PresenceService(Service):
         pseudonyms = self._pseudonyms()
         for ev in events:
             visitor = pseudonyms.public(ev.visitor)
-            fields: dict[str, Any] = {
-                "visitor": visitor,
-                "visit_id": ev.visit_id,
-                "zone": ev.zone,
-                "rssi": ev.rssi,
-            }
-            if ev.dwell_ms is not None:
-                fields["dwell_ms"] = ev.dwell_ms
-            self._record(ev.type, fields)
-            if ev.type == "visit.enter":
+            # tracker time runs on the source's clock; `since` goes onto the wall clock
+            now_ms = int(time.time() * 1000) - round((self.source.now() - ev.t) * 1000)
+            self._record(ev.type, outbox_fields(ev, visitor, now_ms))
+            if ev.type == APPROACH_ENTER:
                 self.visitors.add(visitor)
-                log.info("visitor entered: %s (%s)", short_visitor(visitor), ev.zone)
-                self._on_visit(visitor, ev.visit_id, ev.zone)
-            elif ev.type == "visit.exit":
+                log.info("visitor approached: %s (%s)", short_visitor(visitor), ev.zone)
+                self._on_approach(visitor, ev.visit_id, ev.zone)
+            elif ev.type == VISIT_ENTER:
+                log.info(
+                    "visitor entered: %s (%s, stay began %.0f s ago)",
+                    short_visitor(visitor),
+                    ev.zone,
+                    ev.t - ev.since,
+                )
+            elif ev.type == VISIT_EXIT:
                 log.info(
                     "visitor left: %s after %.0f s",
                     short_visitor(visitor),
@@ -123,6 +128,7 @@ class PresenceService(Service):
         figures: dict[str, int | float | str] = {
             "adverts": self.adverts,
             "visitors_present": self.pipeline.tracker.visitors_present,
+            "beacons_tracked": self.pipeline.tracker.beacons,
         }
         figures.update({f"decode_{k}": v for k, v in self.pipeline.decoder.counters.items()})
         figures.update({f"scanner_{k}": v for k, v in self.source.health().items()})

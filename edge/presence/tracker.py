@@ -1,26 +1,25 @@
-"""Presence tracking: decoded beacons + RSSI in, enter/dwell/exit events out. Pure.
+"""Presence tracking: decoded beacons + RSSI in, two streams of events out. Pure.
 
-Per beacon, a one-dimensional Kalman filter follows the received level
-relative to the beacon's advertised 1 m power, so beacons of every make are
-judged on one scale and the filter weighs each advert by how much it knows
-already (a beacon heard ten times a second settles faster than one heard
-once a second). Fast noise (about 4 dB per advert) is the measurement noise;
-people walking change the level by a few dB a second, the process noise.
+The model (edge/presence/model.py) and its filter (edge/presence/filterbank.py)
+give, for every beacon in view and every frame (`frame_s`), the probability
+that its carrier is within `near_m`, within `exit_m`, near and not merely
+passing by, and that it has stopped within `near_m` for `min_stop_s` (or has
+left after such a stop). Two decisions read those numbers:
 
-Deciding on that level alone either flaps or lets every passer-by in, so
-both edges of a visit are sequential tests (CUSUM) on evidence in dB·s:
+- the trigger (`approach.*`): enters once P(near, not passing by) reaches
+  `trigger_probability`; ends once P(within exit_m) falls below
+  `trigger_release_probability`. Fast, and a passer-by may set it off;
+- the visit (`visit.*`): enters once P(qualifying stop) reaches
+  `visit_probability`, carrying `since`, the estimated start of the stay;
+  ends once P(within exit_m) falls below `visit_release_probability`. Because
+  the visit label stays in the state while the carrier walks away (until
+  `gone_m`), the evidence that someone left after a stop still counts: the
+  decision is a fixed-lag one, made at most a few seconds after they left.
+  A new visit of the same beacon needs P(visit) to have fallen below
+  `visit_rearm_probability` first: one stay, one visit.
 
-- enter when the evidence of being closer than `near_m` adds up to
-  `enter_evidence_dbs`: someone at 1 m enters in about a second, someone
-  hovering at the edge takes longer, a passer-by's brief peak rarely makes it;
-- exit when the evidence of being beyond `exit_m` adds up to
-  `exit_evidence_dbs`, or when the beacon has not been heard for
-  `absence_timeout_s` (checked on `tick`, so a silent phone leaves on time).
-
-`near_m` < `exit_m` is the hysteresis: a visitor standing still with a phone
-in a bag wobbles by several dB without ending the visit. Distances assume
-log-distance path loss and `body_loss_db` of absorption by the body or bag
-that carries the beacon (0-6 dB in practice; its mean is the fairest guess).
+A beacon unheard for `absence_timeout_s` ends whatever is open and is
+forgotten, so memory is bounded by the beacons heard in that time.
 """
 
 from __future__ import annotations
@@ -28,70 +27,36 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+
+import numpy as np
 
 from edge.presence.decode import Beacon
+from edge.presence.events import (
+    APPROACH_ENTER,
+    APPROACH_EXIT,
+    VISIT_DWELL,
+    VISIT_ENTER,
+    VISIT_EXIT,
+    PresenceEvent,
+)
+from edge.presence.filterbank import FilterBank
+from edge.presence.model import IMMEDIATE, LEVEL, NEAR, TRIGGER, VISIT, WITHIN_EXIT, MotionModel
+from edge.presence.params import TrackerParams
 
-Zone = Literal["immediate", "near", "far"]
-ZONE_RANK: dict[str, int] = {"far": 0, "near": 1, "immediate": 2}
+__all__ = [
+    "DEFAULT_TX_POWER_1M",
+    "ZONE_RANK",
+    "PresenceEvent",
+    "Tracker",
+    "TrackerParams",
+    "distance_m",
+    "level_at",
+]
+
 DEFAULT_TX_POWER_1M = -59
-OUTLIER_SIGMAS = 2.5
-Rule = Callable[[float], bool]
-
-
-def _tuning(default: float, allowed: str = "a positive number", check: Rule | None = None) -> Any:
-    """A tuning field; its metadata makes it a `[presence]` config key (edge/config/keys.py)."""
-    rule = check if check is not None else (lambda v: v > 0)
-    return field(default=default, metadata={"allowed": allowed, "check": rule})
-
-
-@dataclass(frozen=True, slots=True)
-class TrackerParams:
-    """Tuning; every field is a `[presence]` config key of the same name (units in the name)."""
-
-    path_loss_exponent: float = _tuning(2.2)  # 2 in free space, 2-3 indoors
-    # typical absorption by the body or bag carrying the beacon; 0: carried in the open
-    body_loss_db: float = _tuning(3.0, "a number 0-20", lambda v: 0 <= v <= 20)
-    process_noise_db2_per_s: float = _tuning(4.0)  # how fast a walking person's level may change
-    measurement_noise_db2: float = _tuning(25.0)  # per-advert noise (about 4-5 dB)
-    immediate_m: float = _tuning(0.5)
-    near_m: float = _tuning(2.5)  # a visit needs evidence of being closer than this ("near")
-    exit_m: float = _tuning(3.0)  # ... and ends on evidence of being beyond this (hysteresis)
-    enter_evidence_dbs: float = _tuning(8.0)  # dB·s above the near level that start a visit
-    exit_evidence_dbs: float = _tuning(3.0)  # dB·s below the exit level that end it
-    exit_confidence_sigmas: float = _tuning(1.0)  # ... from the estimate plus this many sigmas
-    evidence_step_max_s: float = _tuning(1.0)  # one advert counts for at most this long
-    absence_timeout_s: float = _tuning(5.0)  # unheard this long: the visit ends
-    dwell_interval_s: float = _tuning(30.0)  # a visit.dwell this often
-    forget_after_s: float = _tuning(60.0)  # drop the state of beacons unheard this long
-
-
-@dataclass(frozen=True, slots=True)
-class PresenceEvent:
-    """`visit.enter`, `visit.dwell` or `visit.exit` for one visitor at tracker time `t`."""
-
-    type: str
-    visitor: str
-    visit_id: str
-    zone: str
-    rssi: int
-    t: float
-    since: float
-    dwell_ms: int | None = None
-
-
-@dataclass(slots=True)
-class _Track:
-    level: float  # Kalman estimate of RSSI minus advertised 1 m power, dB
-    variance: float
-    updated: float  # time of the last advert
-    power_1m: int
-    visit_id: str | None = None
-    zone: str = "far"
-    since: float = 0.0
-    last_dwell: float = 0.0
-    last_near: float = 0.0
-    evidence: float = 0.0  # enter evidence outside a visit, exit evidence inside one
+ZONE_RANK: dict[str, int] = {"far": 0, "near": 1, "immediate": 2}
+HALF = 0.5  # a zone is where the carrier more likely is than not
+NEAR_RESET = 0.2  # below this P(near), with nothing open, the stay's start is forgotten
 
 
 def distance_m(
@@ -103,118 +68,206 @@ def distance_m(
 
 
 def level_at(distance: float, params: TrackerParams) -> float:
-    """The relative level (dB from the 1 m power) expected at `distance`."""
+    """The level (dB from the advertised 1 m power) of a typical beacon at `distance`."""
     return -params.body_loss_db - 10 * params.path_loss_exponent * math.log10(distance)
+
+
+@dataclass(slots=True)
+class _Beacon:
+    identity: str
+    row: int
+    power_1m: int
+    heard: float  # time of the last advert
+    count: int = 0  # adverts in the open frame ...
+    total: float = 0.0  # ... and the sum of their levels
+    approach_id: str | None = None  # the open trigger's visit id ...
+    approach_since: float = 0.0  # ... and when it began
+    visit_id: str | None = None  # the open visit's id
+    pending_id: str | None = None  # id of the latest trigger that is not (yet) a visit
+    armed: bool = True  # a new visit may start
+    near_since: float | None = None  # when the carrier came within near_m this time
+    closest: str = "near"  # closest zone since then
+    last_near: float = 0.0  # last frame within exit_m
+    since: float = 0.0  # the open visit's start
+    last_dwell: float = 0.0
 
 
 @dataclass
 class Tracker:
     params: TrackerParams
     new_visit_id: Callable[[], str]
-    _tracks: dict[str, _Track] = field(default_factory=dict)
+    _beacons: dict[str, _Beacon] = field(default_factory=dict)
+    _rows: list[_Beacon] = field(default_factory=list)
+    _frame_end: float | None = None
 
     def __post_init__(self) -> None:
-        p = self.params
-        self._near_level = level_at(p.near_m, p)
-        self._exit_level = level_at(p.exit_m, p)
-        self._immediate_level = level_at(p.immediate_m, p)
+        self.model = MotionModel(self.params)
+        self.bank = FilterBank(self.model)
 
-    def zone_of(self, level: float) -> Zone:
-        if level >= self._immediate_level:
-            return "immediate"
-        if level >= self._near_level:
-            return "near"
-        return "far"
-
+    # -- input ------------------------------------------------------------------------
     def observe(self, beacon: Beacon, rssi: int, now: float) -> list[PresenceEvent]:
-        """Feed one advert of `beacon`; returns the events it causes (maybe none)."""
-        p = self.params
+        """Feed one advert of `beacon`; returns the events due by `now` (any beacon's)."""
+        events = self.tick(now)
         power = DEFAULT_TX_POWER_1M if beacon.tx_power_1m is None else beacon.tx_power_1m
-        measured = rssi - power
-        track = self._tracks.get(beacon.identity)
-        if track is None:
-            track = _Track(measured, p.measurement_noise_db2, now, power)
-            self._tracks[beacon.identity] = track
-            step = 0.0
-        else:
-            elapsed = max(0.0, now - track.updated)
-            step = min(elapsed, p.evidence_step_max_s)
-            prior = track.variance + p.process_noise_db2_per_s * elapsed
-            innovation_var = prior + p.measurement_noise_db2
-            gain = prior / innovation_var
-            # A multipath fade can drop one advert by 20 dB; count it as a 2.5 sigma drop at
-            # most, so one fade cannot end a visit. Rises are not limited: nothing fakes those,
-            # and someone walking up must be seen at once.
-            floor = -OUTLIER_SIGMAS * math.sqrt(innovation_var)
-            track.level += gain * max(floor, measured - track.level)
-            track.variance = prior * (1 - gain)
-            track.updated = now
-            track.power_1m = power
-        level = track.level
-        if track.visit_id is None:
-            track.evidence = max(0.0, track.evidence + (level - self._near_level) * step)
-            if track.evidence < p.enter_evidence_dbs:
-                return []
-            track.visit_id, track.since = self.new_visit_id(), now
-            track.zone = self.zone_of(max(level, self._near_level))
-            track.last_dwell = track.last_near = now
-            track.evidence = 0.0
-            return [self._event("visit.enter", beacon.identity, track, now)]
-        if ZONE_RANK[self.zone_of(level)] > ZONE_RANK[track.zone]:
-            track.zone = self.zone_of(level)
-        if level >= self._exit_level:
-            track.last_near = now
-        # Exit on the optimistic edge of the estimate: a sparse beacon must be clearly gone.
-        upper = level + p.exit_confidence_sigmas * math.sqrt(track.variance)
-        track.evidence = max(0.0, track.evidence + (self._exit_level - upper) * step)
-        if track.evidence >= p.exit_evidence_dbs:
-            return [self._end_visit(beacon.identity, track, now)]
-        return []
+        b = self._beacons.get(beacon.identity)
+        if b is None:
+            b = _Beacon(beacon.identity, self.bank.add(), power, now)
+            self._beacons[beacon.identity] = b
+            self._rows.append(b)
+        b.count += 1
+        b.total += rssi - power
+        b.heard = now
+        b.power_1m = power
+        return events
 
     def tick(self, now: float) -> list[PresenceEvent]:
-        """Time passes: emit dwells and exits due by `now`, forget stale beacons."""
-        p = self.params
+        """Time passes: run every frame that ended by `now`; returns the events they cause."""
+        frame = self.params.frame_s
+        if self._frame_end is None:
+            self._frame_end = (math.floor(now / frame) + 1) * frame
         events: list[PresenceEvent] = []
-        for visitor, track in list(self._tracks.items()):
-            if track.visit_id is not None:
-                if now - track.updated >= p.absence_timeout_s:
-                    events.append(self._end_visit(visitor, track, now))
-                elif now - track.last_dwell >= p.dwell_interval_s:
-                    track.last_dwell = now
-                    events.append(self._event("visit.dwell", visitor, track, now))
-            if track.visit_id is None and now - track.updated >= p.forget_after_s:
-                del self._tracks[visitor]
+        while self._frame_end <= now:
+            if not self._rows:  # nothing to filter: jump to the frame holding `now`
+                self._frame_end = (math.floor(now / frame) + 1) * frame
+                break
+            events += self._frame(self._frame_end, now)
+            self._frame_end += frame
         return events
 
     def close_all(self, now: float) -> list[PresenceEvent]:
-        """Exit every open visit (the trace ended, the daemon is stopping)."""
-        return [
-            self._end_visit(visitor, track, now)
-            for visitor, track in self._tracks.items()
-            if track.visit_id is not None
-        ]
-
-    def _event(self, kind: str, visitor: str, track: _Track, now: float) -> PresenceEvent:
-        assert track.visit_id is not None
-        rssi = round(track.level + track.power_1m)
-        dwell_ms = round((track.last_near - track.since) * 1000) if kind == "visit.exit" else None
-        return PresenceEvent(
-            kind, visitor, track.visit_id, track.zone, rssi, now, track.since, dwell_ms
-        )
-
-    def _end_visit(self, visitor: str, track: _Track, now: float) -> PresenceEvent:
-        event = self._event("visit.exit", visitor, track, now)
-        track.visit_id, track.zone, track.evidence = None, "far", 0.0
-        return event
+        """End every open trigger and visit (the trace ended, the daemon is stopping)."""
+        events: list[PresenceEvent] = []
+        for b in self._rows:
+            events += self._close(b, now)
+        return events
 
     def forget(self, which: Callable[[str], bool]) -> int:
         """Drop the state of every identity `which` picks (a purge), without an exit event:
         nothing more is recorded about that visit. Returns how many were dropped."""
-        gone = [identity for identity in self._tracks if which(identity)]
-        for identity in gone:
-            del self._tracks[identity]
+        gone = [b for b in self._rows if which(b.identity)]
+        for b in gone:
+            self._drop(b)
         return len(gone)
 
     @property
     def visitors_present(self) -> int:
-        return sum(1 for t in self._tracks.values() if t.visit_id is not None)
+        """Beacons with an open trigger or visit."""
+        return sum(1 for b in self._rows if b.approach_id or b.visit_id)
+
+    @property
+    def beacons(self) -> int:
+        """Beacons the filter holds (heard within absence_timeout_s)."""
+        return len(self._rows)
+
+    # -- one frame --------------------------------------------------------------------
+    def _frame(self, end: float, now: float) -> list[PresenceEvent]:
+        rows = self._rows
+        counts = np.fromiter((b.count for b in rows), float, len(rows))
+        totals = np.fromiter((b.total for b in rows), float, len(rows))
+        for b in rows:
+            b.count, b.total = 0, 0.0
+        self.bank.step(counts, totals)
+        events: list[PresenceEvent] = []
+        timeout = self.params.absence_timeout_s
+        gone: list[_Beacon] = []
+        for b, probs in zip(rows, self.bank.summary().tolist(), strict=True):
+            if end - b.heard >= timeout:
+                events += self._close(b, now)
+                gone.append(b)
+            else:
+                events += self._decide(b, probs, end, now)
+        for b in gone:
+            self._drop(b)
+        return events
+
+    def _decide(
+        self, b: _Beacon, probs: list[float], end: float, now: float
+    ) -> list[PresenceEvent]:
+        p = self.params
+        near, within, trigger, visit = probs[NEAR], probs[WITHIN_EXIT], probs[TRIGGER], probs[VISIT]
+        idle = b.approach_id is None and b.visit_id is None and b.pending_id is None and b.armed
+        if idle and near < NEAR_RESET and trigger < p.trigger_probability:
+            b.near_since = None  # far from anything: nothing to decide (most beacons, most frames)
+            return []
+        zone = "immediate" if probs[IMMEDIATE] >= HALF else "near"
+        rssi = round(probs[LEVEL] + b.power_1m)
+        if near >= HALF:
+            if b.near_since is None:
+                b.near_since, b.closest = end, zone
+            elif ZONE_RANK[zone] > ZONE_RANK[b.closest]:
+                b.closest = zone
+        if within >= HALF:
+            b.last_near = b.heard  # to the last advert, not through a silence
+        events: list[PresenceEvent] = []
+        if b.approach_id is None:
+            if trigger >= p.trigger_probability:
+                vid = b.visit_id or b.pending_id or self.new_visit_id()
+                if b.visit_id is None:
+                    b.pending_id = vid
+                b.approach_id, b.approach_since = vid, end
+                events.append(PresenceEvent(APPROACH_ENTER, b.identity, vid, zone, rssi, now, end))
+        elif within < p.trigger_release_probability:
+            events.append(self._approach_exit(b, zone, rssi, now))
+        if b.visit_id is None:
+            if b.armed and visit >= p.visit_probability:
+                events.append(self._visit_enter(b, rssi, end, now))
+        elif within < p.visit_release_probability:
+            events.append(self._visit_exit(b, rssi, now))
+        elif end - b.last_dwell >= p.dwell_interval_s:
+            b.last_dwell = end
+            events.append(
+                PresenceEvent(VISIT_DWELL, b.identity, b.visit_id, b.closest, rssi, now, b.since)
+            )
+        if visit < p.visit_rearm_probability:
+            b.armed = True
+            if b.approach_id is None and b.visit_id is None:
+                b.pending_id = None  # that trigger was not a visit, and will not become one
+        if b.approach_id is None and b.visit_id is None and near < NEAR_RESET:
+            b.near_since = None
+        return events
+
+    def _visit_enter(self, b: _Beacon, rssi: int, end: float, now: float) -> PresenceEvent:
+        vid = b.pending_id or self.new_visit_id()
+        b.visit_id, b.pending_id, b.armed = vid, None, False
+        if b.near_since is None:  # confident of a stop, never more likely near than not
+            b.since, b.closest = end - self.params.min_stop_s, "near"
+        else:
+            b.since = b.near_since
+        b.last_dwell = end
+        b.last_near = max(b.last_near, b.since)
+        return PresenceEvent(VISIT_ENTER, b.identity, vid, b.closest, rssi, now, b.since)
+
+    def _approach_exit(self, b: _Beacon, zone: str, rssi: int, now: float) -> PresenceEvent:
+        assert b.approach_id is not None
+        event = PresenceEvent(
+            APPROACH_EXIT, b.identity, b.approach_id, zone, rssi, now, b.approach_since
+        )
+        b.approach_id = None
+        return event
+
+    def _visit_exit(self, b: _Beacon, rssi: int, now: float) -> PresenceEvent:
+        assert b.visit_id is not None
+        dwell = round(max(0.0, b.last_near - b.since) * 1000)
+        event = PresenceEvent(
+            VISIT_EXIT, b.identity, b.visit_id, b.closest, rssi, now, b.since, dwell
+        )
+        b.visit_id = None
+        return event
+
+    def _close(self, b: _Beacon, now: float) -> list[PresenceEvent]:
+        """End b's open trigger and visit (silence, or the end of the run)."""
+        rssi = round(self.bank.level_db(b.row) + b.power_1m)
+        events: list[PresenceEvent] = []
+        if b.approach_id is not None:
+            events.append(self._approach_exit(b, b.closest, rssi, now))
+        if b.visit_id is not None:
+            events.append(self._visit_exit(b, rssi, now))
+        return events
+
+    def _drop(self, b: _Beacon) -> None:
+        moved = self.bank.remove(b.row)
+        last = self._rows.pop()
+        if moved != b.row:
+            self._rows[b.row] = last
+            last.row = b.row
+        del self._beacons[b.identity]

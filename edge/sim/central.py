@@ -77,6 +77,8 @@ class CentralSim:
         self.duplicates = 0
         self.batches: Counter[str] = Counter()
         self.decisions = 0
+        self.decide_requests: list[dict[str, Any]] = []
+        """Every decide request's body, in arrival order."""
         self.states: dict[str, dict[str, Any]] = {}
         self.bad_payloads = 0
         self.assets: dict[str, bytes] = {}  # sha256 -> bytes it serves on P/asset/get
@@ -155,6 +157,8 @@ class CentralSim:
         response_topic = getattr(props, "ResponseTopic", None)
         if not response_topic:
             raise ValueError("decide request without a Response Topic")
+        with self._lock:
+            self.decide_requests.append(dict(body))
         visitor = str(body["visitor"])
         known = self.known is None or visitor in self.known
         slide = coupon_for(visitor) if known else None

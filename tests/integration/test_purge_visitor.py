@@ -30,7 +30,7 @@ from tests.support.wait import wait_for
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
 DEVICE = "omo/v1/store-1/screen-1"
-TARGET = "eddystone-uid:8b0ca750e7a74e14bd99:ea071e452217"  # visits twice in demo.jsonl
+TARGET = "eddystone-uid:8b0ca750e7a74e14bd99:ea071e452217"  # the first visit in demo.jsonl
 OTHER = "eddystone-uid:8b0ca750e7a74e14bd99:16c6e9c9bf35"  # stays: the search can see
 MEMBER = "member:purge-me"
 OLD_KEY = bytes(range(100, 132))  # a key the platform provisioned earlier
@@ -69,8 +69,8 @@ def test_nothing_about_a_purged_visitor_remains(
         central.publish(f"{DEVICE}/checkin", json.dumps({**body, "ts": 1}).encode())
         assert wait_for(lambda: "check-in via central committed" in proc.stdout, 10)
         left = f"visitor left: {short_visitor(target)}"
-        assert wait_for(lambda: proc.stdout.count(left) == 2, 40), proc.stdout
-        assert wait_for(lambda: proc.stdout.count("visitor entered") >= 17, 20)  # trace over
+        assert wait_for(lambda: proc.stdout.count(left) == 1, 40), proc.stdout
+        assert wait_for(lambda: proc.stdout.count("visitor entered") >= 12, 20)  # trace over
         before = outbox_bytes(db)
         assert all(v.encode() in before for v in (target, member, other))
         assert nonce.encode() in nonce_file.read_bytes()
@@ -81,7 +81,7 @@ def test_nothing_about_a_purged_visitor_remains(
         assert wait_for(lambda: {by_identity, by_pseudonym} <= set(central.cmd_results), 10)
         first, second = central.cmd_results[by_identity], central.cmd_results[by_pseudonym]
         assert first["ok"] and second["ok"], (first, second)
-        assert int(first["detail"].split()[0]) >= 4  # two enters, two exits, more
+        assert int(first["detail"].split()[0]) >= 4  # its approach and its visit, enters and exits
         assert int(second["detail"].split()[0]) >= 2  # the check-in, its impression
         assert "1 check-in nonces" in second["detail"]
 

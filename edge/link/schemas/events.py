@@ -63,7 +63,21 @@ class _Visit(_Event, frozen=True, kw_only=True):
 
 
 class VisitEnter(_Visit, frozen=True, tag="visit.enter"):
-    """A counted visit began (someone stayed within about 2.5 m)."""
+    """A counted visit began (someone stayed within about 2.5 m). It is recorded once the
+    device is confident, up to 10 s after the person left; `since` is when the stay began."""
+
+    since: (
+        Annotated[
+            int,
+            Meta(
+                ge=0,
+                le=2**63 - 1,
+                description="when the stay began, ms since the Unix epoch (`ts` is when the "
+                "device became confident); absent only from devices that predate approach.*",
+            ),
+        ]
+        | UnsetType
+    ) = UNSET
 
 
 class VisitDwell(_Visit, frozen=True, tag="visit.dwell"):
@@ -74,6 +88,25 @@ class VisitExit(_Visit, frozen=True, tag="visit.exit"):
     """The visit ended; `dwell_ms` is how long it lasted."""
 
     dwell_ms: Count
+
+
+class _Approach(_Visit, frozen=True, kw_only=True):
+    visit_id: Annotated[
+        Id,
+        Meta(
+            description="the visit_id of the counted visit this approach became; a passer-by's "
+            "approach keeps an id that no visit.* event carries"
+        ),
+    ]
+
+
+class ApproachEnter(_Approach, frozen=True, tag="approach.enter"):
+    """Someone came near: the fast trigger that asks central for a decision. A passer-by
+    may cause one; only visit.* events count visits."""
+
+
+class ApproachExit(_Approach, frozen=True, tag="approach.exit"):
+    """The person who caused the approach.enter with this `visit_id` is no longer near."""
 
 
 class CheckinEvent(_Event, frozen=True, tag="checkin"):
@@ -171,6 +204,7 @@ class DeviceHealth(_Event, frozen=True, tag="device.health"):
     memory_available_bytes: Count | UnsetType = UNSET
     adverts: Count = 0
     visitors_present: Count = 0
+    beacons_tracked: Count = 0
     scanner_state: str = ""
     scanner: Figures = {}
     decode: dict[str, int] = {}
@@ -247,6 +281,8 @@ Event = (
     VisitEnter
     | VisitDwell
     | VisitExit
+    | ApproachEnter
+    | ApproachExit
     | CheckinEvent
     | Impression
     | ContentRejected

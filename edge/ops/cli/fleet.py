@@ -51,8 +51,79 @@ def cmd_acl(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sim(args: argparse.Namespace) -> int:
+    """N simulated screens (edge/sim/fleet.py) at the daemon's traffic rates until stopped."""
+    import signal
+    import tempfile
+    from urllib.parse import urlsplit
+
+    from edge.errors import EdgeError
+    from edge.link.session import BrokerSettings
+    from edge.sim.fleet import Fleet, FleetPlan
+
+    parts = urlsplit(args.broker)
+    if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
+        raise EdgeError(f"--broker {args.broker!r}: give mqtt://HOST:PORT or mqtts://HOST:PORT")
+    if parts.scheme == "mqtts" and not (args.tls_ca and args.device_certs):
+        raise EdgeError("mqtts:// needs --tls-ca and --device-certs (DEVICE.crt, DEVICE.key)")
+    port = parts.port or (8883 if parts.scheme == "mqtts" else 1883)
+    tls_ca = str(args.tls_ca) if parts.scheme == "mqtts" else ""
+    state_dir = args.state_dir or Path(tempfile.mkdtemp(prefix="omo-fleet-sim-"))
+    plan = FleetPlan(
+        args.devices,
+        BrokerSettings(parts.hostname, port, tls_ca=tls_ca),
+        state_dir,
+        shards=args.shards,
+        certs_dir=args.device_certs if tls_ca else None,
+    )
+    stop = False
+
+    def on_signal(*_: object) -> None:
+        nonlocal stop
+        stop = True
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    started = time.monotonic()
+    with Fleet(plan) as fleet:
+        fleet.open(args.backlog)
+        fleet.connect()
+        fleet.traffic(True)
+        print(
+            f"{args.devices} simulated screens in {plan.shards} processes, outboxes in "
+            f"{state_dir}; Ctrl-C stops",
+            file=sys.stderr,
+        )
+        while not stop and (args.duration is None or time.monotonic() - started < args.duration):
+            time.sleep(min(10.0, args.duration or 10.0))
+            status = fleet.status()
+            print(
+                f"connected {status['connected']}/{args.devices}, "
+                f"events pending {status['pending']}",
+                file=sys.stderr,
+            )
+        figures = fleet.traffic(False)
+        status = fleet.status()
+    if args.state_dir is None:  # ours, made for this run
+        import shutil
+
+        shutil.rmtree(state_dir, ignore_errors=True)
+    ms = sorted(figures["decide_ms"])
+    summary = {
+        "devices": args.devices,
+        "connected": status["connected"],
+        "events_pending": status["pending"],
+        "decides": len(ms),
+        "decide_failed": figures["decide_failed"],
+        "decide_p50_ms": round(ms[len(ms) // 2], 2) if ms else None,
+        "decide_p95_ms": round(ms[int(len(ms) * 0.95)], 2) if ms else None,
+    }
+    print(json.dumps(summary))
+    return 0
+
+
 def register(sub: Subcommands) -> None:
-    fleet = sub.add_parser("fleet", help="the fleet as a whole: status, broker ACL")
+    fleet = sub.add_parser("fleet", help="the fleet as a whole: status, broker ACL, simulator")
     fleet_sub = fleet.add_subparsers(dest="fleet_command", required=True)
     status = add_broker_flags(fleet_sub.add_parser("status", help="one row per device"))
     status.add_argument("--store", type=topic_word, default=None, help="one store (default all)")
@@ -67,3 +138,19 @@ def register(sub: Subcommands) -> None:
         "--ca", type=Path, default=None, help="CA folder: devices revoked there get no rules"
     )
     acl.set_defaults(fn=cmd_acl)
+    sim = fleet_sub.add_parser(
+        "sim", help="N simulated screens (the device's own outbox, sync and link) on a broker"
+    )
+    sim.add_argument("--broker", required=True, metavar="mqtt[s]://HOST:PORT")
+    sim.add_argument("--devices", type=int, default=100, help="how many screens (default 100)")
+    sim.add_argument(
+        "--shards", type=int, default=0, help="processes they share (default: 120 devices each)"
+    )
+    sim.add_argument("--backlog", type=int, default=0, help="events pending per screen at start")
+    sim.add_argument("--state-dir", type=Path, default=None, help="their outboxes (default: temp)")
+    sim.add_argument("--tls-ca", type=Path, default=None, help="CA of the broker's certificate")
+    sim.add_argument(
+        "--device-certs", type=Path, default=None, help="a folder of DEVICE.crt and DEVICE.key"
+    )
+    sim.add_argument("--duration", type=float, default=None, metavar="S", help="then stop")
+    sim.set_defaults(fn=cmd_sim)

@@ -97,8 +97,9 @@ def test_live_scan_prints_beacons_and_visits_and_records_without_the_mac(
     assert all("type" in line and "t" in line for line in lines)
     beacons = [line for line in lines if line["type"] == "beacon"]
     assert beacons and all(b["beacon"] == VISITOR and b["rssi"] == -50 for b in beacons)
-    enters = [line for line in lines if line["type"] == "visit.enter"]
-    assert [e["visitor"] for e in enters] == [VISITOR]
+    enters = [line for line in lines if line["type"] == "approach.enter"]
+    assert [e["visitor"] for e in enters] == [VISITOR]  # a second close by: a trigger ...
+    assert not [line for line in lines if line["type"] == "visit.enter"]  # ... not a visit
     assert enters[0]["zone"] in ("immediate", "near")
     # t is seconds since the scan started
     assert all(0 <= line["t"] < 10 for line in lines)
@@ -146,7 +147,7 @@ def test_live_scan_stops_cleanly_on_a_signal(tmp_path: Path, signum: int) -> Non
     assert proc.returncode == 0, err
     assert "Traceback" not in err
     lines = out.splitlines()  # text output: a line per beacon and event, then JSON
-    assert [ln.split()[2] for ln in lines if ln.split()[1] == "visit.enter"] == [VISITOR]
+    assert [ln.split()[2] for ln in lines if ln.split()[1] == "approach.enter"] == [VISITOR]
     assert any(ln.split()[1:] == ["beacon", VISITOR, "-50", "dBm"] for ln in lines), out
     counters = json.loads(lines[-1])
     assert counters["type"] == "counters" and counters["restarts"] == 0

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from edge.config import SCHEMA, load
+from edge.config.keys import keys_of
 from edge.errors import ConfigError, ConfigFileError
 from edge.presence.tracker import TrackerParams
 from tests.support.paths import ROOT
@@ -88,14 +89,15 @@ def test_presence_keys_reach_the_tracker(tmp_path: Path) -> None:
         ("[presence]\nbody_loss_db = true", "presence.body_loss_db", "True", "a number 0-20"),
         ("[presence]\nbody_loss_db = 30", "presence.body_loss_db", "30", "a number 0-20"),
         ("[presence]\nbody_loss_db = -1", "presence.body_loss_db", "-1", "a number 0-20"),
-        ("[presence]\nenter_evidence_dbs = 0", "presence.enter_evidence_dbs", "0", "positive"),
-        ("[presence]\nexit_evidence_dbs = -3", "presence.exit_evidence_dbs", "-3", "positive"),
+        ("[presence]\nadvert_noise_db = 0", "presence.advert_noise_db", "0", "positive"),
+        ("[presence]\nmin_stop_s = -3", "presence.min_stop_s", "-3", "positive"),
         (
-            "[presence]\nmeasurement_noise_db2 = 0",
-            "presence.measurement_noise_db2",
-            "0",
-            "positive",
+            "[presence]\nvisit_probability = 1.5",
+            "presence.visit_probability",
+            "1.5",
+            "between 0 and 1",
         ),
+        ("[presence]\ndistance_bins = 3", "presence.distance_bins", "3", "an integer 6-64"),
         ("[presence]\nreplay_loop = 1", "presence.replay_loop", "1", "true or false"),
         ('[mqtt]\nprefix = "omo/#"', "mqtt.prefix", "'omo/#'", "wildcards"),
         ('[device]\ndevice_id = "edge 01"', "device.device_id", "'edge 01'", "letters"),
@@ -162,12 +164,22 @@ def test_body_loss_from_0_to_20_is_accepted(tmp_path: Path, value: float) -> Non
 
 
 def test_every_tracker_param_is_a_presence_key(tmp_path: Path) -> None:
-    """Each TrackerParams field can be set in [presence] and reaches the tracker as a float."""
+    """Each TrackerParams field can be set in [presence] and reaches the tracker."""
     defaults = TrackerParams()
-    changed = {
-        f.name: getattr(defaults, f.name) * 2 if f.name != "body_loss_db" else 7
-        for f in fields(TrackerParams)
-    }
+    keys = keys_of(TrackerParams)
+
+    def other(name: str) -> float:
+        """A valid value other than the default (doubled distances keep their order)."""
+        value = getattr(defaults, name)
+        check = keys[name].check
+        for raw in (value * 2, value / 2, value + 1):
+            candidate = type(value)(raw)
+            if candidate != value and (check is None or check(candidate)):
+                return candidate
+        raise AssertionError(name)
+
+    changed = {f.name: other(f.name) for f in fields(TrackerParams)}
+    changed["trigger_release_probability"] = changed["trigger_probability"] / 2
     text = "[presence]\n" + "".join(f"{k} = {v}\n" for k, v in changed.items())
     config = load(write(tmp_path, text))
     assert config.warnings == ()

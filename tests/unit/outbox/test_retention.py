@@ -163,9 +163,9 @@ def test_a_purged_tag_leaves_the_tracker_without_an_exit_event() -> None:
     tracker = Tracker(TrackerParams(), iter(["visit-1", "visit-2"]).__next__)
     tag = Beacon("line:0123456789", "line", -59)
     events = [e for t in range(40) for e in tracker.observe(tag, -55, t * 0.1)]
-    assert [e.type for e in events] == ["visit.enter"] and tracker.visitors_present == 1
+    assert [e.type for e in events] == ["approach.enter"] and tracker.visitors_present == 1
     assert tracker.forget(lambda identity: identity == "line:0123456789") == 1
     assert tracker.visitors_present == 0 and tracker.tick(60.0) == []
     assert tracker.close_all(60.0) == []
     again = [e for t in range(40) for e in tracker.observe(tag, -55, 70 + t * 0.1)]
-    assert [(e.type, e.visit_id) for e in again] == [("visit.enter", "visit-2")]
+    assert [(e.type, e.visit_id) for e in again] == [("approach.enter", "visit-2")]

@@ -1,4 +1,4 @@
-"""Beacon decoding: hand-built payloads to the identity strings of ADVERTS.md."""
+"""Beacon decoding: hand-built payloads to the identity strings of docs/traces.md."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ from edge.presence.decode import (
 from edge.presence.formats import LINE_IBEACON_UUID
 from tests.support.examples import examples
 
-# ADVERTS.md sample: company 76 (Apple), iBeacon f7826da6-..., major 1, minor 2, tx 0xc5.
+# The sample of docs/traces.md: company 76 (Apple), iBeacon f7826da6-..., major 1, minor 2, tx 0xc5.
 SAMPLE_IBEACON_HEX = "0215f7826da64fa24e988024bc5b71e0893e00010002c5"
 
 IBEACON_RE = re.compile(

@@ -1,4 +1,4 @@
-"""The JSON Lines trace format of ADVERTS.md."""
+"""The JSON Lines trace format of docs/traces.md."""
 
 from __future__ import annotations
 
@@ -205,4 +205,4 @@ def test_read_trace_of_the_bundled_demo_has_no_errors() -> None:
     assert items, "demo trace is empty"
     assert not [i for i in items if isinstance(i, TraceLineError)]
     times = [i.t for i in items if isinstance(i, Advert)]
-    assert times == sorted(times)  # ADVERTS.md: t is non-decreasing
+    assert times == sorted(times)  # docs/traces.md: t is never decreasing

@@ -1,0 +1,49 @@
+"""The presence benchmark's traces are fixed: the generator is frozen, the samples shipped.
+
+benchmarks/_presence_traces.py holds the digest of what each tracegen seed makes;
+a change to edge/sim/tracegen.py that alters one must keep the old traces as files
+(the model was tuned on some of them and is scored on the others).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def benchmark_set() -> ModuleType:
+    path = ROOT / "benchmarks" / "_presence_traces.py"
+    spec = importlib.util.spec_from_file_location("_presence_traces", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault("_presence_traces", module)
+    spec.loader.exec_module(module)
+    return module
+
+
+SET = benchmark_set()
+
+
+@pytest.mark.parametrize("seed", sorted(SET.SEEDS))
+def test_each_seed_still_makes_the_same_trace(seed: int) -> None:
+    assert SET.seed_digest(seed) == SET.GENERATED_SHA256[seed]
+
+
+def test_tuned_and_held_out_are_apart_and_cover_the_set() -> None:
+    names = set(SET.SAMPLES) | {f"seed-{s}" for s in SET.SEEDS}
+    assert set(SET.TUNED) | set(SET.HELD_OUT) == names
+    assert not set(SET.TUNED) & set(SET.HELD_OUT)
+    assert set(SET.TUNED) == {"store-a", "store-b", "seed-11", "seed-12"}
+
+
+def test_the_samples_and_the_scorer_ship_with_the_repository() -> None:
+    for case in SET.samples():
+        assert case.trace.is_file() and case.truth.is_file()
+        assert 8 < case.minutes < 11
+    assert (SET.HERE / "eval_presence.py").is_file()
