@@ -30,7 +30,6 @@ from edge.link import paho_shim
 from edge.link.backoff import ReconnectPlan
 from edge.link.capabilities import capabilities
 from edge.link.client import new_client
-from edge.link.paho_shim import use_tls_context
 from edge.link.schemas import State, encode
 from edge.link.tls import TlsFiles, client_context, file_signature
 from edge.link.topics import Topics
@@ -264,7 +263,7 @@ class MqttLink:
                 exc,
             )
             return
-        use_tls_context(self._client, fresh)
+        paho_shim.use_tls_context(self._client, fresh)
         self._tls = fresh
         self._quiet.resolved("tls-reload", "TLS files reloaded")
         what = [
