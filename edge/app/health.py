@@ -54,12 +54,19 @@ class HealthService(Service):
         self.summary: HealthSummary | None = None
         self._started = time.monotonic()
         self._rate = FrameRate(0, self._started)
+        self._retimed = asyncio.Event()
 
     def tasks(self) -> list[Task]:
-        tasks = [Task("systemd", self._systemd), Task("running", self._running)]
-        if self._config.health.interval_s:
-            tasks.append(Task("health", self._health))
-        return tasks
+        return [
+            Task("systemd", self._systemd),
+            Task("running", self._running),
+            Task("health", self._health),
+        ]
+
+    def set_config(self, config: Config) -> None:
+        """A new `[health] interval_s` (remote config) takes effect at once."""
+        self._config = config
+        self._retimed.set()
 
     async def figures(self) -> dict[str, Any]:
         """One `device.health` event's fields."""
@@ -79,9 +86,15 @@ class HealthService(Service):
         return fields
 
     async def _health(self) -> None:
-        """A `device.health` event every `[health] interval_s`."""
+        """A `device.health` event every `[health] interval_s` (0: none)."""
         while True:
-            await asyncio.sleep(self._config.health.interval_s)
+            self._retimed.clear()
+            interval = self._config.health.interval_s
+            try:  # a new interval restarts the wait
+                await asyncio.wait_for(self._retimed.wait(), interval or None)
+                continue
+            except TimeoutError:
+                pass
             fields = grouped(await self.figures())
             self._record("device.health", fields)
             self.summary = HealthSummary(

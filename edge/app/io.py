@@ -25,6 +25,7 @@ from edge.app.stats import Stats
 from edge.checkin.service import CheckinService
 from edge.clock import clock_synced
 from edge.config import Config
+from edge.config.service import RemoteConfigService
 from edge.content.player import Impression, Personal
 from edge.content.service import fallback_playlist
 from edge.content.slides import Slide
@@ -72,6 +73,10 @@ class IoSide:
         self._stop: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._quiet = QuietLog(log)
+        self._log_level_set = False  # the file's level is set by the CLI; an overlay's here
+        self.remote_config = RemoteConfigService(
+            base.state_dir, apply=self._apply_config, clock_synced=clock_synced
+        )
         self.log_ring = LogRing()  # recent log lines for the `logs` command
         self.panel = PanelService(  # before the threads: the panel starts as it should be
             base,
@@ -97,13 +102,16 @@ class IoSide:
         self._stop = asyncio.Event()
         self.bridge.bind_loop(self._loop)
         prepared = await asyncio.to_thread(prepare, self.base)
-        self.config = cfg = prepared.config
+        self.config = cfg = await asyncio.to_thread(self.remote_config.startup, prepared.config)
+        self._set_log_level(cfg)
+        self.panel.set_config(cfg)  # store hours from a saved overlay
         storage = cfg.storage
         async with (
             OutboxThread(cfg.outbox_path, storage.max_events, storage.max_bytes) as box,
             self.supervisor as tasks,
         ):
             self._build(cfg, box)
+            self.remote_config.set_record(self.outbox.record)
             self.provisioning = Provisioning(
                 self.base, prepared, show=self._show_pairing, online=self._go_online
             )
@@ -187,6 +195,7 @@ class IoSide:
             self.checkin,
             self.personalize,
             self.health,
+            self.remote_config,
             self.panel,
         ]
 
@@ -207,6 +216,9 @@ class IoSide:
         if self.online is not None:
             c = self.online.commands
             figures.update(commands_refused=c.refused, commands_malformed=c.malformed)
+            if self.online.renewal is not None:
+                r = self.online.renewal
+                figures.update(cert_renewed=r.renewed, cert_renewal_refused=r.refused)
         return figures
 
     async def _provision(self) -> None:
@@ -220,7 +232,7 @@ class IoSide:
     # -- online and offline -----------------------------------------------------------------
     async def _go_online(self, cfg: Config) -> None:
         """Talk to central: at start when provisioned, or as soon as a bundle arrives."""
-        self.config = cfg
+        self.config = cfg = self.remote_config.config_for(cfg)  # a bundle may move the store
         self.pseudonyms = pseudonymizer(cfg.privacy)  # a bundle may bring the keys
         self.checkin.set_config(cfg)
         broker = BrokerSettings.from_config(cfg.mqtt)
@@ -260,7 +272,24 @@ class IoSide:
             fields["content"] = self.online.content.content_state()
         if self.health.summary is not None:
             fields["health"] = self.health.summary
+        if live := self.remote_config.live():
+            fields["config"] = live
         return fields
+
+    def _apply_config(self, config: Config) -> None:
+        """A remote config overlay came, or went: its settings take effect now (presence
+        allow-lists and parameters, health interval, log level; edge/config/remote.py)."""
+        self.config = config
+        self.presence.reconfigure(config.tracker_params, config.allow_list)
+        self.health.set_config(config)
+        self.panel.set_config(config)
+        self._set_log_level(config)
+        self.state_changed()
+
+    def _set_log_level(self, config: Config) -> None:
+        if config.log.level != self.base.log.level or self._log_level_set:
+            logging.getLogger().setLevel(config.log.level.upper())
+            self._log_level_set = True
 
     def state_changed(self) -> None:
         """Something `P/state` says changed (the screen, content, health): publish it again."""
@@ -279,7 +308,7 @@ class IoSide:
         await self.outbox.drain(5.0)  # what this store's device recorded goes to it first
         await self._go_offline()
         await self.provisioning.reprovision()
-        self.config = self.provisioning.config
+        self.config = self.remote_config.config_for(self.provisioning.config)
         self.checkin.set_config(self.config)
 
     async def _go_offline(self) -> None:

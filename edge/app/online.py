@@ -12,6 +12,7 @@ from edge.clock import clock_synced
 from edge.commands import CommandRunner
 from edge.config import Config
 from edge.content.service import ContentService, asset_requester
+from edge.link.renewal import RenewalService, recover
 from edge.link.router import Route, TopicRouter, serve_inbox
 from edge.link.session import ASSETS, BrokerSettings, MqttLink
 from edge.link.topics import Topics
@@ -33,6 +34,7 @@ class Online:
     command_jobs: Jobs
     updates: Stager
     routes: list[Route]
+    renewal: RenewalService | None = None  # with a client certificate (mutual TLS)
 
     def start(self) -> None:
         """Begin connecting (both return at once; the broker may be down)."""
@@ -47,6 +49,7 @@ class Online:
             outbox.sync_task(),
             self.command_jobs.task(),
             *self.content.tasks(),
+            *(self.renewal.tasks() if self.renewal is not None else []),
         ]
 
     async def stop(self) -> None:
@@ -58,6 +61,7 @@ async def connect(io: IoSide, cfg: Config, broker: BrokerSettings) -> Online:
     """Build the online parts on the device's services; the saved content plays at once."""
     loop = asyncio.get_running_loop()
     topics = Topics(cfg.mqtt.prefix, cfg.device.store_id, cfg.device.device_id)
+    await asyncio.to_thread(recover, cfg.mqtt)  # a renewal a crash cut short, finished
     link = MqttLink(topics, broker, loop, clock_synced, state=io.state_fields)
     assets = MqttLink(topics, broker, loop, clock_synced, channel=ASSETS)
     u = cfg.update
@@ -102,5 +106,10 @@ async def connect(io: IoSide, cfg: Config, broker: BrokerSettings) -> Online:
         *io.checkin.routes(topics),
         *content.routes(topics),
         Route("cmd", commands.handle, topic=topics.cmd),
+        *io.remote_config.routes(topics),
     ]
-    return Online(link, assets, content, commands, command_jobs, updates, routes)
+    renewal = None
+    if cfg.mqtt.tls_cert and cfg.mqtt.tls_key:
+        renewal = RenewalService(cfg.mqtt, topics, link, record=io.outbox.record)
+        routes += renewal.routes(topics)
+    return Online(link, assets, content, commands, command_jobs, updates, routes, renewal)

@@ -20,6 +20,22 @@ from edge.errors import ConfigError
 
 Check = Callable[[Any], bool]
 
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+DURATION_WORDS = "a duration: a number and s, m, h or d (90s, 2m, 12h, 30d)"
+
+
+def duration_s(text: str) -> float:
+    """Seconds in a duration such as `30d`, `12h`, `2m`, `90s` or `0.5s`; ValueError else."""
+    value, unit = text.strip()[:-1], text.strip()[-1:]
+    if unit not in _UNITS or not value or not value.replace(".", "", 1).isdigit():
+        raise ValueError(f"{text!r} is not {DURATION_WORDS}")
+    return float(value) * _UNITS[unit]
+
+
+def positive_duration(text: str) -> bool:
+    """A config check: a duration above zero."""
+    return duration_s(text) > 0
+
 
 @dataclass(frozen=True, slots=True)
 class Key:

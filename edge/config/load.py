@@ -25,6 +25,7 @@ from edge.config.sections import (
     HealthConfig,
     LogConfig,
     MqttConfig,
+    OverlayConfig,
     PanelConfig,
     PersonalizeConfig,
     PresenceConfig,
@@ -69,6 +70,7 @@ class Config:
     provision: ProvisionConfig = field(default_factory=ProvisionConfig)
     privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
     log: LogConfig = field(default_factory=LogConfig)
+    config: OverlayConfig = field(default_factory=OverlayConfig)
     source: Path | None = None
     warnings: tuple[str, ...] = field(default=())
 
@@ -155,12 +157,18 @@ def _cross_checks(config: Config) -> list[str]:
     for key, value, allowed in config.presence.tracker.problems():
         raise ConfigError(f"presence.{key}", value, allowed)
     allow_list(config.presence)  # raises ConfigError naming the bad entry
-    for name in ("content", "checkin"):
+    for name in ("content", "checkin", "config"):
         for kid, pub in getattr(config, name).public_keys.items():
             if not valid_public_key(pub):
                 raise ConfigError(
                     f"{name}.public_keys.{kid}", pub, "base64 of a raw 32-byte Ed25519 public key"
                 )
+    content_keys = set(config.content.public_keys.values())
+    for kid, pub in config.config.public_keys.items():
+        if pub in content_keys:  # a key of its own: a content key must not change settings
+            raise ConfigError(
+                f"config.public_keys.{kid}", pub, "a key of its own, not one of content.public_keys"
+            )
     m = config.mqtt
     if m.host == "auto" and not m.tls_ca:
         raise ConfigError(

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-from edge.config.keys import Check, key
+from edge.config.keys import DURATION_WORDS, Check, key, positive_duration
 from edge.content.manifest import valid_public_key
 from edge.panel.schedule import valid_exceptions, valid_hours, valid_zone
 from edge.presence.tracker import TrackerParams
@@ -61,6 +61,8 @@ class MqttConfig:
     )
     reconnect_base_s: float = key(1.0, "a number of seconds 0.1-60", _between(0.1, 60))
     reconnect_cap_s: float = key(30.0, "a number of seconds 1-3600", _between(1, 3600))
+    renew_before: str = key("30d", DURATION_WORDS, positive_duration)
+    renew_retry: str = key("1h", DURATION_WORDS, positive_duration)
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,6 +239,15 @@ class LogConfig:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class OverlayConfig:
+    """`[config]`: remote config overlays (`P/config`, `S/config`; edge/config/remote.py)."""
+
+    public_keys: Mapping[str, str] = key(
+        {}, f"{PUBLIC_KEYS_WORDS} (config signing keys, never a content key)"
+    )
+
+
 SECTIONS: dict[str, type] = {
     "device": DeviceConfig,
     "mqtt": MqttConfig,
@@ -253,5 +264,6 @@ SECTIONS: dict[str, type] = {
     "provision": ProvisionConfig,
     "privacy": PrivacyConfig,
     "log": LogConfig,
+    "config": OverlayConfig,
 }
 """TOML table name → section class, in the order of config/edge.example.toml."""

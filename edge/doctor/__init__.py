@@ -49,6 +49,7 @@ from edge.doctor.host import (
 from edge.doctor.keys import check_trusted_keys
 from edge.doctor.panel import check_panel
 from edge.doctor.tls import CERT_WARN_DAYS, check_tls, tls_verdict, validity_verdict
+from edge.doctor.trust import check_trust
 from edge.health import disk_space
 
 __all__ = [
@@ -102,6 +103,7 @@ def run_checks(config_path: Path | None) -> Iterator[Finding]:
     yield check_trusted_keys(cfg)
     yield check_outbox(cfg)
     yield from check_tls(cfg)
+    yield from check_trust(cfg)
     yield check_broker(cfg)
     yield from check_bluetooth(cfg)
     yield check_display(cfg)

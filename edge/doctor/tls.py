@@ -23,7 +23,10 @@ def validity_verdict(what: str, cert_pem: bytes, now: dt.datetime) -> Finding | 
     """A problem with `what`'s validity dates at `now`, or None."""
     cert = pki.load_cert(cert_pem)
     start, end = cert.not_valid_before_utc, cert.not_valid_after_utc
-    renew = "get a new certificate: pair the device again (omo-ops provision pair)"
+    renew = (
+        "the device renews it itself within [mqtt] renew_before (is omo-ops ca serve "
+        "running?); else pair the device again (omo-ops provision pair)"
+    )
     if now >= end:
         return Finding("FAIL", "tls", f"the {what} expired on {_date(end)}", renew)
     if now < start:
@@ -64,7 +67,7 @@ def tls_verdict(
         found.append(
             Finding("FAIL", "tls", "the private key does not belong to the certificate", redo)
         )
-    if not pki.issued_by(cert_pem, ca_pem):
+    if not _issued_through(cert_pem, ca_pem, now):
         found.append(
             Finding("FAIL", "tls", "the client certificate was not issued by the CA", redo)
         )
@@ -92,6 +95,16 @@ def tls_verdict(
             )
         )
     return found
+
+
+def _issued_through(cert_pem: bytes, ca_pem: bytes, now: dt.datetime) -> bool:
+    """Signed by a CA of the bundle, or (the fleet's PKI) through the intermediates that
+    follow the certificate in its file up to a root of the bundle."""
+    if pki.issued_by(cert_pem, ca_pem):
+        return True
+    chain = pki.load_certs(cert_pem)
+    trust = pki.load_certs(ca_pem)
+    return pki.chain_problem(chain[0], trust, chain[1:], "client", now) is None
 
 
 def _loopback(host: str) -> bool:

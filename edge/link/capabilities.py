@@ -20,6 +20,8 @@ FEATURES = (
     "content-live",  # content.live events and live versions in P/state
     "asset-connection",  # assets come on a connection of their own
     "approach",  # approach.* events (fast trigger); visit.enter carries `since`
+    "cert-renewal",  # asks for its next client certificate on P/csr (P/cert answers)
+    "config-remote",  # takes signed config overlays on P/config and S/config
 )
 
 

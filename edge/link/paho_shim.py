@@ -1,4 +1,5 @@
-"""The one place omo-edge reaches into paho-mqtt's internals: a zero-copy PUBLISH decoder.
+"""The one place omo-edge reaches into paho-mqtt's internals: a zero-copy PUBLISH decoder,
+and a TLS context replaced between connections (`use_tls_context`).
 
 Why: paho 2.2 decodes an incoming PUBLISH with `struct.unpack("!H{n}s", packet)`
 and slices, each of which copies the whole remaining packet, and
@@ -22,14 +23,18 @@ when a paho release changes any of it):
 - `PublishPacket` is a NamedTuple with the fields dup, qos, retain, topic, mid,
   properties, payload;
 - paho starts a new receive buffer for every packet, so a view of the old one
-  stays valid after the packet is handled.
+  stays valid after the packet is handled;
+- `Client._ssl_context` holds the context `tls_set_context` was given, and every
+  (re)connect wraps its new socket with whatever it holds then.
 """
 
 from __future__ import annotations
 
+import ssl
 import threading
 from typing import Any
 
+import paho.mqtt.client as mqtt
 from paho.mqtt import _packet
 from paho.mqtt.enums import MQTTProtocolVersion
 from paho.mqtt.exception import MalformedPacket
@@ -97,3 +102,12 @@ def aim_next_attempt(client: Any, host: str) -> None:
     attempt (edge/link/backoff.py: failover over `[mqtt] hosts`).
     """
     client._host = host
+
+
+def use_tls_context(client: mqtt.Client, context: ssl.SSLContext) -> None:
+    """The next (re)connect of `client` uses `context`: a new CA bundle or certificate
+    without a restart. paho's `tls_set_context` refuses a second call, and an existing
+    context can gain CA certificates but never lose one (a CA rotated out)."""
+    if getattr(client, "_ssl_context", None) is None:
+        raise RuntimeError("the client was made without TLS")
+    client._ssl_context = context

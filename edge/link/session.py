@@ -139,7 +139,7 @@ class MqttLink:
         self._stopping = False
         self._tls: ssl.SSLContext | None = None
         self._tls_files = TlsFiles(broker.tls_ca, broker.tls_cert, broker.tls_key)
-        self._tls_signature = file_signature(broker.tls_cert, broker.tls_key)
+        self._tls_signature = file_signature(broker.tls_ca, broker.tls_cert, broker.tls_key)
         if broker.tls_ca:
             self._tls = client_context(self._tls_files)
         client = new_client(
@@ -238,33 +238,46 @@ class MqttLink:
         self._reload_certificate()
 
     def _reload_certificate(self) -> None:
-        """Before every (re)connect: take up a certificate renewed on disk.
+        """Before every (re)connect: take up a certificate renewed, or a CA bundle rotated,
+        on disk.
 
         paho keeps the context it was given for good, so a renewed certificate
         would otherwise be ignored until a restart, and a revoked or expired one
-        presented to the broker forever.
+        presented to the broker forever. A new context is built from the files
+        and put in place of the old (an SSLContext can gain CAs, never lose one).
         """
         files = self._tls_files
-        signature = file_signature(files.cert, files.key)
-        if self._tls is None or not files.cert or signature == self._tls_signature:
+        signature = file_signature(files.ca, files.cert, files.key)
+        if self._tls is None or signature == self._tls_signature:
             return
         try:
-            # Tried on a scratch context first: a pair that does not match would leave the
-            # live one with the new certificate and no key, worse than the old pair.
-            client_context(files)
-            self._tls.load_cert_chain(files.cert, files.key)
+            # Built aside: a pair that does not match (the certificate written, its key
+            # not yet) leaves the live context as it was.
+            fresh = client_context(files)
         except OSError as exc:  # ssl.SSLError included
-            # E.g. the new certificate is written but its key not yet: try again next time.
             self._quiet.problem(
                 "tls-reload",
-                "cannot use the renewed client certificate %s yet: %s",
-                files.cert,
+                "cannot use the renewed client certificate %s or CA bundle %s yet: %s",
+                files.cert or "-",
+                files.ca,
                 exc,
             )
             return
+        paho_shim.use_tls_context(self._client, fresh)
+        self._tls = fresh
+        self._quiet.resolved("tls-reload", "TLS files reloaded")
+        what = [
+            name
+            for name, before, after in zip(
+                (f"CA bundle {files.ca}", f"client certificate {files.cert}", f"key {files.key}"),
+                self._tls_signature,
+                signature,
+                strict=True,
+            )
+            if before != after
+        ]
+        log.info("%s changed on disk; using the new one", " and ".join(what))
         self._tls_signature = signature
-        self._quiet.resolved("tls-reload", "client certificate reloaded")
-        log.info("client certificate %s changed on disk; using the new one", files.cert)
 
     def _on_connect(
         self, client: mqtt.Client, _u: Any, _f: Any, reason: ReasonCode, _p: Properties | None

@@ -1,9 +1,10 @@
 """MQTT over TLS for the device: the client context, its settings, and its key files.
 
-TLS 1.2 or newer, the broker's certificate checked against `tls_ca` and
-against the host name we dialled, and (for mutual TLS) our own certificate
-and key. The certificate files are read again before every reconnect, so a
-certificate renewed on disk is used without restarting the daemon.
+TLS 1.2 or newer, the broker's certificate checked against `tls_ca`, against
+the host name we dialled and for EKU serverAuth, and (for mutual TLS) our own
+certificate and key. The CA, certificate and key files are read again before
+every reconnect when one of them changed, so a renewed certificate or a CA
+bundle rotated on disk is used without restarting the daemon.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from cryptography import x509
 
 from edge.errors import ConfigError, EdgeError
 from edge.provision import pki
@@ -34,19 +37,46 @@ class TlsFiles:
     key: str = ""
 
 
+X509_V_ERR_INVALID_PURPOSE = 26
+
+
+def server_auth_problem(der: bytes | None) -> str | None:
+    """Why the broker's certificate (DER) is not for a TLS server; None when it is.
+
+    OpenSSL refuses a chain whose CA's EKU lacks serverAuth, but takes a leaf with no
+    EKU at all; a broker certificate must say serverAuth (docs/tls.md)."""
+    if not der:
+        return "the broker showed no certificate"
+    try:
+        allowed = pki.usages(x509.load_der_x509_certificate(der))
+    except ValueError as exc:
+        return f"the broker's certificate cannot be read: {exc}"
+    if allowed is None or "server" not in allowed:
+        return "the broker's certificate is not for a TLS server (no EKU serverAuth)"
+    return None
+
+
 class _ClosingSSLSocket(ssl.SSLSocket):
-    """Closes itself when the handshake fails (paho leaves that socket to the GC)."""
+    """Closes itself when the handshake fails (paho leaves that socket to the GC), and
+    fails the handshake when the broker's certificate lacks EKU serverAuth."""
 
     def do_handshake(self, block: bool = False) -> None:
         try:
             super().do_handshake(block)
+            problem = server_auth_problem(self.getpeercert(binary_form=True))
+            if problem:
+                error = ssl.SSLCertVerificationError(1, problem)
+                error.verify_code = X509_V_ERR_INVALID_PURPOSE
+                error.verify_message = problem
+                raise error
         except BaseException:
             self.close()
             raise
 
 
 def client_context(files: TlsFiles) -> ssl.SSLContext:
-    """A client context: TLS >= 1.2, broker certificate and host name verified."""
+    """A client context: TLS >= 1.2, broker certificate (EKU serverAuth) and host name
+    verified."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # CERT_REQUIRED and check_hostname on
     ctx.sslsocket_class = _ClosingSSLSocket
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2

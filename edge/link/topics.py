@@ -78,6 +78,26 @@ class Topics:
         return f"{self.base}/cmd/result"
 
     @property
+    def csr(self) -> str:
+        """Device: a certificate signing request for a renewal (edge/link/renewal.py)."""
+        return f"{self.base}/csr"
+
+    @property
+    def cert(self) -> str:
+        """The CA service: the renewed certificate, or why not."""
+        return f"{self.base}/cert"
+
+    @property
+    def config(self) -> str:
+        """Central: this device's signed config overlay (retained; edge/config/remote.py)."""
+        return f"{self.base}/config"
+
+    @property
+    def store_config(self) -> str:
+        """Central: the store's signed config overlay (retained)."""
+        return f"{self.store}/config"
+
+    @property
     def assets(self) -> str:
         """`P/asset/+`: asset replies (the device's asset connection subscribes to it)."""
         return f"{self.base}/asset/+"
@@ -91,4 +111,7 @@ class Topics:
             self.cmd,
             self.manifest,
             self.store_manifest,
+            self.cert,
+            self.config,
+            self.store_config,
         ]

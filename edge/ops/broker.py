@@ -49,12 +49,14 @@ class Broker:
         return f"{'mqtts' if self.tls else 'mqtt'}://{self.host}:{self.port}"
 
 
-def add_broker_flags(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+def add_broker_flags(
+    parser: argparse.ArgumentParser, *, required: bool = True
+) -> argparse.ArgumentParser:
     """`--broker`, the tool's own TLS identity and the topic prefix."""
     group = parser.add_argument_group("broker (the tool's own identity, never a device's)")
     group.add_argument(
         "--broker",
-        required=True,
+        required=required,
         metavar="mqtt[s]://HOST:PORT",
         help="the broker (mqtts: TLS; default ports 1883 and 8883)",
     )

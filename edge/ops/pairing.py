@@ -145,14 +145,20 @@ class Signer:
     ca_key_pem: bytes | None = None
     csr_out: Path | None = None
     wait_s: float = 600.0
+    record_in: Path | None = None  # a CA folder (`ca init`): `ca revoke` can list it then
 
     def sign(self, csr_pem: bytes, device_id: str, say: Say) -> bytes:
         try:
             pki.load_csr(csr_pem)
             if self.ca_key_pem is not None:
-                return pki.sign_csr(
+                cert = pki.sign_csr(
                     csr_pem, pki.Issued(self.ca_pem, self.ca_key_pem), expected_cn=device_id
                 )
+                if self.record_in is not None:
+                    from edge.ops.ca import record_issued
+
+                    record_issued(self.record_in, device_id, cert)
+                return cert
         except pki.PkiError as exc:
             raise OpsError(f"certificate mismatch: {exc}") from exc
         assert self.csr_out is not None

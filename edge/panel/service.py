@@ -69,6 +69,12 @@ class PanelService(Service):
     def tasks(self) -> list[Task]:
         return [Task("panel", self._watch)]
 
+    def set_config(self, config: Config) -> None:
+        """New store hours (a remote config overlay, edge/config/remote.py): followed from
+        the next check. How the panel is switched stays the local file's."""
+        p = config.panel
+        self._schedule = Schedule.from_config(p.hours, p.exceptions, p.timezone)
+
     async def _watch(self) -> None:
         while True:
             await self.check()

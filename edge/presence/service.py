@@ -11,6 +11,7 @@ is restarted by the supervisor, and the screen plays on meanwhile.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from collections.abc import Callable
@@ -119,6 +120,18 @@ class PresenceService(Service):
                 )
                 self._open_visits.discard(ev.visit_id)
                 self._on_exit(ev.visit_id)
+
+    def reconfigure(self, params: TrackerParams, allow: AllowList) -> None:
+        """New tracker parameters and allow-list, live (a remote config overlay): adverts
+        from now on are judged by them; the decoder's counters carry on."""
+        pipeline = self.pipeline
+        if pipeline.decoder.allow != allow:
+            decoder = BeaconDecoder(allow)
+            decoder.counters = pipeline.decoder.counters
+            pipeline.decoder = decoder
+        if pipeline.params != params:  # the same tracks, judged by the new thresholds
+            pipeline.params = params
+            pipeline.tracker = dataclasses.replace(pipeline.tracker, params=params)
 
     def forget(self, forms: frozenset[str]) -> int:
         """A purged visitor leaves the tracker (no exit event); how many states went."""

@@ -74,6 +74,12 @@ class Mosquitto:
         self._proc: subprocess.Popen[bytes] | None = None
 
     @property
+    def pid(self) -> int | None:
+        """The broker's process id while it runs (tests send it SIGHUP, as `systemctl
+        reload mosquitto` does)."""
+        return self._proc.pid if self.running and self._proc is not None else None
+
+    @property
     def running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
 

@@ -172,3 +172,38 @@ COMMAND_NAMES = tuple(c.__struct_config__.tag for c in Command.__args__)
 def command_args(cmd: Any) -> dict[str, Any]:
     """A command's arguments as plain values (for logs and answers)."""
     return msgspec.to_builtins(cmd.args)  # type: ignore[no-any-return]
+
+
+Pem = Annotated[str, Meta(min_length=1, max_length=16384)]
+
+
+class _CertReply(msgspec.Struct, frozen=True, kw_only=True, tag_field="status"):
+    request_id: Annotated[Id, Meta(description="the `request_id` of the `P/csr` answered")]
+
+
+class CertIssued(_CertReply, frozen=True, tag="issued"):
+    """A certificate for the key of the request. The device checks it (CN, key, clientAuth,
+    chain to a root in its own `tls_ca`), tries it on a connection of its own and only then
+    uses it."""
+
+    cert_pem: Annotated[Pem, Meta(description="the client certificate (PEM)")]
+    chain_pem: Annotated[
+        str,
+        Meta(
+            max_length=65536,
+            description="intermediate CA certificates between it and the root (PEM); "
+            "the root is never taken from here",
+        ),
+    ] = ""
+
+
+class CertDeclined(_CertReply, frozen=True, tag="refused"):
+    """The CA service will not sign: `reason` is one of `malformed`, `wrong_cn`,
+    `unknown_device`, `wrong_store`, `revoked`, `too_soon`."""
+
+    reason: Annotated[str, Meta(min_length=1, max_length=64)]
+    detail: Annotated[str, Meta(max_length=1000)] = ""
+
+
+CertReply = CertIssued | CertDeclined
+"""`P/cert`: the CA service's answer to a `P/csr`."""

@@ -32,6 +32,14 @@ class ScopeContent(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True
     rejected: ContentRefused | None = None
 
 
+class ConfigLive(msgspec.Struct, frozen=True, kw_only=True):
+    """The config overlay in force for one scope (`config.applied` said it too)."""
+
+    version: int
+    expires_ts: TimestampMs
+    digest: Annotated[str, Meta(description="SHA-256 (hex) of the overlay's canonical JSON")]
+
+
 class HealthSummary(msgspec.Struct, frozen=True, kw_only=True):
     """The latest `device.health`, in short (for `omo-ops fleet status`)."""
 
@@ -63,6 +71,7 @@ class State(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     ts: TimestampMs
     display: Literal["starting", "on", "off", "disconnected", "none"] = "starting"
     content: dict[Scope, ScopeContent] = {}
+    config: dict[Scope, ConfigLive] = {}
     health: HealthSummary | None = None
     panel: PanelState | None = None
 
@@ -95,3 +104,21 @@ class CmdResult(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     lines: list[str] | None = None  # logs: this part's lines, oldest first
     part: Annotated[int, Meta(ge=1)] | None = None  # logs: this result is part `part` ...
     parts: Annotated[int, Meta(ge=1)] | None = None  # ... of `parts` (all share the cmd_id)
+
+
+Pem = Annotated[str, Meta(min_length=1, max_length=16384)]
+
+
+class CertRequest(msgspec.Struct, frozen=True, kw_only=True):
+    """`P/csr`: the device's client certificate expires within `[mqtt] renew_before`; it made
+    a new key and asks for a certificate for it. The CA service answers on `P/cert` with
+    the same `request_id`."""
+
+    request_id: Id
+    csr_pem: Annotated[
+        Pem, Meta(description="PEM PKCS#10 request, CN = device_id, signed by the new key")
+    ]
+    not_after_ts: Annotated[
+        TimestampMs, Meta(description="when the certificate in use now expires")
+    ]
+    ts: TimestampMs

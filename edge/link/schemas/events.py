@@ -148,6 +148,47 @@ class ContentLive(_Event, frozen=True, tag="content.live"):
     digest: Annotated[str, Meta(description="SHA-256 (hex) of the manifest's canonical JSON")]
 
 
+class CertRenewed(_Event, frozen=True, tag="cert.renewed"):
+    """The device uses a renewed client certificate: it passed the device's checks and a
+    connection of its own with it worked; the old pair was replaced only then."""
+
+    serial: Annotated[str, Meta(description="the new certificate's serial number, hex")]
+    not_after_ts: TimestampMs
+    previous_not_after_ts: TimestampMs
+
+
+class CertRejected(_Event, frozen=True, tag="cert.rejected"):
+    """A renewal did not happen; the device keeps its certificate and asks again after
+    `[mqtt] renew_retry`. `reason`: `ca_refused` (the CA service said why in `detail`),
+    `wrong_cn`, `wrong_key`, `no_client_auth`, `not_a_leaf`, `out_of_date`, `bad_chain`,
+    `malformed`, `not_newer`, `trial_failed`, `store_failed`."""
+
+    reason: str
+    detail: str
+
+
+class ConfigApplied(_Event, frozen=True, tag="config.applied"):
+    """A signed config overlay is in force (live, without a restart)."""
+
+    scope: Scope
+    version: int
+    digest: Annotated[str, Meta(description="SHA-256 (hex) of the overlay's canonical JSON")]
+    keys: Annotated[list[str], Meta(description="the settings it sets, as `section.key`")]
+
+
+class ConfigRejected(_Event, frozen=True, tag="config.rejected"):
+    """A config overlay was refused (or stopped: `expired`); the settings in force before
+    it stay. `reason`: `malformed`, `unknown_kid`, `bad_signature`, `wrong_scope`,
+    `expired`, `stale_version`, `not_remote`, `unknown_key`, `invalid_value`."""
+
+    scope: Scope | None
+    version: int | None
+    reason: str
+    key: Annotated[str | None, Meta(description="the setting at fault, as `section.key`")]
+    value: Annotated[str | None, Meta(description="its value as JSON text (cut to 256 characters)")]
+    detail: str
+
+
 class DeviceHealth(_Event, frozen=True, tag="device.health"):
     """How the device is doing, every `[health] interval_s`. Figures the machine does
     not offer (no thermal zone, no /proc) are left out."""
@@ -190,6 +231,9 @@ class DeviceHealth(_Event, frozen=True, tag="device.health"):
     commands_malformed: Count = 0
     content_rejected: Count = 0
     asset_jobs_failed: Count = 0
+    config_rejected: Count = 0
+    cert_renewed: Count = 0
+    cert_renewal_refused: Count = 0
     panel_power: Literal["on", "off"] | UnsetType = UNSET
     panel_method: str | UnsetType = UNSET
     display_connector: Literal["connected", "disconnected", "unknown"] | UnsetType = UNSET
@@ -243,6 +287,10 @@ Event = (
     | Impression
     | ContentRejected
     | ContentLive
+    | CertRenewed
+    | CertRejected
+    | ConfigApplied
+    | ConfigRejected
     | DeviceHealth
     | ClockCorrected
     | DisplayPowerChanged

@@ -16,9 +16,17 @@ from typing import Any
 
 import msgspec
 
+from edge.config.remote import SignedConfig
 from edge.content.manifest import SignedManifest
-from edge.link.schemas.central import AssetMissing, Checkin, Command, Decision, EventsAck
-from edge.link.schemas.device import AssetGet, CmdResult, Decide, State
+from edge.link.schemas.central import (
+    AssetMissing,
+    CertReply,
+    Checkin,
+    Command,
+    Decision,
+    EventsAck,
+)
+from edge.link.schemas.device import AssetGet, CertRequest, CmdResult, Decide, State
 from edge.link.schemas.events import Event, EventBatch
 
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
@@ -38,6 +46,9 @@ PAYLOADS: dict[str, tuple[Any, str, str]] = {
     "asset-missing": (AssetMissing, "P/asset/missing", "central -> device"),
     "checkin": (Checkin, "P/checkin", "central -> device"),
     "cmd": (Command, "P/cmd", "central -> device"),
+    "csr": (CertRequest, "P/csr", "device -> CA service"),
+    "cert": (CertReply, "P/cert", "CA service -> device"),
+    "config": (SignedConfig, "S/config, P/config", "central -> device (retained)"),
 }
 """Every JSON payload of protocol 1. Assets (`P/asset/{sha256}`) are raw bytes."""
 

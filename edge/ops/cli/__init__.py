@@ -11,11 +11,21 @@ import argparse
 
 from edge import __version__
 from edge.cli.common import run as run_command
-from edge.ops.cli import central, cmd, content, fleet, ingest, keygen, provision
+from edge.ops.cli import (
+    ca,
+    central,
+    cmd,
+    config_push,
+    content,
+    fleet,
+    ingest,
+    keygen,
+    provision,
+)
 
 __all__ = ["build_parser", "main"]
 
-GROUPS = (keygen, content, cmd, fleet, provision, central, ingest)
+GROUPS = (keygen, content, cmd, fleet, provision, central, ingest, ca, config_push)
 
 
 def build_parser() -> argparse.ArgumentParser:

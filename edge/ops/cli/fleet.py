@@ -38,7 +38,12 @@ def cmd_acl(args: argparse.Namespace) -> int:
     from edge.files import write_atomic
     from edge.ops.fleet_acl import acl_from_file
 
-    text = acl_from_file(args.inventory, args.prefix, args.central_user)
+    revoked: set[str] = set()
+    if args.ca is not None:
+        from edge.ops.ca import revoked_devices
+
+        revoked = revoked_devices(args.ca)
+    text = acl_from_file(args.inventory, args.prefix, args.central_user, revoked)
     if args.out is None:
         sys.stdout.write(text)
     else:
@@ -129,6 +134,9 @@ def register(sub: Subcommands) -> None:
     acl.add_argument("--prefix", default="omo/v1")
     acl.add_argument("--central-user", default="omo-central", help="the central service's CN")
     acl.add_argument("--out", type=Path, default=None, help="write here (default: stdout)")
+    acl.add_argument(
+        "--ca", type=Path, default=None, help="CA folder: devices revoked there get no rules"
+    )
     acl.set_defaults(fn=cmd_acl)
     sim = fleet_sub.add_parser(
         "sim", help="N simulated screens (the device's own outbox, sync and link) on a broker"

@@ -40,6 +40,13 @@ def cmd_pair(args: argparse.Namespace) -> int:
 
     from edge.ops import pairing as ops
 
+    if args.ca_dir is not None:  # the fleet PKI of `omo-ops ca init`
+        if args.ca is not None or args.signing_ca_key is not None:
+            raise EdgeError("--ca-dir replaces --ca and --signing-ca-key; give one or the other")
+        args.ca = args.ca_dir / "fleet-ca.crt"  # device CA + root: the device's tls_ca
+        args.signing_ca_key = args.ca_dir / "device-ca.key"
+    if args.ca is None:
+        raise EdgeError("give --ca FILE (or --ca-dir DIR)")
     if (args.signing_ca_key is None) == (args.csr_out is None):
         raise EdgeError("give exactly one of --signing-ca-key FILE or --csr-out DIR")
     broker = ops.parse_broker(args.broker)
@@ -53,7 +60,7 @@ def cmd_pair(args: argparse.Namespace) -> int:
         "checkin": _keys(args.checkin_key, "--checkin-key"),
         "visitor": _keys(args.visitor_key, "--visitor-key"),
     }
-    signer = ops.Signer(ca_pem, ca_key, args.csr_out, args.csr_wait)
+    signer = ops.Signer(ca_pem, ca_key, args.csr_out, args.csr_wait, record_in=args.ca_dir)
     if args.address:
         host, _, port = args.address.rpartition(":")
         if not host or not port.isdigit() or not 0 < int(port) < 65536:
@@ -123,7 +130,13 @@ def register(sub: Subcommands) -> None:
     ppair.add_argument("--code", required=True, help="the 6-digit code shown on its screen")
     ppair.add_argument("--store", required=True, help="the store id it belongs to")
     ppair.add_argument("--broker", required=True, help="mqtts://HOST[:PORT] of the store broker")
-    ppair.add_argument("--ca", type=Path, required=True, help="the CA certificate (PEM)")
+    ppair.add_argument("--ca", type=Path, default=None, help="the CA certificate (PEM)")
+    ppair.add_argument(
+        "--ca-dir",
+        type=Path,
+        default=None,
+        help="a CA folder of `omo-ops ca init`: sign with its device CA, record the certificate",
+    )
     ppair.add_argument("--signing-ca-key", type=Path, default=None, help="sign with this CA key")
     ppair.add_argument(
         "--csr-out", type=Path, default=None, help="write DIR/ID.csr, wait for DIR/ID.crt"

@@ -1,0 +1,184 @@
+"""Renewal over MQTT on the documented fleet broker (mutual TLS, fleet ACL, CRL), with
+the PKI of `omo-ops ca init` and `omo-ops ca serve` answering.
+
+The certificate lives seconds, not years, and `renew_before` is seconds too: the
+timeline is the one a screen goes through in a year, compressed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from edge.link.schemas import encode
+from edge.link.schemas.central import CertIssued
+from edge.link.tls import client_context
+from edge.provision import pki
+from edge.sim.central import CentralSim
+from tests.support.config import write_config
+from tests.support.device import running_device
+from tests.support.mqtt_probe import Probe
+from tests.support.paths import DEMO_TRACE
+from tests.support.trust import TrustBroker, TrustFleet, ca_serving
+from tests.support.wait import wait_for
+
+pytestmark = [pytest.mark.timeout(120)]
+
+
+def device_config(
+    tmp_path: Path, fleet: TrustFleet, broker: TrustBroker, cert: Path, key: Path, **mqtt: Any
+) -> Path:
+    return write_config(
+        tmp_path / "edge.toml",
+        {
+            "device": {"store_id": "store-1", "device_id": "screen-1"},
+            "mqtt": {
+                "host": "127.0.0.1",
+                "port": broker.port,
+                "tls_ca": str(fleet.trust),
+                "tls_cert": str(cert),
+                "tls_key": str(key),
+                **mqtt,
+            },
+            "presence": {"source": f"replay:{DEMO_TRACE}", "replay_speed": 20.0},
+            "display": {"headless": True, "width": 480, "height": 270},
+            "storage": {"path": str(tmp_path / "state" / "outbox.sqlite3"), "hold_s": 0},
+            "sync": {"ack_timeout_s": 1.0, "linger_s": 0},
+        },
+    )
+
+
+def test_a_device_renews_through_ca_serve_and_connects_after_the_old_certificate_expired(
+    tmp_path: Path,
+) -> None:
+    fleet = TrustFleet(tmp_path / "fleet")
+    start = time.time()
+    cert, key = fleet.device("screen-1", lifetime_s=15)
+    old = pki.load_cert(cert.read_bytes())
+    timeline: list[str] = []
+
+    def mark(what: str) -> None:
+        timeline.append(f"{time.time() - start:6.1f}s  {what}")
+
+    with (
+        TrustBroker(fleet, tmp_path / "broker") as broker,
+        CentralSim("127.0.0.1", broker.central_port, tls=fleet.identity("omo-central")) as central,
+        ca_serving(fleet, broker, days=1) as ca_service,
+    ):
+        config = device_config(
+            tmp_path, fleet, broker, cert, key, renew_before="12s", renew_retry="2s"
+        )
+        with running_device(config) as device:
+            mark("device connected; certificate expires at +15 s, renew_before 12s")
+            assert wait_for(lambda: bool(central.events_of("cert.renewed")), 30), timeline
+            mark("cert.renewed at central: the new pair worked on a connection of its own")
+            new = pki.load_cert(cert.read_bytes())
+            assert new.serial_number != old.serial_number
+            assert new.not_valid_after_utc > old.not_valid_after_utc
+            assert pki.matches_key(cert.read_bytes(), pki.load_key(key.read_bytes()))
+            assert ca_service.signed == 1
+            expired = old.not_valid_after_utc.timestamp() + 1
+            assert wait_for(lambda: time.time() > expired, 20)
+            mark("old certificate expired")
+            broker.stop()  # every connection ends; the device must come back with the new pair
+            broker.start()
+            mark("broker restarted")
+            link = device.io.online.link if device.io.online else None
+            assert link is not None
+            assert wait_for(link.connected.is_set, 30), timeline
+            mark("device connected again with the renewed certificate")
+            before = len(central.events)
+            assert wait_for(lambda: len(central.events) > before, 30), timeline
+        mark("device stopped")
+        assert device.stats.events_pending == 0, "events left undelivered"
+        assert len(central.events) >= device.stats.events_synced > 0
+        assert not central.events_of("cert.rejected")
+    print("\n".join(timeline))
+
+
+@pytest.mark.parametrize(
+    ("flaw", "reason"),
+    [("other_key", "wrong_key"), ("other_cn", "wrong_cn"), ("no_client_auth", "no_client_auth")],
+)
+def test_a_bad_renewal_is_refused_and_the_old_pair_kept(
+    tmp_path: Path, flaw: str, reason: str
+) -> None:
+    fleet = TrustFleet(tmp_path / "fleet")
+    cert, key = fleet.device("screen-1", lifetime_s=3600)
+    before = cert.read_bytes(), key.read_bytes()
+    device_ca = pki.Issued(
+        (fleet.ca / "device-ca.crt").read_bytes(), (fleet.ca / "device-ca.key").read_bytes()
+    )
+    server_ca = pki.Issued(
+        (fleet.ca / "server-ca.crt").read_bytes(), (fleet.ca / "server-ca.key").read_bytes()
+    )
+    with (
+        TrustBroker(fleet, tmp_path / "broker") as broker,
+        CentralSim("127.0.0.1", broker.central_port, tls=fleet.identity("omo-central")) as central,
+    ):
+        # An impostor with the real CA's key and the CA service's identity: its answers
+        # pass the ACL, so only the device's own checks stand between them and its keys.
+        rogue = Probe(broker.central_port, client_context(fleet.identity("omo-ca")), "rogue-ca")
+        assert rogue.connect() == "connected"
+        rogue.subscribe("omo/v1/+/+/csr")
+        config = device_config(
+            tmp_path, fleet, broker, cert, key, renew_before="2h", renew_retry="1h"
+        )
+        with running_device(config):
+            assert wait_for(lambda: bool(rogue.messages), 20)
+            request = _json(rogue.messages[0][1])
+            csr = pki.load_csr(request["csr_pem"].encode())
+            if flaw == "other_key":
+                answer = pki.sign_csr(
+                    pki.make_csr(pki.new_key(), "screen-1"), device_ca, expected_cn="screen-1"
+                )
+            elif flaw == "other_cn":
+                answer = _cert_for(csr, "screen-2", device_ca)
+            else:  # a serverAuth certificate for the device's own key and name
+                answer = _cert_for(csr, "screen-1", server_ca, server=True)
+            reply = CertIssued(
+                request_id=request["request_id"],
+                cert_pem=answer.decode(),
+                chain_pem=device_ca.cert_pem.decode(),
+            )
+            rogue.publish("omo/v1/store-1/screen-1/cert", encode(reply))
+            assert wait_for(lambda: bool(central.events_of("cert.rejected")), 20)
+            assert central.events_of("cert.rejected")[0]["reason"] == reason
+            assert (cert.read_bytes(), key.read_bytes()) == before
+            assert not list(cert.parent.glob("*.next.*")), "a refused pair was left staged"
+        rogue.close()
+
+
+def _json(payload: bytes) -> dict[str, Any]:
+    import json
+
+    value = json.loads(payload)
+    assert isinstance(value, dict)
+    return value
+
+
+def _cert_for(csr: Any, cn: str, issuer: pki.Issued, *, server: bool = False) -> bytes:
+    """A certificate for the CSR's key, but with `cn`, or for a TLS server."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    ca_cert, ca_key = pki.load_cert(issuer.cert_pem), pki.load_key(issuer.key_pem)
+    now = dt.datetime.now(dt.UTC)
+    usage = ExtendedKeyUsageOID.SERVER_AUTH if server else ExtendedKeyUsageOID.CLIENT_AUTH
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)]))
+        .issuer_name(ca_cert.subject)
+        .public_key(csr.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=1))
+        .not_valid_after(now + dt.timedelta(days=30))
+        .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    return cert.public_bytes(serialization.Encoding.PEM)
