@@ -11,7 +11,9 @@ stopped), nonces.json, what the daemon sends afterwards, its command answers and
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Callable
@@ -34,6 +36,13 @@ TARGET = "eddystone-uid:8b0ca750e7a74e14bd99:ea071e452217"  # the first visit in
 OTHER = "eddystone-uid:8b0ca750e7a74e14bd99:16c6e9c9bf35"  # stays: the search can see
 MEMBER = "member:purge-me"
 OLD_KEY = bytes(range(100, 132))  # a key the platform provisioned earlier
+
+
+def impressions_of(db: Path, visitor: str) -> int:
+    """Impressions naming `visitor` waiting in the device's outbox (read-only, beside it)."""
+    with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as conn:
+        query = "SELECT COUNT(*) FROM events WHERE type = 'impression' AND body LIKE ?"
+        return int(conn.execute(query, (f"%{visitor}%",)).fetchone()[0])
 
 
 def test_nothing_about_a_purged_visitor_remains(
@@ -71,6 +80,7 @@ def test_nothing_about_a_purged_visitor_remains(
         left = f"visitor left: {short_visitor(target)}"
         assert wait_for(lambda: proc.stdout.count(left) == 1, 40), proc.stdout
         assert wait_for(lambda: proc.stdout.count("visitor entered") >= 12, 20)  # trace over
+        assert wait_for(lambda: impressions_of(db, member) >= 1, 30), proc.stdout  # their coupon
         before = outbox_bytes(db)
         assert all(v.encode() in before for v in (target, member, other))
         assert nonce.encode() in nonce_file.read_bytes()

@@ -84,7 +84,7 @@ class TrustBroker(Mosquitto):
                 "/etc/mosquitto/omo-fleet.acl": fleet.acl,
             },
         )
-        super().__init__(port=port, workdir=workdir, conf=conf)
+        super().__init__(port=port, workdir=workdir, conf=conf, other_ports=(self.central_port,))
         self.pid_file = workdir / "mosquitto.pid"
 
     def start(self, timeout_s: float = 10.0) -> None:
