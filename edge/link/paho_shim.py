@@ -16,7 +16,7 @@ link): their network thread marks itself when it opens its socket. Every other
 paho client in the process (the simulators, ops tools, tests) decodes exactly
 as paho does, with bytes.
 
-What it relies on (checked against paho-mqtt 2.2.0; tests/test_paho_shim.py fails
+What it relies on (checked against paho-mqtt 2.2.0; tests/unit/link/test_paho_shim.py fails
 when a paho release changes any of it):
 - `paho.mqtt._packet.decode_publish(header, packet, protocol) -> PublishPacket`
   is looked up on the module at each call by `Client._handle_publish`;

@@ -18,7 +18,7 @@ alive for months needs one. Everything below lives in bleak's BlueZ backend
 - `utils.get_dbus_authenticator()`: so that our own connection to the system
   bus authenticates as bleak's does (it honours BLEAK_DBUS_AUTH_UID).
 
-When bleak changes any of these, tests/test_bleak_internals.py fails and names
+When bleak changes any of these, tests/unit/presence/test_bleak_internals.py fails and names
 what is missing; `missing()` gives the same list.
 """
 
