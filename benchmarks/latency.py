@@ -15,8 +15,8 @@ next, and a trial is meant to find the render thread idle, as a visitor mostly
 would) before the next trial; trials never overlap.
 
 Measured per trial, all with time.perf_counter() in this one process:
-  t0  the advert that triggered `visit.enter` is yielded to the daemon
-  t1  the presence service records the `visit.enter`
+  t0  the advert that triggered `approach.enter` (what asks central) is yielded to the daemon
+  t1  the presence service records the `approach.enter`
   t2  `Decider.ask` starts (the Personalizer's task is running)
   t3  `Decider.ask` returns the decision (publish → broker → central → broker → inbox)
   t4  the first frame in which the personal slide is drawn has been presented
@@ -61,7 +61,7 @@ import edge.app.render
 import edge.personalize.service
 from edge import config as config_mod
 from edge.app import Device
-from edge.content.player import Personal, Showing
+from edge.content.player import Personal, Player, Showing
 from edge.link.decide import Decider
 from edge.link.schemas import Decision
 from edge.presence.advert import Advert
@@ -127,17 +127,17 @@ class TimedStage(Stage):
             trial.queued = time.perf_counter()
         super().show(personal)
 
-    def _enter(self, showing: Showing) -> None:
+    def _enter(self, showing: Showing, player: Player) -> None:
         trial = MARKS.by_visitor(showing.personal.visitor) if showing.personal else None
         if trial is not None and trial.entering is None:
             trial.entering = time.perf_counter()
-        super()._enter(showing)
+        super()._enter(showing, player)
         if trial is not None and trial.entered is None:
             trial.entered = time.perf_counter()
 
-    def _draw(self) -> None:
+    def _draw(self, player: Player) -> None:
         before = self.frames
-        super()._draw()
+        super()._draw(player)
         if self.frames == before:
             return
         showing = self._on_screen
@@ -149,13 +149,13 @@ class TimedStage(Stage):
 
 
 def timed_record(record: Callable[[list[PresenceEvent]], None]) -> Callable[..., None]:
-    """The presence service's `record`, noting when a trial's visit.enter reaches it."""
+    """The presence service's `record`, noting when a trial's approach.enter reaches it."""
 
     def wrapped(events: list[PresenceEvent]) -> None:
         now = time.perf_counter()
         for ev in events:
             trial = MARKS.current
-            if ev.type == "visit.enter" and trial is not None and trial.enter is None:
+            if ev.type == "approach.enter" and trial is not None and trial.enter is None:
                 trial.enter = now
                 MARKS.of_visitor[ev.visitor] = trial
         record(events)
