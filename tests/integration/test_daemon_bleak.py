@@ -25,10 +25,12 @@ VISITOR = "ibeacon:f7826da6-4fa2-4e98-8024-bc5b71e0893e:1:2"
 MAC = "C4:7C:8D:6A:11:02"
 
 
-def wait_until(check: Callable[[], bool], seconds: float, what: str) -> None:
+def wait_until(
+    check: Callable[[], bool], seconds: float, what: str, log: Callable[[], str] = str
+) -> None:
     deadline = time.monotonic() + seconds
     while not check():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        assert time.monotonic() < deadline, f"timed out waiting for {what}\n{log()}"
         time.sleep(0.05)
 
 
@@ -53,7 +55,12 @@ def test_beacon_near_the_screen_becomes_a_visit_that_ends_when_it_leaves(
         while time.monotonic() < deadline:
             fb.advertise(path, rssi=-55, manufacturer_data={0x004C: IBEACON})
             time.sleep(0.1)
-        wait_until(lambda: bool(central.events_of("visit.exit")), 15, "the visit's exit")
+        wait_until(
+            lambda: bool(central.events_of("visit.exit")),
+            15,
+            "the visit's exit",
+            lambda: proc.stdout + proc.stderr,
+        )
         proc.stop()
     enters = [e for e in central.events_of("visit.enter") if e["visitor"] == VISITOR]
     exits = [e for e in central.events_of("visit.exit") if e["visitor"] == VISITOR]
