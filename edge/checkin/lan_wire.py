@@ -15,8 +15,8 @@ import re
 from dataclasses import dataclass, replace
 from typing import Any
 
-from edge.content.manifest import _no_duplicates
 from edge.errors import EdgeError
+from edge.signed import no_duplicate_keys
 
 MAX_HEADERS = 64
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
@@ -139,7 +139,7 @@ def is_json(head: Head) -> bool:
 
 def parse_body(body: bytes) -> tuple[str, str]:
     """The nonce and the token, or ValueError."""
-    doc = json.loads(body.decode("utf-8"), object_pairs_hook=_no_duplicates)
+    doc = json.loads(body.decode("utf-8"), object_pairs_hook=no_duplicate_keys)
     if not isinstance(doc, dict):
         raise ValueError("the body is not a JSON object")
     nonce, token = doc.get("nonce"), doc.get("token")

@@ -44,8 +44,9 @@ from nacl.exceptions import BadSignatureError
 from nacl.signing import SigningKey, VerifyKey
 
 from edge.clock import TIME_FLOOR_MS
-from edge.content.manifest import _no_duplicates, valid_public_key
+from edge.content.manifest import valid_public_key
 from edge.errors import ConfigError, EdgeError
+from edge.signed import no_duplicate_keys
 
 Reason = Literal["malformed", "unknown_kid", "bad_signature", "expired", "not_yet_valid"]
 MALFORMED: Reason = "malformed"
@@ -137,7 +138,7 @@ def _split(token: object, max_len: int) -> tuple[bytes, bytes, dict[str, Any]]:
     sig = _b64url_decode(parts[1], "signature")
     if len(sig) != 64:
         raise ValueError(f"signature is {len(sig)} bytes, not 64")
-    doc = json.loads(payload.decode("utf-8"), object_pairs_hook=_no_duplicates)
+    doc = json.loads(payload.decode("utf-8"), object_pairs_hook=no_duplicate_keys)
     if not isinstance(doc, dict):
         raise ValueError("payload is not a JSON object")
     if not isinstance(doc.get("kid"), str):

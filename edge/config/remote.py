@@ -45,6 +45,7 @@ from edge.content.manifest import Scope, Timestamp, Version, canonical
 from edge.errors import ConfigError, EdgeError
 from edge.files import write_atomic
 from edge.presence.tracker import TrackerParams
+from edge.signed import EnvelopeError, open_envelope
 
 ScopeName = Literal["store", "device"]
 
@@ -204,13 +205,6 @@ class Overlay:
 # -- checking an overlay -----------------------------------------------------------------------
 
 
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    obj = dict(pairs)
-    if len(obj) != len(pairs):
-        raise ValueError("duplicate key in a JSON object")
-    return obj
-
-
 def _no_exponents(value: Any, where: str) -> None:
     """A number's canonical form is Python's `json.dumps`, which JavaScript shares for
     every number written without an exponent; one with an exponent is ambiguous."""
@@ -241,21 +235,14 @@ def verify(
     """The overlay in `payload` if it is signed by a config key, for us, current, newer
     than `highest` (the last version taken for its scope) and names only remote keys.
     Its values are checked by `effective`. OverlayRejected with the reason otherwise."""
-    claimed: int | None = None
     try:
-        doc = json.loads(payload, object_pairs_hook=_no_duplicates)
-        if not isinstance(doc, dict):
-            raise ValueError("payload is not a JSON object")
-        raw, sig_b64, kid = doc.get("config"), doc.get("sig"), doc.get("kid")
-        if not isinstance(raw, dict):
-            raise ValueError("config is missing or not an object")
-        version = raw.get("version")
-        claimed = version if type(version) is int else None
-        if not isinstance(sig_b64, str) or not isinstance(kid, str):
-            raise ValueError("sig and kid must be strings")
-        sig = base64.b64decode(sig_b64, validate=True)
+        envelope = open_envelope(payload, "config")
+    except EnvelopeError as exc:
+        raise OverlayRejected("malformed", str(exc), version=exc.claimed) from exc
+    raw, sig, kid, claimed = envelope.body, envelope.sig, envelope.kid, envelope.claimed
+    try:
         _no_exponents(raw, "config")
-    except (ValueError, TypeError, RecursionError) as exc:
+    except (ValueError, RecursionError) as exc:
         raise OverlayRejected("malformed", str(exc), version=claimed) from exc
     if kid not in public_keys:
         raise OverlayRejected(

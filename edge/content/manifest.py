@@ -26,6 +26,7 @@ from edge.content.fallback import safe_name
 from edge.content.schedule import Window
 from edge.content.slides import AssetName, Slide, parse_slide
 from edge.errors import ConfigError, ContentRejected
+from edge.signed import EnvelopeError, open_envelope
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
@@ -124,14 +125,6 @@ def sign(manifest: dict[str, Any], signing_key_b64: str, kid: str) -> bytes:
     sig = key.sign(canonical(manifest)).signature
     payload = {"manifest": manifest, "sig": base64.b64encode(sig).decode(), "kid": kid}
     return json.dumps(payload, ensure_ascii=False).encode()
-
-
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    """Duplicate keys would let two parsers read one payload differently."""
-    obj = dict(pairs)
-    if len(obj) != len(pairs):
-        raise ValueError("duplicate key in a JSON object")
-    return obj
 
 
 def _check_integers_only(value: Any, where: str = "manifest") -> None:
@@ -249,21 +242,14 @@ def verify(
     base64 raw Ed25519 public key; `current_version` is the version in force for
     the manifest's own scope (store or device), or None if there is none.
     """
-    claimed: int | None = None
     try:
-        doc = json.loads(payload, object_pairs_hook=_no_duplicates)
-        if not isinstance(doc, dict):
-            raise ValueError("payload is not a JSON object")
-        raw, sig_b64, kid = doc.get("manifest"), doc.get("sig"), doc.get("kid")
-        if not isinstance(raw, dict):
-            raise ValueError("manifest is missing or not an object")
-        version = raw.get("version")
-        claimed = version if type(version) is int else None
-        if not isinstance(sig_b64, str) or not isinstance(kid, str):
-            raise ValueError("sig and kid must be strings")
-        sig = base64.b64decode(sig_b64, validate=True)
+        envelope = open_envelope(payload, "manifest")
+    except EnvelopeError as exc:
+        raise ContentRejected(reasons.MALFORMED, str(exc), manifest_version=exc.claimed) from exc
+    raw, sig, kid, claimed = envelope.body, envelope.sig, envelope.kid, envelope.claimed
+    try:
         _check_integers_only(raw)
-    except (ValueError, RecursionError) as exc:  # bad JSON, UTF-8 and base64 are ValueErrors
+    except (ValueError, RecursionError) as exc:
         raise ContentRejected(reasons.MALFORMED, str(exc), manifest_version=claimed) from exc
 
     if kid not in public_keys:

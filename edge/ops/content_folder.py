@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 from edge.content.assets import image_size
 from edge.ops.errors import OpsError
+from edge.signed import no_duplicate_keys
 
 PLAYLIST = "playlist.json"
 SCHEDULE = "schedule.json"
@@ -52,18 +53,9 @@ class Folder:
     problems: list[tuple[str, str]] = field(default_factory=list)
 
 
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    """A key given twice is a mistake a reader would never see: refuse it, as the device does."""
-    keys = [k for k, _ in pairs]
-    twice = sorted({k for k in keys if keys.count(k) > 1})
-    if twice:
-        raise ValueError(f"key {twice[0]!r} appears twice in one object")
-    return dict(pairs)
-
-
 def _json(path: Path, problems: list[tuple[str, str]]) -> Any:
     try:
-        return json.loads(path.read_bytes().decode("utf-8"), object_pairs_hook=_no_duplicates)
+        return json.loads(path.read_bytes().decode("utf-8"), object_pairs_hook=no_duplicate_keys)
     except FileNotFoundError:
         return None
     except UnicodeDecodeError as exc:
