@@ -50,8 +50,9 @@ def test_beacon_near_the_screen_becomes_a_visit_that_ends_when_it_leaves(
         proc = daemon("run", "--config", str(config), "--duration", "25")
         wait_until(lambda: "StartDiscovery" in fb.calls("/org/bluez/hci0"), 20, "discovery")
         path = fb.add_device(MAC, "tag")
-        # Held at the screen for 4 s, ten adverts a second.
-        deadline = time.monotonic() + 4.0
+        # Held at the screen for 8 s, ten adverts a second: a stop the model counts as a
+        # visit every time (a 4 s stop is a coin toss between a visit and a passer-by).
+        deadline = time.monotonic() + 8.0
         while time.monotonic() < deadline:
             fb.advertise(path, rssi=-55, manufacturer_data={0x004C: IBEACON})
             time.sleep(0.1)
@@ -67,7 +68,7 @@ def test_beacon_near_the_screen_becomes_a_visit_that_ends_when_it_leaves(
     assert len(enters) == 1 and len(exits) == 1, (enters, exits)
     assert enters[0]["visit_id"] == exits[0]["visit_id"]
     assert enters[0]["zone"] in ("near", "immediate")
-    assert 2000 <= exits[0]["dwell_ms"] <= 5000
+    assert 6000 <= exits[0]["dwell_ms"] <= 9000
     flat = (proc.stdout + proc.stderr).lower().replace(":", "")
     assert MAC.replace(":", "").lower() not in flat, "the MAC address was logged"
     for event in central.events.values():
