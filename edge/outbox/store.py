@@ -92,6 +92,21 @@ def _storage_errors() -> Iterator[None]:
         raise StorageError(f"outbox cannot write: {exc}") from exc
 
 
+@contextlib.contextmanager
+def _unsynced(conn: sqlite3.Connection) -> Iterator[None]:
+    """A transaction committed without its own fsync (synchronous=NORMAL): for what a power
+    cut may undo harmlessly. A lost batch mark means the same events go again under a new
+    batch id after the reboot, and a lost ack that central acknowledges the resent batch
+    again (it de-duplicates by event id); no accepted event depends on it. A process crash
+    loses nothing (the page cache keeps it), and the next FULL commit's fsync or the
+    kernel's writeback carries it to the card with other writes (SD card wear)."""
+    conn.execute("PRAGMA synchronous=NORMAL")
+    try:
+        yield
+    finally:
+        conn.execute("PRAGMA synchronous=FULL")
+
+
 class Outbox:
     """The durable queue of events. Use as a context manager; one close path."""
 
@@ -172,7 +187,7 @@ class Outbox:
 
         A batch is one row in `batches` naming a range of seqs: making it and acknowledging
         it never rewrite the events themselves (SD card wear)."""
-        with _storage_errors(), self.db.conn:
+        with _storage_errors(), _unsynced(self.db.conn), self.db.conn:
             self.db.conn.execute("BEGIN IMMEDIATE")
             found = self._in_flight()
             if found is not None:
@@ -231,7 +246,7 @@ class Outbox:
 
     def ack(self, batch_id: str) -> int:
         """Central stored the batch: delete its rows. Returns how many (0 if unknown)."""
-        with _storage_errors(), self.db.conn:
+        with _storage_errors(), _unsynced(self.db.conn), self.db.conn:
             self.db.conn.execute("BEGIN IMMEDIATE")
             span = self.db.conn.execute(
                 "SELECT first_seq, last_seq FROM batches WHERE batch_id = ?", [batch_id]

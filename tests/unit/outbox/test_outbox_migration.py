@@ -90,3 +90,16 @@ def test_the_migrated_file_survives_a_reopen_mid_batch(tmp_path: Path) -> None:
         assert again == first
         box.append([event(9)])
         assert [ns for _id, ns in deliver_all(box)] == [[0, 1, 2], [3, 9]]
+
+
+def test_accepted_events_are_still_fsynced_after_a_batch_and_its_ack(tmp_path: Path) -> None:
+    """Marking a batch and deleting it on the ack skip their own fsync (a power cut may
+    undo them harmlessly); every append after them is FULL again, so an accepted event
+    survives a power cut."""
+    with Outbox(tmp_path / "outbox.sqlite3") as box:
+        box.append([event(1)])
+        batch = box.next_batch(DEVICE, 10)
+        assert batch is not None
+        assert box.db.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+        assert box.ack(batch.batch_id) == 1
+        assert box.db.execute("PRAGMA synchronous").fetchone()[0] == 2
