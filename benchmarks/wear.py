@@ -67,13 +67,22 @@ class Policy:
     linger_s: float
     batch_max_events: int
     batch_max_bytes: int
+    with_commit: bool = False  # a lingered batch waits for the commit due next, if any
 
 
 def policies(extra: list[tuple[float, float]] | None = None) -> list[Policy]:
     cfg = Config()
     s, y = cfg.storage, cfg.sync
     tried = [
-        Policy(f"hold{h:g}_linger{li:g}", h, s.group_max, li, y.batch_max_events, y.batch_max_bytes)
+        Policy(
+            f"hold{h:g}_linger{li:g}",
+            h,
+            s.group_max,
+            li,
+            y.batch_max_events,
+            y.batch_max_bytes,
+            with_commit=True,
+        )
         for h, li in extra or []
     ]
     return [
@@ -86,6 +95,7 @@ def policies(extra: list[tuple[float, float]] | None = None) -> list[Policy]:
             y.linger_s,
             y.batch_max_events,
             y.batch_max_bytes,
+            with_commit=True,
         ),
     ]
 
@@ -185,6 +195,7 @@ def run_day(
     oldest = 0.0
     commit_due: float | None = None
     syncing = False  # a linger or a batch is under way
+    awaiting_commit = False  # the linger is over; the batch goes with the next commit
     transactions = 0
     stream = iter(events)
     upcoming = next(stream, None)
@@ -211,9 +222,17 @@ def run_day(
                 transactions += 1
                 flush.wrote(now)
                 held = []
+                if awaiting_commit:
+                    awaiting_commit = False
+                    at(now, "batch")
                 if not syncing:
                     syncing = True
-                    at(now + policy.linger_s, "batch")
+                    at(now + policy.linger_s, "lingered")
+        elif what == "lingered":
+            if policy.with_commit and held:  # a commit is due: go with it
+                awaiting_commit = True
+            else:
+                at(now, "batch")
         elif what == "batch":
             batch = box.next_batch("wear-1", policy.batch_max_events, policy.batch_max_bytes)
             if batch is None:
