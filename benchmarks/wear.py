@@ -6,8 +6,10 @@ adverts a second (kept in memory: they write nothing), a slide (an impression) e
 in virtual time: the event timeline goes through the same rules the daemon follows
 (edge/outbox/writer.py: commit when the oldest held event has waited
 `max(group_ms, hold_s)` or a group is full; edge/outbox/sync.py: when idle, linger
-`linger_s` before a batch, then batch after batch until nothing is pending, each
-acknowledged) onto the real `Outbox` (SQLite, WAL, synchronous=FULL, secure_delete).
+`linger_s` before a batch, then goes with the commit due next if one is, then batch
+after batch until nothing is pending, each acknowledged) onto the real `Outbox` (SQLite,
+WAL, synchronous=FULL, secure_delete). The kernel's write-back is played in virtual time
+too (`Writeback`, `--writeback-s`): what is dirty reaches the card once it is 5 s old.
 
 Measured where this machine allows it: at the block layer, with the state dir on a
 loop-mounted ext4 file system (sectors written from /sys/block/loopN/stat, the ext4
@@ -19,7 +21,7 @@ Baseline: the same day with the previous defaults (`hold_s = 0`: each event comm
 within 50 ms; `linger_s = 0`: a batch as soon as anything is committed), in the same
 process on the same file system. Goal: <= 50 MB/day for the daemon's own writes.
 
-    sudo .venv/bin/python benchmarks/wear.py [--hours 3]
+    sudo .venv/bin/python benchmarks/wear.py [--hours 3] [--writeback-s 5] [--try HOLD LINGER]
 """
 
 from __future__ import annotations
