@@ -22,13 +22,15 @@ def test_held_and_lingering_events_go_in_few_batches_and_all_arrive_at_shutdown(
 ) -> None:
     config = device_config(
         speed=20.0,
-        storage={"hold_s": 1.0},
+        # the first commit comes well after the link is up: events committed before it
+        # are a backlog, which goes at once (as after an outage)
+        storage={"hold_s": 3.0},
         sync={"linger_s": 600.0},  # longer than the test: nothing goes before the stop
         health={"interval_s": 1},
     )
     with running_device(config) as device:
         writer = device.io.outbox.writer
-        assert wait_for(lambda: writer.committed >= 10, 20)
+        assert wait_for(lambda: writer.committed >= 10, 30)
         assert central.events == {}  # committed, waiting for the linger to end
         committed = writer.committed
     # stopping drains: what was held is committed and sent at once, not after 600 s
