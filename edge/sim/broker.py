@@ -23,14 +23,43 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _wait_listening(port: int, deadline: float) -> bool:
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return True
-        except OSError:
-            time.sleep(0.02)
+def _wait_listening(proc: subprocess.Popen[bytes], port: int, deadline: float) -> bool:
+    """Whether `proc` itself listens on 127.0.0.1:`port` before `deadline`. Not just anybody:
+    a free port can be taken by another process between `free_port` and the broker's bind
+    (parallel tests pick ports too), and then the broker exits while the other answers."""
+    while time.monotonic() < deadline and proc.poll() is None:
+        owned = _listens(proc.pid, port)
+        if owned or (owned is None and _answers(port)):
+            return True
+        time.sleep(0.02)
     return False
+
+
+def _listens(pid: int, port: int) -> bool | None:
+    """Whether process `pid` has a socket listening on 127.0.0.1:`port` (None: no /proc)."""
+    try:
+        table = Path("/proc/net/tcp").read_text().splitlines()[1:]
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return None
+    local = f"0100007F:{port:04X}"
+    inodes = {row.split()[9] for row in table if row.split()[1:4:2] == [local, "0A"]}
+    for fd in fds:
+        try:
+            link = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        if link.startswith("socket:[") and link[8:-1] in inodes:
+            return True
+    return False
+
+
+def _answers(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            return True
+    except OSError:
+        return False
 
 
 class Mosquitto:
@@ -53,14 +82,21 @@ class Mosquitto:
         if self.binary is None:
             raise BrokerError("mosquitto is not installed (apt-get install mosquitto)")
         self.port = port or free_port()
+        self._any_port = port is None and conf is None  # another can be picked if it is taken
+        self._listener = listener
         self.other_ports = other_ports
         self._tmp = None if workdir else tempfile.TemporaryDirectory(prefix="omo-mosquitto-")
         self.dir = workdir or Path(self._tmp.name)  # type: ignore[union-attr]
         self.dir.mkdir(parents=True, exist_ok=True)
         self.config = self.dir / "mosquitto.conf"
+        self.config.write_text(conf if conf is not None else self._conf())
+        self.log_path = self.dir / "mosquitto.log"
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    def _conf(self) -> str:
         lines = [
             f"listener {self.port} 127.0.0.1",
-            *(listener if listener is not None else ["allow_anonymous true"]),
+            *(self._listener if self._listener is not None else ["allow_anonymous true"]),
             "persistence false",
             "set_tcp_nodelay true",
             "max_queued_messages 10000",
@@ -69,9 +105,7 @@ class Mosquitto:
         ]
         if os.geteuid() == 0:
             lines.append("user root")  # else it drops to 'mosquitto' and cannot read our temp dir
-        self.config.write_text(conf if conf is not None else "\n".join(lines) + "\n")
-        self.log_path = self.dir / "mosquitto.log"
-        self._proc: subprocess.Popen[bytes] | None = None
+        return "\n".join(lines) + "\n"
 
     @property
     def pid(self) -> int | None:
@@ -86,8 +120,19 @@ class Mosquitto:
     def start(self, timeout_s: float = 10.0) -> None:
         if self.running:
             return
+        for tries_left in (2, 1, 0):
+            problem = self._start_once(timeout_s)
+            if problem is None:
+                return
+            if not (tries_left and self._any_port and "Address already in use" in problem):
+                raise BrokerError(problem)
+            self.port = free_port()  # taken meanwhile by another process: pick again
+            self.config.write_text(self._conf())
+
+    def _start_once(self, timeout_s: float) -> str | None:
+        """Start the process; None once it listens on every port, else what went wrong."""
         with self.log_path.open("ab") as log:
-            self._proc = subprocess.Popen(
+            proc = self._proc = subprocess.Popen(
                 [self.binary or "mosquitto", "-c", str(self.config)],
                 stdin=subprocess.DEVNULL,
                 stdout=log,
@@ -95,10 +140,11 @@ class Mosquitto:
             )
         deadline = time.monotonic() + timeout_s
         for port in (self.port, *self.other_ports):
-            if not _wait_listening(port, deadline):
+            if not _wait_listening(proc, port, deadline):
                 self.stop()
                 tail = self.log_path.read_text(errors="replace")[-800:]
-                raise BrokerError(f"mosquitto did not listen on 127.0.0.1:{port}: {tail}")
+                return f"mosquitto did not listen on 127.0.0.1:{port}: {tail}"
+        return None
 
     def stop(self) -> None:
         proc, self._proc = self._proc, None
