@@ -122,5 +122,4 @@ class DecideOnly(CentralSim):
     """central-sim answering decide requests only (the ingest is the only one that acks)."""
 
     def _on_connect(self, client: Any, *_a: Any) -> None:
-        client.subscribe([(f"{self.prefix}/+/+/decide", 1)])
-        self._connected.set()
+        self._connected.set()  # events, state and assets are not its job: no subscription

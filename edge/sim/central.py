@@ -3,7 +3,9 @@
 It answers decide requests (a coupon for known visitors, `slide: null` for
 others), stores event batches de-duplicated by event id, acknowledges them,
 and keeps totals. It is a real MQTT client on a real broker: nothing in the
-device is faked by it.
+device is faked by it. Like a real platform, it answers decide requests on a
+connection of its own, so a 50 MB asset or a backlog of event batches it is
+busy with never holds up an answer the screen waits for.
 """
 
 from __future__ import annotations
@@ -87,25 +89,34 @@ class CentralSim:
         self.cmd_result_parts: dict[str, list[dict[str, Any]]] = {}  # every result, in order
         self._lock = threading.Lock()
         self._connected = threading.Event()
-        self._host, self._port = host, port
-        c = new_client("central-sim", tls=tls)
-        c.on_connect = self._on_connect
+        self._host, self._port, self._tls = host, port, tls
+        self._decide_connected = threading.Event()
+        self._client = self._new_client("central-sim", self._on_connect)
+        self._decider = self._new_client("central-sim-decide", self._on_connect_decide)
+
+    def _new_client(self, client_id: str, on_connect: Any) -> mqtt.Client:
+        c = new_client(client_id, tls=self._tls)
+        c.on_connect = on_connect
         c.on_message = self._on_message
         c.reconnect_delay_set(1, 2)
-        self._client = c
+        return c
 
     def start(self, timeout_s: float = 10.0) -> None:
-        self._client.connect_async(self._host, self._port, 30)
-        self._client.loop_start()
-        if not self._connected.wait(timeout_s):
-            self.stop()
-            raise TimeoutError(
-                f"central sim could not reach the broker at {self._host}:{self._port}"
-            )
+        for client in (self._client, self._decider):
+            client.connect_async(self._host, self._port, 30)
+            client.loop_start()
+        deadline = time.monotonic() + timeout_s
+        for connected in (self._connected, self._decide_connected):
+            if not connected.wait(max(0.0, deadline - time.monotonic())):
+                self.stop()
+                raise TimeoutError(
+                    f"central sim could not reach the broker at {self._host}:{self._port}"
+                )
 
     def stop(self) -> None:
-        self._client.disconnect()
-        self._client.loop_stop()
+        for client in (self._client, self._decider):
+            client.disconnect()
+            client.loop_stop()
 
     def __enter__(self) -> CentralSim:
         self.start()
@@ -118,7 +129,6 @@ class CentralSim:
         p = self.prefix
         client.subscribe(
             [
-                (f"{p}/+/+/decide", 1),
                 (f"{p}/+/+/events", 1),
                 (f"{p}/+/+/state", 1),
                 (f"{p}/+/+/asset/get", 1),
@@ -126,6 +136,10 @@ class CentralSim:
             ]
         )
         self._connected.set()
+
+    def _on_connect_decide(self, client: mqtt.Client, *_a: Any) -> None:
+        client.subscribe(f"{self.prefix}/+/+/decide", 1)
+        self._decide_connected.set()
 
     def _on_message(self, client: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
         try:
