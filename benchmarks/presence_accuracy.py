@@ -4,7 +4,7 @@ The traces are fixed in advance (benchmarks/_presence_traces.py), in three sets
 (`--set`, default all): `tuned`, the two sample traces in benchmarks/presence/
 and edge/sim/tracegen.py seeds 11-12, on which the model's filter was tuned;
 `training`, seeds 100-129 (500 minutes, the held-out variety five times over),
-on which the visit decision's thresholds were chosen (benchmarks/presence_sweep.py);
+on which the visit decision's thresholds were chosen (benchmarks/_presence_sweep.py);
 `held-out`, seeds 13-18, never tuned on.
 
 For every trace it runs `omo-edge scan --replay TRACE --json` (the real command,

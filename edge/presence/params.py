@@ -78,12 +78,12 @@ class TrackerParams:
     trigger_probability: float = _share(0.6)  # P(within near_m, not passing by) to trigger
     trigger_release_probability: float = _share(0.25)  # P(within exit_m) below this: ends
     # -- the counted visit (visit.*)
-    visit_probability: float = _share(0.9)  # P(stopped >= min_stop_s within near_m) to count
+    visit_probability: float = _share(0.85)  # P(stopped >= min_stop_s within near_m) to count
     visit_release_probability: float = _share(0.3)  # P(within exit_m) below this: visit over
     visit_rearm_probability: float = _share(0.2)  # a new visit only after P(visit) fell below
     # a track not counted while it lasted is judged once it has ended, on all its evidence:
     track_end_probability: float = _share(0.2)  # P(within exit_m) below this: the track ended
-    visit_end_probability: float = _share(0.6)  # ... and P(visit) then at least this: a visit
+    visit_end_probability: float = _share(0.8)  # ... and P(visit) then at least this: a visit
     absence_timeout_s: float = _tuning(6.0)  # unheard this long: whatever is open ends
     dwell_interval_s: float = _tuning(30.0)  # a visit.dwell this often during a visit
 
