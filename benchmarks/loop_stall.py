@@ -20,6 +20,12 @@ every SQLite call (the writer's commits, the syncer's batches and deletions) and
 the asset's hashing and writing run on the event loop itself.
 
 Last line: one JSON object. Goal: worst stall <= 20 ms, no decide request late.
+
+A decide late while the 200 MB asset crosses is the broker's, not the device's:
+Mosquitto (2.0, one thread) moves the whole message before it serves the other
+sockets again. Two bare paho clients show the same with the receiver in another
+process: a round trip waits 0.4-0.6 s once per 200 MB (docs/protocol.md,
+"Large assets and the broker").
 """
 
 from __future__ import annotations

@@ -6,8 +6,10 @@ adverts a second (kept in memory: they write nothing), a slide (an impression) e
 in virtual time: the event timeline goes through the same rules the daemon follows
 (edge/outbox/writer.py: commit when the oldest held event has waited
 `max(group_ms, hold_s)` or a group is full; edge/outbox/sync.py: when idle, linger
-`linger_s` before a batch, then batch after batch until nothing is pending, each
-acknowledged) onto the real `Outbox` (SQLite, WAL, synchronous=FULL, secure_delete).
+`linger_s` before a batch, then goes with the commit due next if one is, then batch
+after batch until nothing is pending, each acknowledged) onto the real `Outbox` (SQLite,
+WAL, synchronous=FULL, secure_delete). The kernel's write-back is played in virtual time
+too (`Writeback`, `--writeback-s`): what is dirty reaches the card once it is 5 s old.
 
 Measured where this machine allows it: at the block layer, with the state dir on a
 loop-mounted ext4 file system (sectors written from /sys/block/loopN/stat, the ext4
@@ -19,7 +21,7 @@ Baseline: the same day with the previous defaults (`hold_s = 0`: each event comm
 within 50 ms; `linger_s = 0`: a batch as soon as anything is committed), in the same
 process on the same file system. Goal: <= 50 MB/day for the daemon's own writes.
 
-    sudo .venv/bin/python benchmarks/wear.py [--hours 3]
+    sudo .venv/bin/python benchmarks/wear.py [--hours 3] [--writeback-s 5] [--try HOLD LINGER]
 """
 
 from __future__ import annotations
@@ -56,6 +58,7 @@ HEALTH_EVERY_S = 60.0
 ACK_AFTER_S = 0.05
 GOAL_MB_PER_DAY = 50.0
 ASSET_BYTES = 20 * 1024 * 1024
+WRITEBACK_S = 5.0  # ext4's default journal commit interval
 
 
 @dataclass(frozen=True)
@@ -66,13 +69,22 @@ class Policy:
     linger_s: float
     batch_max_events: int
     batch_max_bytes: int
+    with_commit: bool = False  # a lingered batch waits for the commit due next, if any
 
 
 def policies(extra: list[tuple[float, float]] | None = None) -> list[Policy]:
     cfg = Config()
     s, y = cfg.storage, cfg.sync
     tried = [
-        Policy(f"hold{h:g}_linger{li:g}", h, s.group_max, li, y.batch_max_events, y.batch_max_bytes)
+        Policy(
+            f"hold{h:g}_linger{li:g}",
+            h,
+            s.group_max,
+            li,
+            y.batch_max_events,
+            y.batch_max_bytes,
+            with_commit=True,
+        )
         for h, li in extra or []
     ]
     return [
@@ -85,6 +97,7 @@ def policies(extra: list[tuple[float, float]] | None = None) -> list[Policy]:
             y.linger_s,
             y.batch_max_events,
             y.batch_max_bytes,
+            with_commit=True,
         ),
     ]
 
@@ -137,8 +150,41 @@ def stamped(t: float, fields: dict[str, Any]) -> dict[str, Any]:
 
 
 # -- the daemon's rules in virtual time ----------------------------------------------------
-def run_day(box: Outbox, policy: Policy, events: list[tuple[float, dict[str, Any]]]) -> int:
+class Writeback:
+    """The kernel's writeback in virtual time. The day runs in seconds, so without this
+    every transaction's side writes would merge into one flush at the end: the ext4
+    journal commit of the files' new mtimes and the dirty pages of SQLite's mmapped
+    `-shm` wal-index, which a real device writes for every quiet-separated transaction.
+    Here everything dirty is flushed once it is `after_s` (virtual) old, as ext4's
+    5 s journal commit does; transactions closer together share a flush, as they do."""
+
+    def __init__(self, after_s: float | None) -> None:
+        self.after_s = after_s
+        self.dirty_since: float | None = None
+        self.flushes = 0
+
+    def wrote(self, now: float) -> None:
+        if self.dirty_since is None:
+            self.dirty_since = now
+
+    def tick(self, now: float) -> None:
+        """Flush what has been dirty `after_s` by `now` (called before anything at `now`)."""
+        if self.after_s is None or self.dirty_since is None:
+            return
+        if now >= self.dirty_since + self.after_s:
+            os.sync()
+            self.flushes += 1
+            self.dirty_since = None
+
+
+def run_day(
+    box: Outbox,
+    policy: Policy,
+    events: list[tuple[float, dict[str, Any]]],
+    writeback: Writeback | None = None,
+) -> int:
     """Feed the day through `policy`'s commit and sync rules; returns transactions made."""
+    flush = writeback or Writeback(None)
     agenda: list[tuple[float, int, str]] = []  # (time, order, what)
     order = 0
 
@@ -151,10 +197,13 @@ def run_day(box: Outbox, policy: Policy, events: list[tuple[float, dict[str, Any
     oldest = 0.0
     commit_due: float | None = None
     syncing = False  # a linger or a batch is under way
+    awaiting_commit = False  # the linger is over; the batch goes with the next commit
     transactions = 0
     stream = iter(events)
     upcoming = next(stream, None)
     while upcoming is not None or agenda:
+        due = [t for t in (upcoming[0] if upcoming else None, agenda[0][0] if agenda else None)]
+        flush.tick(min(t for t in due if t is not None))
         if upcoming is not None and (not agenda or upcoming[0] <= agenda[0][0]):
             now, fields = upcoming
             upcoming = next(stream, None)
@@ -173,20 +222,31 @@ def run_day(box: Outbox, policy: Policy, events: list[tuple[float, dict[str, Any
             if held:
                 box.append(held)
                 transactions += 1
+                flush.wrote(now)
                 held = []
+                if awaiting_commit:
+                    awaiting_commit = False
+                    at(now, "batch")
                 if not syncing:
                     syncing = True
-                    at(now + policy.linger_s, "batch")
+                    at(now + policy.linger_s, "lingered")
+        elif what == "lingered":
+            if policy.with_commit and held:  # a commit is due: go with it
+                awaiting_commit = True
+            else:
+                at(now, "batch")
         elif what == "batch":
             batch = box.next_batch("wear-1", policy.batch_max_events, policy.batch_max_bytes)
             if batch is None:
                 syncing = False
                 continue
             transactions += 1
+            flush.wrote(now)
             at(now + ACK_AFTER_S, f"ack:{batch.batch_id}")
         elif what.startswith("ack:"):
             box.ack(what[4:])
             transactions += 1
+            flush.wrote(now)
             at(now, "batch")  # a backlog goes on without lingering
     return transactions
 
@@ -259,6 +319,12 @@ def main() -> None:
         metavar=("HOLD_S", "LINGER_S"),
         help="also measure these settings",
     )
+    parser.add_argument(
+        "--writeback-s",
+        type=float,
+        default=WRITEBACK_S,
+        help="flush what is dirty once it is this old in virtual time (0: only at the end)",
+    )
     args = parser.parse_args()
     events = timeline(args.hours)
     counts: dict[str, int] = {}
@@ -271,6 +337,7 @@ def main() -> None:
         meter = Meter(loop)
         print(f"measured at the {meter.where}")
         figures["measured_at"] = "block" if loop else "proc_io"
+        figures["writeback_s"] = args.writeback_s
         for policy in policies(args.tries):
             state = folder / policy.name
             state.mkdir()
@@ -280,16 +347,19 @@ def main() -> None:
                     conn.execute("VACUUM")
             before = meter.read()
             started = time.perf_counter()
+            writeback = Writeback(args.writeback_s or None)
             with Outbox(state / "outbox.sqlite3") as box:
-                transactions = run_day(box, policy, events)
+                transactions = run_day(box, policy, events, writeback)
                 assert box.pending() == 0, "every event acknowledged by the end"
             written = meter.read() - before
             per_day_mb = written * scale / 1e6
             figures[f"{policy.name}_mb_per_day"] = round(per_day_mb, 1)
             figures[f"{policy.name}_transactions_per_day"] = round(transactions * scale)
+            figures[f"{policy.name}_flushes_per_day"] = round(writeback.flushes * scale)
             print(
                 f"{policy.name:<9} group {policy.group_s:g} s, linger {policy.linger_s:g} s: "
-                f"{transactions * scale:,.0f} transactions/day, {per_day_mb:,.1f} MB/day "
+                f"{transactions * scale:,.0f} transactions/day, "
+                f"{writeback.flushes * scale:,.0f} flushes/day, {per_day_mb:,.1f} MB/day "
                 f"({written / max(1, len(events)):,.0f} B/event; "
                 f"ran {time.perf_counter() - started:.1f} s)"
             )

@@ -22,7 +22,7 @@ from typing import Any
 import msgspec
 
 from edge.clock import trusted_now_ms
-from edge.errors import PayloadRejected
+from edge.errors import EdgeError, PayloadRejected
 from edge.link.schemas import (
     COMMAND_NAMES,
     MAX_PAYLOAD,
@@ -142,6 +142,9 @@ class CommandRunner:
             return
         try:
             ok, detail, extra = await self._carry_out(cmd)
+        except EdgeError as exc:  # a known reason (e.g. the screen is not up yet): plain words
+            log.warning("command %s could not be carried out: %s", cmd.cmd_id, exc)
+            ok, detail, extra = False, str(exc), {}
         except Exception as exc:  # a command must never take the daemon down
             log.exception("command %s failed", cmd.cmd_id)
             ok, detail, extra = False, f"failed: {exc}", {}

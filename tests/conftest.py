@@ -24,6 +24,14 @@ os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
 os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """End-to-end tests first: xdist hands tests out in this order, and a long test started
+    last keeps one worker busy while the others have nothing left to do."""
+    items.sort(
+        key=lambda item: not (item.get_closest_marker("slow") or "integration" in item.nodeid)
+    )
+
+
 @pytest.fixture
 def broker(tmp_path: Path) -> Iterator[Mosquitto]:
     with Mosquitto(workdir=tmp_path / "mosquitto") as mosq:

@@ -14,8 +14,8 @@ os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")  # before anything impo
 
 import argparse
 
-from edge import __version__
 from edge.cli import demo, display, doctor, outbox, reset, run, scan
+from edge.cli.common import command_parser
 from edge.cli.common import run as run_command
 from edge.cli.run import make_source
 
@@ -25,12 +25,7 @@ GROUPS = (run, demo, scan, outbox, reset, doctor, display)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="omo-edge", description=__doc__.split("\n")[0])
-    parser.add_argument("--version", action="version", version=f"omo-edge {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True)
-    for group in GROUPS:
-        group.register(sub)
-    return parser
+    return command_parser("omo-edge", __doc__ or "", GROUPS)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -16,9 +16,9 @@ import math
 import os
 import select
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO, TypeAlias
+from typing import TYPE_CHECKING, Protocol, TextIO, TypeAlias
 
 from edge.errors import EdgeError
 
@@ -34,6 +34,25 @@ EXIT_PIPE_CLOSED = 141  # 128 + SIGPIPE: what `cat | head -1` leaves in PIPESTAT
 
 _stdout_closed = False
 _running = False
+
+
+class Group(Protocol):
+    """A module of commands: it adds its parsers to the command's subcommands."""
+
+    def register(self, sub: Subcommands) -> None: ...
+
+
+def command_parser(prog: str, doc: str, groups: Iterable[Group]) -> argparse.ArgumentParser:
+    """`prog`'s parser: the first line of `doc` as description, --version, each group's
+    subcommands (one of them required)."""
+    from edge import __version__
+
+    parser = argparse.ArgumentParser(prog=prog, description=doc.split("\n", maxsplit=1)[0])
+    parser.add_argument("--version", action="version", version=f"{prog} {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for group in groups:
+        group.register(sub)
+    return parser
 
 
 # -- argument types: a bad value is refused by argparse, naming the flag ------------------

@@ -10,6 +10,7 @@ error for a bad value names the key, the value and the allowed words.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import types
 import typing
 from collections.abc import Callable, Mapping
@@ -64,9 +65,16 @@ def key(default: Any, allowed: str, check: Check | None = None, *, secret: bool 
     return dataclasses.field(default=default, metadata=meta, repr=repr_)
 
 
-def keys_of(section: type) -> dict[str, Key]:
+@functools.cache
+def hints_of(section: type) -> dict[str, Any]:
+    """A section's field types, evaluated once: get_type_hints parses every annotation."""
+    return typing.get_type_hints(section)
+
+
+@functools.cache
+def keys_of(section: type) -> Mapping[str, Key]:
     """The keys of a section class, in declaration order (flattened sub-sections included)."""
-    hints = typing.get_type_hints(section)
+    hints = hints_of(section)
     out: dict[str, Key] = {}
     for f in dataclasses.fields(section):
         kind = hints[f.name]
@@ -104,7 +112,7 @@ def build(section: type, table: Mapping[str, Any], name: str) -> Any:
     Raises ConfigError for a value of the wrong type or one its check refuses.
     Unknown keys are the caller's business (warnings).
     """
-    hints = typing.get_type_hints(section)
+    hints = hints_of(section)
     values: dict[str, Any] = {}
     for f in dataclasses.fields(section):
         kind = hints[f.name]

@@ -39,15 +39,15 @@ from edge.content.manifest import valid_public_key
 from edge.errors import ConfigError, ConfigFileError
 from edge.link.tls import check_mqtt
 from edge.presence.allow import AllowList, InvalidAllowEntry
+from edge.presence.params import TrackerParams
 from edge.presence.pseudonym import PseudonymSettingsError
 from edge.presence.pseudonym import from_settings as pseudonymizer_from_settings
-from edge.presence.tracker import TrackerParams
 
 log = logging.getLogger("edge.config")
 
 DEFAULT_CONTENT_DIR = Path(__file__).resolve().parent.parent.parent / "signage_content"
 
-SCHEMA: dict[str, dict[str, Key]] = {name: keys_of(cls) for name, cls in SECTIONS.items()}
+SCHEMA: dict[str, Mapping[str, Key]] = {name: keys_of(cls) for name, cls in SECTIONS.items()}
 """Every key of every table, with its type, default and allowed words."""
 
 

@@ -38,13 +38,13 @@ from msgspec import UNSET, Meta, UnsetType
 from nacl.exceptions import BadSignatureError
 from nacl.signing import SigningKey, VerifyKey
 
-from edge.config.keys import keys_of
+from edge.config.keys import hints_of, keys_of
 from edge.config.load import SCHEMA, Config, from_mapping
 from edge.config.sections import SECTIONS
 from edge.content.manifest import Scope, Timestamp, Version, canonical
 from edge.errors import ConfigError, EdgeError
 from edge.files import write_atomic
-from edge.presence.tracker import TrackerParams
+from edge.presence.params import TrackerParams
 from edge.signed import EnvelopeError, open_envelope
 
 ScopeName = Literal["store", "device"]
@@ -101,7 +101,7 @@ class OverlayRejected(EdgeError):
 
 def _wire_type(section: type, name: str) -> Any:
     """The JSON type of a config key as its section declares it (tuples become lists)."""
-    hints = typing.get_type_hints(section)
+    hints = hints_of(section)
     for f in dataclasses.fields(section):
         kind = hints[f.name]
         if dataclasses.is_dataclass(kind) and name in keys_of(kind):  # type: ignore[arg-type]

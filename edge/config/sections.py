@@ -14,7 +14,7 @@ from typing import Literal
 from edge.config.keys import DURATION_WORDS, Check, key, positive_duration
 from edge.content.manifest import valid_public_key
 from edge.panel.schedule import valid_exceptions, valid_hours, valid_zone
-from edge.presence.tracker import TrackerParams
+from edge.presence.params import TrackerParams
 
 ID_WORDS = "empty, or up to 64 letters, digits, '-', '_', '.'"
 LOG_LEVELS = ("debug", "info", "warning", "error")

@@ -32,7 +32,28 @@ def check_broker(cfg: config_mod.Config, timeout_s: float = TIMEOUT_S) -> Findin
             "its own content and keeps its events",
             "pair it with `omo-ops provision pair` from the ops laptop",
         )
-    host, port = m.host or (m.hosts[0] if m.hosts else ""), m.port  # `hosts`: the first node
+    nodes = m.hosts or (m.host,)  # a clustered broker: every node the device may fail over to
+    findings = [_check_node(m, cfg.device.device_id, node, timeout_s) for node in nodes]
+    if len(findings) == 1:
+        return findings[0]
+    failed = [f for f in findings if f.status == "FAIL"]
+    every = "; ".join(f.found for f in failed or findings)
+    if not failed:
+        return Finding("OK", "broker", f"every node accepts this device: {every}")
+    if len(failed) == len(findings):
+        return Finding("FAIL", "broker", f"no node answers: {every}", failed[0].todo)
+    good = len(findings) - len(failed)
+    return Finding(
+        "WARN",
+        "broker",
+        f"{good} of {len(findings)} nodes accept this device; {every}",
+        f"the device fails over to the nodes that answer; {failed[0].todo}",
+    )
+
+
+def _check_node(m: MqttConfig, device_id: str, host: str, timeout_s: float) -> Finding:
+    """A TCP connect to one broker node, then the login."""
+    port = m.port
     where = f"{host}:{port}"
     unreachable = (
         "check [mqtt] host and port, that the broker runs, and that the network "
@@ -47,7 +68,7 @@ def check_broker(cfg: config_mod.Config, timeout_s: float = TIMEOUT_S) -> Findin
         if isinstance(exc, TimeoutError):
             reason = f"no answer within {timeout_s:g} s"
         return Finding("FAIL", "broker", f"cannot reach {where}: {reason}", unreachable)
-    return _mqtt_login(m, cfg.device.device_id, where, timeout_s)
+    return _mqtt_login(m, device_id, where, timeout_s)
 
 
 def _mqtt_login(m: MqttConfig, device_id: str, where: str, timeout_s: float) -> Finding:

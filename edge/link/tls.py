@@ -133,6 +133,10 @@ def check_mqtt(mqtt: MqttConfig, device_id: str) -> list[str]:
     problem = _host_problem(mqtt.host)
     if problem:
         raise ConfigError("mqtt.host", mqtt.host, problem)
+    for node in mqtt.hosts:
+        problem = _host_problem(node)
+        if problem:
+            raise ConfigError("mqtt.hosts", node, problem)
     ca, cert, key = mqtt.tls_ca, mqtt.tls_cert, mqtt.tls_key
     if cert and not key:
         raise ConfigError("mqtt.tls_key", key, "the client key file that goes with mqtt.tls_cert")

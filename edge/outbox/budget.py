@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from edge.outbox.schema import bump, forget_rows, totals
+from edge.outbox.schema import UNBATCHED, bump, forget_rows, totals
 
 LOW_VALUE = ("visit.dwell", "device.health")
 DROP_CHUNK = 500  # rows looked at per query, so a huge backlog is never read at once
@@ -41,13 +41,12 @@ def enforce(conn: sqlite3.Connection, max_rows: int, max_bytes: int) -> None:
         while over(*totals(conn), max_rows, max_bytes):
             if kinds is None:
                 victims = conn.execute(
-                    "SELECT seq, type, size FROM events WHERE batch_id IS NULL"
-                    " ORDER BY seq LIMIT ?",
+                    f"SELECT seq, type, size FROM events WHERE {UNBATCHED} ORDER BY seq LIMIT ?",
                     [DROP_CHUNK],
                 ).fetchall()
             else:
                 victims = conn.execute(
-                    "SELECT seq, type, size FROM events WHERE batch_id IS NULL"
+                    f"SELECT seq, type, size FROM events WHERE {UNBATCHED}"
                     f" AND type IN ({','.join('?' * len(kinds))}) ORDER BY seq LIMIT ?",
                     [*kinds, DROP_CHUNK],
                 ).fetchall()

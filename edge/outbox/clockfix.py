@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from edge.outbox.schema import bump
+from edge.outbox.schema import UNBATCHED, bump
 
 RECHECK_S = 5.0
 """How often the daemon looks whether the clock has synchronised."""
@@ -100,7 +100,7 @@ def correct_rows(conn: sqlite3.Connection, boot: str, offset: int) -> int:
     """Correct every event of boot `boot` not yet in a batch (inside the caller's
     transaction); returns how many. Rows in a batch are never touched."""
     rows = conn.execute(
-        "SELECT seq, body, size FROM events WHERE batch_id IS NULL"
+        f"SELECT seq, body, size FROM events WHERE {UNBATCHED}"
         " AND json_extract(body, '$.boot_id') = ?"
         " AND json_extract(body, '$.clock_corrected') IS NULL",
         [boot],

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from edge.outbox.budget import DROP_CHUNK, Victim
-from edge.outbox.schema import bump, forget_rows
+from edge.outbox.schema import UNBATCHED, bump, forget_rows
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,19 +30,11 @@ def expire(conn: sqlite3.Connection, before_ts: int) -> dict[str, int]:
     """Delete events stamped by a synchronised clock before `before_ts` (ms), counted as
     drops by type and in `expired_total`; returns the drops by type."""
     victims: list[Victim] = []
-    for (batch_id,) in conn.execute(
-        "SELECT batch_id FROM events WHERE batch_id IS NOT NULL GROUP BY batch_id"
-        " HAVING MAX(ts) < ? AND MIN(json_extract(body, '$.clock_synced')) = 1",
-        [before_ts],
-    ).fetchall():
-        victims += conn.execute(
-            "SELECT seq, type, size FROM events WHERE batch_id = ?", [batch_id]
-        ).fetchall()
     after = 0
     while True:  # oldest first; stop at the first event within retention
         chunk = conn.execute(
             "SELECT seq, type, size, ts, json_extract(body, '$.clock_synced')"
-            " FROM events WHERE batch_id IS NULL AND seq > ? ORDER BY seq LIMIT ?",
+            f" FROM events WHERE {UNBATCHED} AND seq > ? ORDER BY seq LIMIT ?",
             [after, DROP_CHUNK],
         ).fetchall()
         recent = False
@@ -55,6 +47,17 @@ def expire(conn: sqlite3.Connection, before_ts: int) -> dict[str, int]:
         if recent or len(chunk) < DROP_CHUNK:
             break
         after = chunk[-1][0]
+    # then whole batches (after the scan above, which must not see them as unbatched)
+    for batch_id, first, last in conn.execute(
+        "SELECT batch_id, first_seq, last_seq FROM batches"
+        " WHERE (SELECT MAX(ts) < ? AND MIN(json_extract(body, '$.clock_synced')) = 1"
+        " FROM events WHERE seq BETWEEN first_seq AND last_seq)",
+        [before_ts],
+    ).fetchall():
+        victims += conn.execute(
+            "SELECT seq, type, size FROM events WHERE seq BETWEEN ? AND ?", [first, last]
+        ).fetchall()
+        conn.execute("DELETE FROM batches WHERE batch_id = ?", [batch_id])
     if not victims:
         return {}
     dropped = forget_rows(conn, victims)
@@ -71,19 +74,21 @@ def purge_visitor(conn: sqlite3.Connection, forms: Iterable[str]) -> Purged:
     marks = ",".join("?" * len(names))
     where = f"json_extract(body, '$.visitor') IN ({marks})"
     rows = conn.execute(
-        f"SELECT seq, size, batch_id, json_extract(body, '$.nonce') FROM events WHERE {where}",
-        names,
+        f"SELECT seq, size, json_extract(body, '$.nonce') FROM events WHERE {where}", names
     ).fetchall()
-    batches = sorted({r[2] for r in rows if r[2] is not None})
     conn.executemany("DELETE FROM events WHERE seq = ?", [(r[0],) for r in rows])
     released = 0
-    for batch_id in batches:
-        released += conn.execute(
-            "UPDATE events SET batch_id = NULL WHERE batch_id = ?", [batch_id]
-        ).rowcount
+    for batch_id, first, last in conn.execute(
+        "SELECT batch_id, first_seq, last_seq FROM batches"
+    ).fetchall():
+        if any(first <= r[0] <= last for r in rows):  # dissolved: its others queued again
+            conn.execute("DELETE FROM batches WHERE batch_id = ?", [batch_id])
+            released += conn.execute(
+                "SELECT COUNT(*) FROM events WHERE seq BETWEEN ? AND ?", [first, last]
+            ).fetchone()[0]
     if rows:
         bump(conn, "stored_rows", -len(rows))
         bump(conn, "stored_bytes", -sum(int(r[1]) for r in rows))
         bump(conn, "purged_total", len(rows))
-    nonces = tuple(str(r[3]) for r in rows if isinstance(r[3], str))
+    nonces = tuple(str(r[2]) for r in rows if isinstance(r[2], str))
     return Purged(len(rows), nonces, released)

@@ -51,7 +51,33 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE commands ADD COLUMN expires_ts INTEGER;
     """,
+    # Batch membership as a seq range in its own table (`batches`), so making a batch and
+    # acknowledging it no longer rewrites every event row and two indexes (SD card wear,
+    # benchmarks/wear.py). A batch in flight is kept only where its range holds exactly its
+    # own events; any other batch is dissolved, its events queued again (a batch id is
+    # never resent with different events; central de-duplicates by event id).
+    """
+    CREATE TABLE batches (
+        batch_id TEXT PRIMARY KEY,
+        first_seq INTEGER NOT NULL,
+        last_seq INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    INSERT INTO batches(batch_id, first_seq, last_seq)
+        SELECT batch_id, MIN(seq), MAX(seq) FROM events
+        WHERE batch_id IS NOT NULL GROUP BY batch_id;
+    DELETE FROM batches WHERE EXISTS (
+        SELECT 1 FROM events WHERE events.seq BETWEEN batches.first_seq AND batches.last_seq
+        AND (events.batch_id IS NULL OR events.batch_id != batches.batch_id)
+    );
+    DROP INDEX events_batch_seq;
+    DROP INDEX events_type_seq;
+    ALTER TABLE events DROP COLUMN batch_id;
+    CREATE INDEX events_type_seq ON events (type, seq);
+    """,
 )
+
+UNBATCHED = "seq > (SELECT COALESCE(MAX(last_seq), 0) FROM batches)"
+"""SQL: the event is in no batch (batches are taken oldest first, one range at a time)."""
 
 
 def open_database(path: Path) -> sqlite_utils.Database:

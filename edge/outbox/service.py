@@ -107,6 +107,7 @@ class OutboxService(Service):
             batch_max_bytes=sync.batch_max_bytes,
             ack_timeout_s=sync.ack_timeout_s,
             linger_s=sync.linger_s,
+            next_commit_in=self.writer.next_commit_in,
         )
 
     def offline(self) -> None:

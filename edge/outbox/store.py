@@ -41,7 +41,15 @@ from edge.ids import new_id
 from edge.outbox import budget, clockfix, removal
 from edge.outbox.budget import DROP_CHUNK, LOW_VALUE
 from edge.outbox.removal import Purged
-from edge.outbox.schema import MIGRATIONS, bump, is_corrupt, move_aside, open_database, totals
+from edge.outbox.schema import (
+    MIGRATIONS,
+    UNBATCHED,
+    bump,
+    is_corrupt,
+    move_aside,
+    open_database,
+    totals,
+)
 
 __all__ = [
     "COMMAND_MARGIN_MS",
@@ -82,6 +90,21 @@ def _storage_errors() -> Iterator[None]:
         yield
     except sqlite3.DatabaseError as exc:  # full, read-only, I/O error, corruption found late
         raise StorageError(f"outbox cannot write: {exc}") from exc
+
+
+@contextlib.contextmanager
+def _unsynced(conn: sqlite3.Connection) -> Iterator[None]:
+    """A transaction committed without its own fsync (synchronous=NORMAL): for what a power
+    cut may undo harmlessly. A lost batch mark means the same events go again under a new
+    batch id after the reboot, and a lost ack that central acknowledges the resent batch
+    again (it de-duplicates by event id); no accepted event depends on it. A process crash
+    loses nothing (the page cache keeps it), and the next FULL commit's fsync or the
+    kernel's writeback carries it to the card with other writes (SD card wear)."""
+    conn.execute("PRAGMA synchronous=NORMAL")
+    try:
+        yield
+    finally:
+        conn.execute("PRAGMA synchronous=FULL")
 
 
 class Outbox:
@@ -160,34 +183,22 @@ class Outbox:
         return known
 
     def next_batch(self, device_id: str, max_events: int, max_bytes: int = 64_000) -> Batch | None:
-        """The batch to send now: the unacknowledged one in flight, else a new one of the oldest."""
-        # ORDER BY batch_id, seq lets SQLite walk the (batch_id, seq) index instead of the table.
-        rows = self.db.execute(
-            "SELECT batch_id, id, body, size FROM events WHERE batch_id IS NOT NULL"
-            " ORDER BY batch_id, seq"
-        ).fetchall()
-        if rows:
-            batch_id = rows[0][0]
-            rows = [r for r in rows if r[0] == batch_id]
-        else:
-            batch_id = new_id()
-            candidates = self.db.execute(
-                "SELECT NULL, id, body, size FROM events"
-                " WHERE batch_id IS NULL ORDER BY seq LIMIT ?",
-                [max_events],
-            ).fetchall()
-            rows, total = [], 0
-            for row in candidates:
-                if rows and total + row[3] > max_bytes:
-                    break
-                rows.append(row)
-                total += row[3]
-            if not rows:
-                return None
-            with _storage_errors(), self.db.conn:
-                self.db.conn.execute("BEGIN IMMEDIATE")
-                self.db.conn.executemany(
-                    "UPDATE events SET batch_id = ? WHERE id = ?", [(batch_id, r[1]) for r in rows]
+        """The batch to send now: the unacknowledged one in flight, else a new one of the oldest.
+
+        A batch is one row in `batches` naming a range of seqs: making it and acknowledging
+        it never rewrite the events themselves (SD card wear)."""
+        with _storage_errors(), _unsynced(self.db.conn), self.db.conn:
+            self.db.conn.execute("BEGIN IMMEDIATE")
+            found = self._in_flight()
+            if found is not None:
+                batch_id, rows = found
+            else:
+                batch_id, rows = new_id(), self._oldest_unbatched(max_events, max_bytes)
+                if not rows:
+                    return None
+                self.db.conn.execute(
+                    "INSERT INTO batches(batch_id, first_seq, last_seq) VALUES (?, ?, ?)",
+                    [batch_id, rows[0][0], rows[-1][0]],
                 )
         payload = (
             '{"batch_id":'
@@ -200,17 +211,56 @@ class Outbox:
         ).encode()
         return Batch(batch_id, tuple(r[1] for r in rows), payload)
 
+    def _in_flight(self) -> tuple[str, list[tuple[int, str, str]]] | None:
+        """The oldest batch in flight and its (seq, id, body) rows; a batch left without
+        events (expired or purged whole) is forgotten on the way."""
+        while True:
+            batch = self.db.conn.execute(
+                "SELECT batch_id, first_seq, last_seq FROM batches ORDER BY first_seq LIMIT 1"
+            ).fetchone()
+            if batch is None:
+                return None
+            rows = self.db.conn.execute(
+                "SELECT seq, id, body FROM events WHERE seq BETWEEN ? AND ? ORDER BY seq",
+                [batch[1], batch[2]],
+            ).fetchall()
+            if rows:
+                return str(batch[0]), rows
+            self.db.conn.execute("DELETE FROM batches WHERE batch_id = ?", [batch[0]])
+
+    def _oldest_unbatched(self, max_events: int, max_bytes: int) -> list[tuple[int, str, str]]:
+        """The oldest events in no batch: at most `max_events`, within `max_bytes` (one
+        event over it still goes alone)."""
+        candidates = self.db.conn.execute(
+            f"SELECT seq, id, body, size FROM events WHERE {UNBATCHED} ORDER BY seq LIMIT ?",
+            [max_events],
+        ).fetchall()
+        rows: list[tuple[int, str, str]] = []
+        total = 0
+        for seq, event_id, body, size in candidates:
+            if rows and total + size > max_bytes:
+                break
+            rows.append((seq, event_id, body))
+            total += size
+        return rows
+
     def ack(self, batch_id: str) -> int:
         """Central stored the batch: delete its rows. Returns how many (0 if unknown)."""
-        with _storage_errors(), self.db.conn:
+        with _storage_errors(), _unsynced(self.db.conn), self.db.conn:
             self.db.conn.execute("BEGIN IMMEDIATE")
+            span = self.db.conn.execute(
+                "SELECT first_seq, last_seq FROM batches WHERE batch_id = ?", [batch_id]
+            ).fetchone()
+            if span is None:
+                return 0
             gone = self.db.conn.execute(
-                "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM events WHERE batch_id = ?",
-                [batch_id],
+                "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM events WHERE seq BETWEEN ? AND ?",
+                span,
             ).fetchone()
             count = int(gone[0])
+            self.db.conn.execute("DELETE FROM events WHERE seq BETWEEN ? AND ?", span)
+            self.db.conn.execute("DELETE FROM batches WHERE batch_id = ?", [batch_id])
             if count:
-                self.db.conn.execute("DELETE FROM events WHERE batch_id = ?", [batch_id])
                 bump(self.db.conn, "acked_total", count)
                 bump(self.db.conn, "stored_rows", -count)
                 bump(self.db.conn, "stored_bytes", -int(gone[1]))
@@ -300,7 +350,7 @@ class Outbox:
         """The `omo-edge outbox status --json` object."""
         rows, _size = totals(self.db.conn)
         (inflight,) = self.db.execute(
-            "SELECT COUNT(*) FROM events WHERE batch_id IS NOT NULL"
+            "SELECT COUNT(*) FROM events JOIN batches ON seq BETWEEN first_seq AND last_seq"
         ).fetchone()
         (oldest,) = self.db.execute("SELECT MIN(ts) FROM events").fetchone()
         return {

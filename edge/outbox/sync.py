@@ -8,7 +8,10 @@ When there was nothing to send and new events arrive, the loop lingers `linger_s
 before it makes the next batch, so a quiet store sends one batch of many events rather
 than many batches of one: each batch costs two transactions (marking it, deleting it
 on the ack), which is most of what the SD card sees (docs/deployment.md "SD card
-wear"). A backlog is sent batch after batch without lingering; `drain` cuts it short.
+wear"). Once the linger is over, the batch waits for the writer's next commit when one
+is due (`next_commit_in`): made and acknowledged right after that commit, its two small
+transactions reach the card with it in one write-back instead of a trip of their own.
+A backlog is sent batch after batch without lingering; `drain` cuts it short.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import contextlib
 import logging
 import random
 import time
+from collections.abc import Callable
 
 from edge.link.session import MqttLink
 from edge.outbox.store import Outbox, StorageError
@@ -26,6 +30,7 @@ from edge.quiet import QuietLog
 
 log = logging.getLogger(__name__)
 MAX_BACKOFF_S = 300.0
+COMMIT_GRACE_S = 5.0  # how long past its due time a batch waits for the writer's commit
 
 
 class Syncer:
@@ -38,6 +43,7 @@ class Syncer:
         ack_timeout_s: float,
         batch_max_bytes: int = 64_000,
         linger_s: float = 0.0,
+        next_commit_in: Callable[[], float | None] = lambda: None,
     ) -> None:
         self._outbox = outbox
         self._link = link
@@ -45,6 +51,7 @@ class Syncer:
         self._batch_max_bytes = batch_max_bytes
         self._ack_timeout_s = ack_timeout_s
         self._linger_s = linger_s
+        self._next_commit_in = next_commit_in
         self._hurry = asyncio.Event()
         self._wake = asyncio.Event()
         self._acked = asyncio.Event()
@@ -116,10 +123,26 @@ class Syncer:
                 timeout = min(timeout * 2, MAX_BACKOFF_S)
 
     async def _linger(self) -> None:
-        """Let more events gather before the next batch (unless `drain` hurries us)."""
-        if self._linger_s and not self._hurry.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._hurry.wait(), self._linger_s)
+        """Let more events gather before the next batch, then wait for the next commit to go
+        with it (unless `drain` hurries us)."""
+        if not self._linger_s or self._hurry.is_set():
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._hurry.wait(), self._linger_s)
+        due = self._next_commit_in()
+        if due is not None and not self._hurry.is_set():
+            self._wake.clear()  # set again by the writer's next commit
+            waits = {
+                asyncio.create_task(self._wake.wait()),
+                asyncio.create_task(self._hurry.wait()),
+            }
+            try:  # bounded: a commit that fails does not wake us
+                await asyncio.wait(
+                    waits, timeout=due + COMMIT_GRACE_S, return_when=asyncio.FIRST_COMPLETED
+                )
+            finally:
+                for task in waits:
+                    task.cancel()
 
     async def drain(self, budget_s: float) -> None:
         """Wait (while `run` goes on) until nothing is pending, the link drops, or time is up."""

@@ -55,7 +55,16 @@ class EventWriter:
         self.storage_ok = True
         self.committed = 0
         """Events this writer has committed (commit_now included)."""
+        self.commits = 0
+        """Transactions that committed them."""
         self.dropped_in_memory: Counter[str] = Counter()
+
+    def next_commit_in(self) -> float | None:
+        """Seconds until the held events are committed, or None when none are held (or the
+        disk refuses them): no commit is coming."""
+        if not self._pending or not self.storage_ok:
+            return None
+        return max(0.0, self._oldest + self._group_s - asyncio.get_running_loop().time())
 
     @property
     def held(self) -> int:
@@ -98,6 +107,7 @@ class EventWriter:
                     ok = False
                 else:
                     self.committed += len(events)
+                    self.commits += 1
         self._schedule()
         if ok:
             self._on_written()
@@ -177,6 +187,7 @@ class EventWriter:
                 log.info("outbox writes again; %d held events committed", len(self._sending))
             self.storage_ok = True
             self.committed += len(self._sending)
+            self.commits += 1
             self._sending = []
             self.dropped_in_memory.subtract(dropped)
             self.dropped_in_memory = +self.dropped_in_memory  # zero counts gone

@@ -1,13 +1,14 @@
 """The render loop: owns the main thread, the Screen and the Player.
 
-Other threads talk to it only through the thread-safe methods (`show`,
-`set_playlist`, `set_checkin`, `request_screenshot`, `reload`), which queue a
-request and wake the loop. The loop asks the pure Player what is on screen,
-paints the next slide off-screen before the current one ends, cuts or crossfades
-to it (never through black), plays video frames as they fall due, and otherwise
-sleeps until the next deadline: an unchanged slide is neither repainted nor
-presented. It writes a screenshot of the first full frame of every slide and
-hands finished impressions back through a callback.
+Other threads talk to it only through the thread-safe methods it inherits from
+`StageInbox` (`show`, `depart`, `set_playlist`, `set_checkin`, `request_screenshot`,
+`reload`; stage_inbox.py), which queue a request and wake the loop. The loop asks
+the pure Player what is on screen, paints the next slide off-screen before the
+current one ends, cuts or crossfades to it (never through black), plays video
+frames as they fall due, and otherwise sleeps until the next deadline: an
+unchanged slide is neither repainted nor presented. It writes a screenshot of the
+first full frame of every slide and hands finished impressions back through a
+callback.
 
 Personal slides (`show`) get fair airtime from the Player: at most
 `personal_share_max` of any rolling 60 s, deferred (within their `wait_ms`) or
@@ -34,29 +35,25 @@ Around the loop: `scene_deck` (the scene on screen and the one painted ahead),
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import logging
 import math
-import queue
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 
 from edge.content.fallback import image_path
-from edge.content.player import Impression, Personal, Player, Showing
+from edge.content.player import Impression, Player, Showing
 from edge.content.slides import Slide
 from edge.quiet import QuietLog
 from edge.signage.card_overlay import CARDLESS_KINDS, CardOverlay, Checkin, carries_card
-from edge.signage.checkin_card import DEFAULT_LABEL
-from edge.signage.qr import qr_matrix
 from edge.signage.scene_deck import SceneDeck
 from edge.signage.scenes import Images, Resolve, Spec
 from edge.signage.screen import Screen
 from edge.signage.screenshots import send_png
+from edge.signage.stage_inbox import Playlist, StageInbox
 
 __all__ = ["CARDLESS_KINDS", "MAX_SLEEP_S", "READY_WAIT_S", "Stage"]
 
@@ -69,18 +66,6 @@ READY_WAIT_S = 0.5
 """How long the previous picture stays up while a video slide waits for its first frame."""
 
 
-@dataclass(frozen=True, slots=True)
-class _Playlist:
-    slides: tuple[Slide, ...]
-    resolve: Resolve
-    fallback: bool  # the device's own content: anything newer replaces it at once
-
-    @property
-    def layout(self) -> str | None:
-        """The layout its slides name (a manifest's `layout`), for personal slides too."""
-        return next((s.layout for s in self.slides if s.layout), None)
-
-
 @dataclass(slots=True)
 class _Fade:
     start: float
@@ -88,7 +73,7 @@ class _Fade:
     shown: float  # how much of the new picture the canvas already holds (0..1)
 
 
-class Stage:
+class Stage(StageInbox):
     """Plays `playlist` (the fallback content) on `screen` until told otherwise.
 
     `resolve` maps an asset name to its file (None if unknown); a Path is taken as
@@ -125,20 +110,12 @@ class Stage:
         self._on_shown = on_shown
         self._quiet = QuietLog(log)
         images = Images(image_cache_bytes, on_error=self._image_failed)
-        # requests from other threads
-        self._lock = threading.Lock()
-        self._wake = threading.Event()
-        self._personal: queue.Queue[Personal] = queue.Queue(maxsize=64)
-        self._departed: queue.Queue[str] = queue.Queue(maxsize=1024)
+        super().__init__()  # the requests other threads queue (stage_inbox.py)
         self.airtime: dict[str, int] = {}
         """The Player's personal-slide counters (shortened, deferred, expired, departed)."""
-        self._requested: _Playlist | None = None
-        self._reload_requested = False
-        self._checkin_requested: Checkin | None = None
-        self._shots: list[Future[bytes]] = []
         # render-thread state
-        self._active = _Playlist(tuple(playlist), _resolver(resolve), fallback=True)
-        self._queued: _Playlist | None = None  # waits for the next slide boundary
+        self._active = Playlist(tuple(playlist), _resolver(resolve), fallback=True)
+        self._queued: Playlist | None = None  # waits for the next slide boundary
         self._on_screen: Showing | None = None
         self._fade: _Fade | None = None
         self._cut = False  # the scene must be blitted whole at the next frame
@@ -150,72 +127,6 @@ class Stage:
         self._deck = SceneDeck(
             screen, images, self._overlay, frame_s=self._frame_s, on_video_error=self._video_failed
         )
-
-    # -- any thread ----------------------------------------------------------------
-    def show(self, personal: Personal) -> None:
-        """Thread-safe: a personal slide to show, within the fair share (a full queue drops
-        the oldest)."""
-        while True:
-            try:
-                self._personal.put_nowait(personal)
-                break
-            except queue.Full:
-                with contextlib.suppress(queue.Empty):
-                    self._personal.get_nowait()
-        self._wake.set()
-
-    def depart(self, visit_id: str) -> None:
-        """Thread-safe: the visit ended; its personal slides still waiting are skipped."""
-        with contextlib.suppress(queue.Full):
-            self._departed.put_nowait(visit_id)
-        self._wake.set()
-
-    def set_playlist(
-        self, slides: Sequence[Slide], resolve: Resolve, *, fallback: bool = False
-    ) -> None:
-        """Thread-safe: play `slides` (assets through `resolve`) from the next slide boundary.
-
-        They start at once if only fallback content is playing. `fallback=True` marks
-        them as fallback content in turn. A newer call replaces one not yet applied.
-        """
-        if not slides:
-            raise ValueError("a playlist needs at least one slide")
-        with self._lock:
-            self._requested = _Playlist(tuple(slides), resolve, fallback)
-        self._wake.set()
-
-    def set_checkin(self, url: str | None, label: str = DEFAULT_LABEL) -> None:
-        """Thread-safe: show a QR code of `url` with `label` on every slide; None: none.
-
-        The card (edge.signage.checkin_card: 6 px modules and 32 px capitals at
-        1080p, scaled with the screen) sits in its own zone in the bottom-right
-        corner of every slide, playlist or personal, in either orientation and
-        through crossfades; layouts keep that zone clear. Slides with a QR code of
-        their own go without it. A new `url` or `label` replaces the card on the
-        picture at once: no transition, no repaint of the slide, its timing and
-        impression untouched. The same `url` and `label` again change nothing.
-        Raises ContentRejected (on the calling thread) if `url` cannot be a QR code.
-        """
-        # error correction L (raised where the version allows): a screen is not a torn
-        # sticker, and fewer modules mean larger ones in the same small corner
-        code = None if url is None else qr_matrix(url, error="l")
-        with self._lock:
-            self._checkin_requested = Checkin(url, label, code)
-        self._wake.set()
-
-    def request_screenshot(self) -> Future[bytes]:
-        """Thread-safe: PNG bytes of the next presented frame (the canvas, as viewers see it)."""
-        future: Future[bytes] = Future()
-        with self._lock:
-            self._shots.append(future)
-        self._wake.set()
-        return future
-
-    def reload(self) -> None:
-        """Thread-safe: read every asset again through resolve and repaint what is on screen."""
-        with self._lock:
-            self._reload_requested = True
-        self._wake.set()
 
     @property
     def video_counters(self) -> dict[str, int]:
@@ -245,27 +156,17 @@ class Stage:
             self.airtime = dict(player.counters)
 
     def _step(self, player: Player, now: float) -> None:
-        with self._lock:
-            requested, self._requested = self._requested, None
-            reload, self._reload_requested = self._reload_requested, False
-            checkin, self._checkin_requested = self._checkin_requested, None
-            shots, self._shots = self._shots, []
-        if checkin is not None:
-            self._set_card(checkin)
-        if requested is not None:
-            self._queued = requested
+        asked = self._take()
+        if asked.checkin is not None:
+            self._set_card(asked.checkin)
+        if asked.playlist is not None:
+            self._queued = asked.playlist
             self._deck.drop_prepared()
         done: list[Impression] = []
-        while True:
-            try:
-                player.depart(self._departed.get_nowait(), now)
-            except queue.Empty:
-                break
-        while True:
-            try:
-                done += player.offer(self._personal.get_nowait(), now)
-            except queue.Empty:
-                break
+        for visit_id in self._departures():
+            player.depart(visit_id, now)
+        for personal in self._personals():
+            done += player.offer(personal, now)
         queued = self._queued
         if queued is not None and (
             self._active.fallback or player.showing.personal or now >= player.showing.until
@@ -276,13 +177,13 @@ class Stage:
         done += player.advance(now)
         self._report(done)
         self.airtime = dict(player.counters)
-        if reload:
+        if asked.reload:
             self._reload()
         if player.showing is not self._on_screen:
             self._enter(player.showing, player)
         self._draw(player)
-        if shots:
-            send_png(self.screen.canvas, shots)  # encoded in a helper thread
+        if asked.shots:
+            send_png(self.screen.canvas, asked.shots)  # encoded in a helper thread
         if self._fade is None and not self._cut and self._deck.prepared is None:
             self._prepare_next(player)
 
@@ -462,11 +363,7 @@ class Stage:
 
     def _close(self) -> None:
         self._deck.close()
-        with self._lock:
-            shots, self._shots = self._shots, []
-        for future in shots:
-            if future.set_running_or_notify_cancel():
-                future.set_exception(RuntimeError("the stage stopped before the next frame"))
+        self._fail_shots()
 
     # problems --------------------------------------------------------------------
     def _image_failed(self, name: str, why: str) -> None:

@@ -82,6 +82,10 @@ def test_under_systemd_it_runs_on_without_a_screen_and_says_so(
         assert "running without a display" in ready
         displays = lambda: {s.get("display") for s in central.states.values()}  # noqa: E731
         assert wait_for(lambda: displays() == {"none"}, 20), central.states
+        shot = central.command("omo/v1/store-1/screen-1", "screenshot")
+        assert wait_for(lambda: shot in central.cmd_results, 10)
+        answer = central.cmd_results[shot]
+        assert not answer["ok"] and answer["detail"] == "no display on this device", answer
         assert wait_for(lambda: bool(central.events_of("visit.enter")), 30), "nothing synced"
         out, _ = proc.communicate(timeout=60)
     finally:
@@ -92,3 +96,4 @@ def test_under_systemd_it_runs_on_without_a_screen_and_says_so(
     assert proc.returncode == 0, out
     assert "no usable display" in out  # logged as an error, not hidden
     assert "screen ready" not in out
+    assert "Traceback" not in out  # a screenshot with no screen is an answer, not a crash

@@ -1,5 +1,5 @@
-"""Disk work never delays a decide answer: while the device drains a 100,000-event
-backlog and stores a 50 MB asset, decide requests are still answered within the
+"""Disk work never delays a decide answer: while the device drains a 40,000-event
+backlog and stores a 20 MB asset, decide requests are still answered within the
 800 ms deadline (benchmarks/loop_stall.py measures the loop's stalls at 1,000,000
 events and 200 MB)."""
 
@@ -26,8 +26,8 @@ from tests.support.wait import wait_for
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(150)]
 
 SEED = bytes(range(32))
-BACKLOG = 100_000
-ASSET_MB = 50
+BACKLOG = 40_000
+ASSET_MB = 20
 
 
 def fill(path: Path, count: int) -> None:

@@ -85,8 +85,9 @@ def _log_level(level: str) -> Iterator[None]:
 
 @contextlib.contextmanager
 def running_device(config: Path, *, online: bool = True) -> Iterator[Device]:
-    """The device of `config`, running until the block ends (`online`: wait until it has
-    connected to the broker first)."""
+    """The device of `config`, running until the block ends: its screen is up (or known to
+    be missing or off) before the block starts, and with `online`, it has connected to the
+    broker (the state it publishes then can come before the screen is up)."""
     cfg = config_mod.load(config)
     with _log_level(cfg.log.level):
         source, _done = make_source(cfg)
@@ -114,6 +115,8 @@ def running_device(config: Path, *, online: bool = True) -> Iterator[Device]:
                     30,
                 )
                 assert connected, "the device did not connect to the broker within 30 s"
+            screen = wait_for(lambda: bool(errors) or device.bridge.display != "starting", 30)
+            assert screen, "the device's screen did not come up within 30 s"
             if errors:
                 raise errors[0]
             yield device

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 
-from edge import __version__
+from edge.cli.common import command_parser
 from edge.cli.common import run as run_command
 from edge.ops.cli import (
     ca,
@@ -29,12 +29,7 @@ GROUPS = (keygen, content, cmd, fleet, provision, central, ingest, ca, config_pu
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="omo-ops", description=__doc__.split("\n")[0])
-    parser.add_argument("--version", action="version", version=f"omo-ops {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True)
-    for group in GROUPS:
-        group.register(sub)
-    return parser
+    return command_parser("omo-ops", __doc__ or "", GROUPS)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -4,7 +4,9 @@ directly below."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import io
 import os
 import shutil
 import subprocess
@@ -15,6 +17,8 @@ from typing import Any
 
 import pytest
 
+from edge import cli as edge_cli
+from edge.config.load import load as load_config
 from edge.doctor import (
     ADAPTER_IFACE,
     MONITOR_IFACE,
@@ -22,6 +26,7 @@ from edge.doctor import (
     backlog_verdict,
     bluetooth_verdict,
     bluetoothd_experimental,
+    check_broker,
     check_state_dir,
     disk_verdict,
     display_verdict,
@@ -41,6 +46,13 @@ GB = 1000 * MB
 
 
 def run_doctor(config: Path, env: dict[str, str] | None = None) -> tuple[int, list[str]]:
+    """`omo-edge doctor --config CONFIG`: its exit code and lines. Run in this process (the
+    same command, without starting an interpreter) unless the test needs another `env`."""
+    if env is None:
+        printed = io.StringIO()
+        with contextlib.redirect_stdout(printed):
+            code = edge_cli.main(["doctor", "--config", str(config)])
+        return code, printed.getvalue().splitlines()
     done = subprocess.run(
         [sys.executable, "-m", "edge.cli", "doctor", "--config", str(config)],
         env=env if env is not None else dict(os.environ),
@@ -105,6 +117,22 @@ def test_unreachable_broker_fails(healthy: Callable[..., Path]) -> None:
     assert code != 0
     [fail] = lines(out, "FAIL", "broker")
     assert f"cannot reach 127.0.0.1:{closed}" in fail and "What to do:" in fail
+
+
+def test_every_node_of_a_clustered_broker_is_tried_and_a_silent_one_named(
+    healthy: Callable[..., Path], broker: Mosquitto
+) -> None:
+    """The broker listens on 127.0.0.1 only: 127.0.0.2 stands for a node that is down."""
+    both = check_broker(load_config(healthy(mqtt={"hosts": ["127.0.0.1", "localhost"]})))
+    assert both.status == "OK" and "every node" in both.found
+    assert f"127.0.0.1:{broker.port}" in both.found and f"localhost:{broker.port}" in both.found
+    one = check_broker(load_config(healthy(mqtt={"hosts": ["127.0.0.1", "127.0.0.2"]})))
+    assert one.status == "WARN" and "1 of 2 nodes" in one.found
+    assert f"cannot reach 127.0.0.2:{broker.port}" in one.found and "fails over" in one.todo
+    none = check_broker(
+        load_config(healthy(mqtt={"hosts": ["127.0.0.2", "127.0.0.3"], "host": ""}))
+    )
+    assert none.status == "FAIL" and "no node answers" in none.found
 
 
 def test_unprovisioned_device_is_a_warning_not_a_failure(

@@ -27,7 +27,7 @@ import pygame
 import pytest
 import zxingcpp
 
-from edge.content.player import Impression, Personal
+from edge.content.player import Impression, Personal, Showing
 from edge.content.slides import Slide, make_slide
 from edge.errors import ContentRejected
 from edge.signage.checkin_card import checkin_zone
@@ -70,20 +70,30 @@ def play(
     resolve: Resolve | Path,
     seconds: float,
     at: Sequence[tuple[float, Callable[[Run], object]]] = (),
+    until: int | None = None,
     **options: int,
 ) -> Run:
-    """Run a Stage on `screen` for `seconds` (or until an action sets `run.stop`), calling each
-    `at` action from another thread."""
+    """Run a Stage on `screen` for `seconds` (or until an action sets `run.stop`, or until
+    `until` slides were shown), calling each `at` action from another thread.
+
+    A test that expects a sequence of slides passes `until` with a generous `seconds`: on
+    a busy machine the frames come slower, and the sequence still comes whole."""
     stop = threading.Event()
     t0 = time.monotonic()
     impressions: list[Impression] = []
     shown: list[tuple[float, str]] = []
+
+    def on_shown(showing: Showing, _shot: object) -> None:
+        shown.append((time.monotonic() - t0, showing.slide.id))
+        if until is not None and len(shown) >= until:
+            stop.set()
+
     stage = Stage(
         screen,
         playlist,
         resolve,
         on_impression=impressions.append,
-        on_shown=lambda showing, _shot: shown.append((time.monotonic() - t0, showing.slide.id)),
+        on_shown=on_shown,
         **options,
     )
     run = Run(stage, shown=shown, impressions=impressions, stop=stop)
@@ -384,11 +394,12 @@ def test_new_content_waits_for_the_slide_boundary(tmp_path: Path) -> None:
             screen,
             [text_slide("fallback", "#206020", duration_ms=30_000)],
             tmp_path,
-            2.0,
+            15,
             at=[
                 (0.2, lambda r: r.stage.set_playlist(first, files(tmp_path))),
                 (0.5, lambda r: r.stage.set_playlist(second, files(tmp_path))),
             ],
+            until=3,
         )
     names = [sid for _, sid in run.shown]
     assert names == ["fallback", "first", "second"]
@@ -401,7 +412,9 @@ def test_personal_slide_preempts_and_the_playlist_resumes(tmp_path: Path) -> Non
     playlist = [text_slide("base", "#2040a0", duration_ms=30_000)]
     personal = Personal(text_slide("you", "#a08020"), 600, "req-1", "v1", "c1", None, None)
     with Screen(320, 180, headless=True) as screen:
-        run = play(screen, playlist, tmp_path, 1.5, at=[(0.2, lambda r: r.stage.show(personal))])
+        run = play(
+            screen, playlist, tmp_path, 15, at=[(0.2, lambda r: r.stage.show(personal))], until=3
+        )
     assert [sid for _, sid in run.shown] == ["base", "you", "base"]
     assert not any(black(f) for _, f in run.frames)
     assert run.impressions[1].showing.personal is personal
@@ -428,8 +441,9 @@ def test_visitors_take_turns_with_the_playlist_and_a_departed_one_is_skipped(
             screen,
             playlist,
             tmp_path,
-            4.6,
+            30,
             at=[(0.2, arrive), (0.5, lambda r: r.stage.depart("b"))],
+            until=5,
         )
     shown = [sid for _, sid in run.shown]
     assert shown[:5] == ["base", "for-a", "base", "for-c", "base"], shown
