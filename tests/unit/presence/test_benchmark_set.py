@@ -61,3 +61,44 @@ def test_the_samples_and_the_scorer_ship_with_the_repository() -> None:
         assert case.trace.is_file() and case.truth.is_file()
         assert 8 < case.minutes < 11
     assert (SET.HERE / "eval_presence.py").is_file()
+
+
+def accuracy_benchmark() -> ModuleType:
+    path = ROOT / "benchmarks" / "presence_accuracy.py"
+    spec = importlib.util.spec_from_file_location("presence_accuracy", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.path.insert(0, str(path.parent))  # its own helpers, as when run as a script
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(path.parent))
+    return module
+
+
+def test_only_unmatchable_visits_still_open_at_the_trace_end_are_left_out() -> None:
+    """tracegen's truth has no stay still going on when a trace ends; the figure without
+    them drops exactly those device visits, and never one that could match a true stay."""
+    bench = accuracy_benchmark()
+    scorer = bench.load_scorer(SET.HERE / "eval_presence.py")
+    truth = [{"visitor": "a", "enter_t": 100.0, "exit_t": 150.0}]
+
+    def visit(who: str, enter: float, leave: float) -> list[dict[str, object]]:
+        return [
+            {"type": "visit.enter", "visitor": who, "t": enter},
+            {"type": "visit.exit", "visitor": who, "t": leave},
+        ]
+
+    end = 600.0
+    matched = visit("a", 108.0, 152.0)
+    late_true = visit("b", 550.0, end)  # a visitor still at the screen at the end: not in truth
+    passer = visit("c", 300.0, 305.0)  # false, closed before the end
+    events = matched + late_true + passer
+    kept = bench.without_open_at_end(scorer, truth, events, end, "visit")
+    assert kept == matched + passer
+    raw, censored = scorer.score(truth, events, 10, "visit"), scorer.score(truth, kept, 10, "visit")
+    assert (raw["matched"], raw["false"]) == (1, 2)
+    assert (censored["matched"], censored["false"]) == (1, 1)
+    # a visit open at the end that a true stay ended within 10 s before: kept (it matches)
+    still = visit("a", 155.0, end)
+    assert bench.without_open_at_end(scorer, truth, still, end, "visit") == still
