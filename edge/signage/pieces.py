@@ -392,7 +392,7 @@ def draw_badge(surface: pygame.Surface, label: str, look: Look, placed: Placed) 
         min_size=look.px(0.018, 8),
         max_lines=1,
     )
-    if not fitted.lines:
+    if not fitted.lines or not text.visible(fitted.font, fitted.lines[0]):
         return
     words = fitted.font.render(fitted.lines[0], True, WHITE)
     pad = look.px(0.006, 2)

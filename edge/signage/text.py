@@ -295,6 +295,12 @@ def _balanced(text: str, f: pygame.font.Font, width: int, lines: list[str]) -> l
     return again if len(again) == n and ok(lo) else lines
 
 
+def visible(font: pygame.font.Font, line: str) -> bool:
+    """Whether `line` has any width: pygame refuses to render one that has none (e.g. only
+    a soft hyphen or a zero-width space), and there is nothing to draw anyway."""
+    return bool(line) and font.size(line)[0] > 0
+
+
 def draw(
     surface: pygame.Surface,
     fitted: Fitted,
@@ -309,7 +315,7 @@ def draw(
     rectangle the lines occupy (their widths, their pitch)."""
     drawn = pygame.Rect(x, y, 0, 0)
     for i, line in enumerate(fitted.lines):
-        if not line:
+        if not visible(fitted.font, line):
             continue
         image = fitted.font.render(line, True, color)
         w = image.get_width()

@@ -4,9 +4,7 @@ directly below."""
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-import io
 import os
 import shutil
 import subprocess
@@ -17,7 +15,6 @@ from typing import Any
 
 import pytest
 
-from edge import cli as edge_cli
 from edge.config.load import load as load_config
 from edge.doctor import (
     ADAPTER_IFACE,
@@ -46,13 +43,6 @@ GB = 1000 * MB
 
 
 def run_doctor(config: Path, env: dict[str, str] | None = None) -> tuple[int, list[str]]:
-    """`omo-edge doctor --config CONFIG`: its exit code and lines. Run in this process (the
-    same command, without starting an interpreter) unless the test needs another `env`."""
-    if env is None:
-        printed = io.StringIO()
-        with contextlib.redirect_stdout(printed):
-            code = edge_cli.main(["doctor", "--config", str(config)])
-        return code, printed.getvalue().splitlines()
     done = subprocess.run(
         [sys.executable, "-m", "edge.cli", "doctor", "--config", str(config)],
         env=env if env is not None else dict(os.environ),

@@ -260,6 +260,19 @@ def test_any_text_at_any_size_paints(slide: Slide, size: tuple[int, int]) -> Non
     paint(pygame.Surface(size), slide, no_images, badge=slide.title or None)
 
 
+@pytest.mark.parametrize("invisible", ["\xad", "\u200b", "\xad\u200b\xad"])
+@pytest.mark.parametrize("size", [(1, 2), (960, 540)])
+def test_text_with_no_width_paints_nothing_and_does_not_crash(
+    invisible: str, size: tuple[int, int]
+) -> None:
+    """Found by the test above: a body of only a soft hyphen has no width, which pygame
+    refuses to render."""
+    surface = pygame.Surface(size)
+    slide = make_slide(id="h", kind="text", title="", body=invisible)
+    paint(surface, slide, no_images, badge=invisible)
+    assert surface.get_at((0, 0)) == surface.get_at((size[0] - 1, size[1] - 1))
+
+
 # -- fonts and Japanese --------------------------------------------------------------
 
 
