@@ -50,7 +50,8 @@ class TrackerParams:
     immediate_m: float = _tuning(0.5)  # closer than this: zone "immediate"
     near_m: float = _tuning(2.5)  # a visit is a stop closer than this ("near")
     exit_m: float = _tuning(3.0)  # ... and is over once the carrier is clearly beyond this
-    gone_m: float = _tuning(8.0)  # beyond this a carrier has left: coming back is a new visit
+    # beyond this a carrier has left: the visit label is dropped (a track's end is judged before)
+    gone_m: float = _tuning(15.0)
     # -- the distance grid and the clock of the filter
     frame_s: float = _tuning(0.5, "a number of seconds 0.1-2", lambda v: 0.1 <= v <= 2)
     min_distance_m: float = _tuning(0.35)  # the grid's nearest distance ...
@@ -77,9 +78,12 @@ class TrackerParams:
     trigger_probability: float = _share(0.6)  # P(within near_m, not passing by) to trigger
     trigger_release_probability: float = _share(0.25)  # P(within exit_m) below this: ends
     # -- the counted visit (visit.*)
-    visit_probability: float = _share(0.9)  # P(stopped >= min_stop_s within near_m) to count
+    visit_probability: float = _share(0.85)  # P(stopped >= min_stop_s within near_m) to count
     visit_release_probability: float = _share(0.3)  # P(within exit_m) below this: visit over
     visit_rearm_probability: float = _share(0.2)  # a new visit only after P(visit) fell below
+    # a track not counted while it lasted is judged once it has ended, on all its evidence:
+    track_end_probability: float = _share(0.2)  # P(within exit_m) below this: the track ended
+    visit_end_probability: float = _share(0.8)  # ... and P(visit) then at least this: a visit
     absence_timeout_s: float = _tuning(6.0)  # unheard this long: whatever is open ends
     dwell_interval_s: float = _tuning(30.0)  # a visit.dwell this often during a visit
 
@@ -117,6 +121,15 @@ class TrackerParams:
                     "trigger_release_probability",
                     self.trigger_release_probability,
                     f"below trigger_probability ({self.trigger_probability})",
+                )
+            )
+        if not self.visit_rearm_probability < self.visit_end_probability <= self.visit_probability:
+            out.append(
+                (
+                    "visit_end_probability",
+                    self.visit_end_probability,
+                    f"above visit_rearm_probability ({self.visit_rearm_probability}) and at "
+                    f"most visit_probability ({self.visit_probability})",
                 )
             )
         if not self.visit_rearm_probability < self.visit_probability:

@@ -9,12 +9,19 @@ left after such a stop). Two decisions read those numbers:
 - the trigger (`approach.*`): enters once P(near, not passing by) reaches
   `trigger_probability`; ends once P(within exit_m) falls below
   `trigger_release_probability`. Fast, and a passer-by may set it off;
-- the visit (`visit.*`): enters once P(qualifying stop) reaches
-  `visit_probability`, carrying `since`, the estimated start of the stay;
-  ends once P(within exit_m) falls below `visit_release_probability`. Because
-  the visit label stays in the state while the carrier walks away (until
-  `gone_m`), the evidence that someone left after a stop still counts: the
-  decision is a fixed-lag one, made at most a few seconds after they left.
+- the visit (`visit.*`), decided on the whole track. A track opens when
+  the carrier is more likely near than not and ends once P(within exit_m)
+  falls below `track_end_probability` (or the beacon goes silent). The visit
+  label stays in the state while the carrier walks away (until `gone_m`,
+  beyond the track's end), so P(visit) at the track's end is the posterior
+  that the whole track held a qualifying stop: the smoothed answer, with the
+  departure's evidence in it. A visit is counted either during the track,
+  once P(visit) reaches `visit_probability` (confident early: the long
+  stays), or at the track's end if P(visit) is then at least
+  `visit_end_probability` (the short stays: `visit.enter` and `visit.exit`
+  together, a few seconds after the person left). `visit.enter` carries
+  `since`, the estimated start of the stay; a visit counted during its track
+  ends once P(within exit_m) falls below `visit_release_probability`.
   A new visit of the same beacon needs P(visit) to have fallen below
   `visit_rearm_probability` first: one stay, one visit.
 
@@ -86,6 +93,7 @@ class _Beacon:
     pending_id: str | None = None  # id of the latest trigger that is not (yet) a visit
     armed: bool = True  # a new visit may start
     near_since: float | None = None  # when the carrier came within near_m this time
+    track: bool = False  # a track is open: came near, not yet judged (see the module doc)
     closest: str = "near"  # closest zone since then
     last_near: float = 0.0  # last frame within exit_m
     since: float = 0.0  # the open visit's start
@@ -137,8 +145,9 @@ class Tracker:
     def close_all(self, now: float) -> list[PresenceEvent]:
         """End every open trigger and visit (the trace ended, the daemon is stopping)."""
         events: list[PresenceEvent] = []
-        for b in self._rows:
-            events += self._close(b, now)
+        visits = self.bank.summary()[:, VISIT].tolist() if self._rows else []
+        for b, visit in zip(self._rows, visits, strict=True):
+            events += self._close(b, visit, now)
         return events
 
     def forget(self, which: Callable[[str], bool]) -> int:
@@ -172,7 +181,7 @@ class Tracker:
         gone: list[_Beacon] = []
         for b, probs in zip(rows, self.bank.summary().tolist(), strict=True):
             if end - b.heard >= timeout:
-                events += self._close(b, now)
+                events += self._close(b, probs[VISIT], now)
                 gone.append(b)
             else:
                 events += self._decide(b, probs, end, now)
@@ -185,13 +194,20 @@ class Tracker:
     ) -> list[PresenceEvent]:
         p = self.params
         near, within, trigger, visit = probs[NEAR], probs[WITHIN_EXIT], probs[TRIGGER], probs[VISIT]
-        idle = b.approach_id is None and b.visit_id is None and b.pending_id is None and b.armed
+        idle = (
+            b.approach_id is None
+            and b.visit_id is None
+            and b.pending_id is None
+            and b.armed
+            and not b.track
+        )
         if idle and near < NEAR_RESET and trigger < p.trigger_probability:
             b.near_since = None  # far from anything: nothing to decide (most beacons, most frames)
             return []
         zone = "immediate" if probs[IMMEDIATE] >= HALF else "near"
         rssi = round(probs[LEVEL] + b.power_1m)
         if near >= HALF:
+            b.track = True
             if b.near_since is None:
                 b.near_since, b.closest = end, zone
             elif ZONE_RANK[zone] > ZONE_RANK[b.closest]:
@@ -211,7 +227,10 @@ class Tracker:
         if b.visit_id is None:
             if b.armed and visit >= p.visit_probability:
                 events.append(self._visit_enter(b, rssi, end, now))
+            elif b.track and within < p.track_end_probability:
+                events += self._judge_track(b, visit, rssi, end, now)
         elif within < p.visit_release_probability:
+            b.track = False
             events.append(self._visit_exit(b, rssi, now))
         elif end - b.last_dwell >= p.dwell_interval_s:
             b.last_dwell = end
@@ -222,9 +241,20 @@ class Tracker:
             b.armed = True
             if b.approach_id is None and b.visit_id is None:
                 b.pending_id = None  # that trigger was not a visit, and will not become one
-        if b.approach_id is None and b.visit_id is None and near < NEAR_RESET:
+        if b.approach_id is None and b.visit_id is None and not b.track and near < NEAR_RESET:
             b.near_since = None
         return events
+
+    def _judge_track(
+        self, b: _Beacon, visit: float, rssi: int, end: float, now: float
+    ) -> list[PresenceEvent]:
+        """The track ended without a visit counted: count it now if its whole evidence says a
+        qualifying stop happened (`visit.enter` and `visit.exit` at once), else let it go."""
+        b.track = False
+        if not (b.armed and visit >= self.params.visit_end_probability):
+            return []
+        enter = self._visit_enter(b, rssi, end, now)
+        return [enter, self._visit_exit(b, rssi, now)]
 
     def _visit_enter(self, b: _Beacon, rssi: int, end: float, now: float) -> PresenceEvent:
         vid = b.pending_id or self.new_visit_id()
@@ -254,14 +284,18 @@ class Tracker:
         b.visit_id = None
         return event
 
-    def _close(self, b: _Beacon, now: float) -> list[PresenceEvent]:
-        """End b's open trigger and visit (silence, or the end of the run)."""
+    def _close(self, b: _Beacon, visit: float, now: float) -> list[PresenceEvent]:
+        """End b's open trigger and visit, and judge its open track (silence, or the end of
+        the run); `visit` is b's P(visit) now."""
         rssi = round(self.bank.level_db(b.row) + b.power_1m)
         events: list[PresenceEvent] = []
         if b.approach_id is not None:
             events.append(self._approach_exit(b, b.closest, rssi, now))
         if b.visit_id is not None:
+            b.track = False
             events.append(self._visit_exit(b, rssi, now))
+        elif b.track:
+            events += self._judge_track(b, visit, rssi, now, now)
         return events
 
     def _drop(self, b: _Beacon) -> None:

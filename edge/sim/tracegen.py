@@ -13,8 +13,8 @@ more than the two sample traces, and to load the tracker with many beacons.
 the samples'); its defaults are the samples' model, and a trace made with them
 is the same, advert for advert, as before `Radio` existed.
 
-Frozen: benchmarks/presence_accuracy.py scores seeds 11-18 of this generator,
-and the presence model was tuned on some of them. Any change that alters what
+Frozen: benchmarks/presence_accuracy.py scores seeds 11-18 and 100-129 of this
+generator, and the presence model was tuned on some of them. Any change that alters what
 a seed produces must keep the old traces as files (benchmarks/presence/).
 """
 

@@ -1,0 +1,182 @@
+"""The counted visit's trade-off on the training traces: matched share against false visits.
+
+Run by hand (`python benchmarks/_presence_sweep.py`, about 10 minutes on one
+core; scripts/bench leaves it out): it is how the visit thresholds were chosen,
+not a figure of the shipped defaults.
+
+The visit decision (`visit_probability`, `visit_end_probability`,
+`track_end_probability`) reads the filter's probabilities and never feeds back
+into them, so the filter runs once per trace (with the shipped defaults) while
+its summaries are recorded, and each point of the sweep replays only the
+decisions over those recordings: the whole sweep costs little more than one
+run. The replay at the shipped defaults must give the run's own events
+exactly, or the sweep stops (a check that the shortcut is exact).
+
+Only the training traces (benchmarks/_presence_traces.py `TRAINING`, seeds
+100-129, the held-out set's variety five times over) are used: the
+thresholds are chosen here, and the held-out traces are only scored, by
+benchmarks/presence_accuracy.py. Printed: one line per point, pooled over the
+training traces, the shipped defaults marked, with false visits also counted
+without the visits still open when a trace ended (see presence_accuracy.py
+`without_open_at_end`); the last line is one JSON object (every point).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import itertools
+import json
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # this checkout's edge, not an installed one
+
+from _presence_traces import HERE, TRAINING, Case, write_seed  # noqa: E402
+from presence_accuracy import last_advert_t, load_scorer, without_open_at_end  # noqa: E402
+
+from edge.presence.filterbank import FilterBank  # noqa: E402
+from edge.presence.pipeline import PresencePipeline  # noqa: E402
+from edge.presence.trace import TraceLineError, read_trace  # noqa: E402
+from edge.presence.tracker import PresenceEvent, TrackerParams  # noqa: E402
+
+Events = list[dict[str, Any]]
+VISIT_PROBABILITY = (0.85, 0.9, 0.95)
+VISIT_END_PROBABILITY = (0.5, 0.6, 0.7, 0.8, 0.9)
+TRACK_END_PROBABILITY = (0.2, 0.3)
+
+
+class RecordingBank(FilterBank):
+    """The real filter, keeping every summary and level it hands out, in order."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.summaries: list[np.ndarray] = []
+        self.levels: list[float] = []
+
+    def summary(self) -> np.ndarray:
+        out = super().summary()
+        self.summaries.append(out.copy())
+        return out
+
+    def level_db(self, r: int) -> float:
+        out = super().level_db(r)
+        self.levels.append(out)
+        return out
+
+
+class ReplayBank:
+    """Hands out a recording's summaries and levels in the order they were made; rows are
+    added and removed as the filter did (which beacons are held never depends on a decision)."""
+
+    def __init__(self, recorded: RecordingBank) -> None:
+        self._summaries: Iterator[np.ndarray] = iter(recorded.summaries)
+        self._levels: Iterator[float] = iter(recorded.levels)
+        self._n = 0
+
+    def add(self) -> int:
+        self._n += 1
+        return self._n - 1
+
+    def remove(self, r: int) -> int:
+        self._n -= 1
+        return self._n
+
+    def step(self, count: np.ndarray, total: np.ndarray) -> None:
+        pass
+
+    def summary(self) -> np.ndarray:
+        return next(self._summaries)
+
+    def level_db(self, r: int) -> float:
+        return next(self._levels)
+
+
+def run(trace: Path, params: TrackerParams, recorded: RecordingBank | None) -> tuple[Events, Any]:
+    """Replay `trace` as `omo-edge scan --replay` does: the visit stream, and the bank used."""
+    ids = itertools.count()
+    pipeline = PresencePipeline(params, lambda: f"v{next(ids)}")
+    tracker = pipeline.tracker
+    bank: Any = RecordingBank(tracker.model) if recorded is None else ReplayBank(recorded)
+    tracker.bank = bank
+    events: list[PresenceEvent] = []
+    last = 0.0
+    for advert in read_trace(trace):
+        if isinstance(advert, TraceLineError):
+            continue
+        last = advert.t
+        events += pipeline.feed(advert)[1]
+    events += pipeline.close(last)
+    visits = [
+        {"type": e.type, "visitor": e.visitor, "t": e.t}
+        for e in events
+        if e.type.startswith("visit.")
+    ]
+    return visits, bank
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--scorer", type=Path, default=HERE / "eval_presence.py")
+    args = parser.parse_args()
+    scorer = load_scorer(args.scorer)
+    shipped = TrackerParams()
+    recordings: dict[str, tuple[Case, RecordingBank, Events]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in TRAINING:
+            case = write_seed(int(name.removeprefix("seed-")), Path(tmp))
+            events, bank = run(case.trace, shipped, None)
+            recordings[name] = (case, bank, events)
+            print(f"   recorded {name} ({case.minutes:g} min)", file=sys.stderr)
+        truth = {n: scorer.load(c.truth) for n, (c, _, _) in recordings.items()}
+        points: list[dict[str, Any]] = []
+        grid = itertools.product(VISIT_PROBABILITY, VISIT_END_PROBABILITY, TRACK_END_PROBABILITY)
+        ends = {n: last_advert_t(c.trace) for n, (c, _, _) in recordings.items()}
+        print(
+            "   visit_p  end_p  track_end_p   matched   rate  false/h  (w/o open at end)  exit_p95"
+        )
+        for visit_p, end_p, track_p in grid:
+            if end_p > visit_p:
+                continue
+            params = dataclasses.replace(
+                shipped,
+                visit_probability=visit_p,
+                visit_end_probability=end_p,
+                track_end_probability=track_p,
+            )
+            cases, censored = [], []
+            for name, (case, bank, shipped_events) in recordings.items():
+                events, _ = run(case.trace, params, bank)
+                if params == shipped and events != shipped_events:
+                    sys.exit(f"replay of {name} at the shipped defaults is not the run: stopping")
+                cases.append((truth[name], events, case.minutes))
+                kept = without_open_at_end(scorer, truth[name], events, ends[name], "visit")
+                censored.append((truth[name], kept, case.minutes))
+            pooled = dict(scorer.score_pooled(cases, "visit"))
+            excluded = scorer.score_pooled(censored, "visit")["false_per_hour"]
+            pooled["false_per_hour_open_at_end_excluded"] = excluded
+            point = {
+                "visit_probability": visit_p,
+                "visit_end_probability": end_p,
+                "track_end_probability": track_p,
+                **pooled,
+            }
+            points.append(point)
+            mark = "  <- shipped" if params == shipped else ""
+            print(
+                f"   {visit_p:>7} {end_p:>6} {track_p:>12}   {pooled['matched']:>3}/"
+                f"{pooled['true_visits']:<4} {pooled['match_rate']:>6} "
+                f"{pooled['false_per_hour']:>7} {excluded:>18} {pooled['exit_p95']!s:>9}{mark}",
+                flush=True,
+            )
+    print(json.dumps({"set": "training", "traces": list(TRAINING), "points": points}))
+
+
+if __name__ == "__main__":
+    main()
