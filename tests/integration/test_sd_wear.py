@@ -30,7 +30,8 @@ def test_held_and_lingering_events_go_in_few_batches_and_all_arrive_at_shutdown(
     )
     with running_device(config) as device:
         writer = device.io.outbox.writer
-        assert wait_for(lambda: writer.committed >= 10, 30)
+        recorded = lambda: writer.committed >= 10 and device.stats.impressions >= 1  # noqa: E731
+        assert wait_for(recorded, 30)
         assert central.events == {}  # committed, waiting for the linger to end
         committed = writer.committed
     # stopping drains: what was held is committed and sent at once, not after 600 s
