@@ -53,6 +53,7 @@ class Syncer:
         self._linger_s = linger_s
         self._next_commit_in = next_commit_in
         self._hurry = asyncio.Event()
+        self._retry_now = asyncio.Event()  # a drain began: no waiting out an ack backoff
         self._wake = asyncio.Event()
         self._acked = asyncio.Event()
         self._in_flight: str | None = None
@@ -103,23 +104,21 @@ class Syncer:
             self._in_flight = batch.batch_id
             self._acked.clear()
             link.publish(link.topics.events, batch.payload)
-            waits = {
-                asyncio.create_task(self._acked.wait()),
-                asyncio.create_task(link.disconnected.wait()),
-            }
-            try:
-                await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                for task in waits:
-                    task.cancel()
+            await _first_of(self._acked, link.disconnected, self._retry_now, timeout_s=timeout)
             if self._acked.is_set():
+                self._in_flight = None
+                self._retry_now.clear()
                 timeout = self._ack_timeout_s
                 self._quiet.resolved("ack", "central acknowledges batches again")
+            elif self._retry_now.is_set():  # e.g. shutting down after central came back
+                self._retry_now.clear()
+                timeout = self._ack_timeout_s
             elif link.connected.is_set():
                 self._quiet.problem(
                     "ack", "no ack for batch %s within %.1f s; will resend", batch.batch_id, timeout
                 )
-                await asyncio.sleep(random.uniform(0, timeout / 2))
+                pause = random.uniform(0, timeout / 2)
+                await _first_of(self._retry_now, timeout_s=pause)
                 timeout = min(timeout * 2, MAX_BACKOFF_S)
 
     async def _linger(self) -> None:
@@ -132,23 +131,26 @@ class Syncer:
         due = self._next_commit_in()
         if due is not None and not self._hurry.is_set():
             self._wake.clear()  # set again by the writer's next commit
-            waits = {
-                asyncio.create_task(self._wake.wait()),
-                asyncio.create_task(self._hurry.wait()),
-            }
-            try:  # bounded: a commit that fails does not wake us
-                await asyncio.wait(
-                    waits, timeout=due + COMMIT_GRACE_S, return_when=asyncio.FIRST_COMPLETED
-                )
-            finally:
-                for task in waits:
-                    task.cancel()
+            # bounded: a commit that fails does not wake us
+            await _first_of(self._wake, self._hurry, timeout_s=due + COMMIT_GRACE_S)
 
     async def drain(self, budget_s: float) -> None:
         """Wait (while `run` goes on) until nothing is pending, the link drops, or time is up."""
         self._hurry.set()  # no more lingering: everything goes now
+        if self._in_flight is not None:  # a batch waiting out an ack backoff goes again now
+            self._retry_now.set()
         deadline = time.monotonic() + budget_s
         while (
             self._link.connected.is_set() and time.monotonic() < deadline and await self.pending()
         ):
             await asyncio.sleep(0.02)
+
+
+async def _first_of(*events: asyncio.Event, timeout_s: float) -> None:
+    """Return when one of `events` is set or `timeout_s` has passed."""
+    waits = {asyncio.create_task(event.wait()) for event in events}
+    try:
+        await asyncio.wait(waits, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in waits:
+            task.cancel()

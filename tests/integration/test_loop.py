@@ -222,6 +222,20 @@ def test_unacked_batch_is_resent_with_its_id_until_central_acks(
     assert status["acked_total"] == len(central.events)
 
 
+def test_a_stop_right_after_central_comes_back_sends_at_once_not_after_the_backoff(
+    central: CentralSim, device_config: Callable[..., Path]
+) -> None:
+    """The ack timeout doubles while central does not acknowledge (0.1, 0.2, ... 3.2 s);
+    the stop's 3 s drain must not sit out the rest of it."""
+    central.acking = False
+    config = device_config(speed=0.001, sync={"ack_timeout_s": 0.1}, health={"interval_s": 1})
+    with running_device(config):
+        assert wait_for(lambda: max(central.batches.values(), default=0) >= 6, 30)
+        central.acking = True  # back, but the device would wait 3.2 s or more to resend
+    status = outbox_status(config)
+    assert status["inflight"] == 0 and status["pending"] == 0, status
+
+
 def test_retained_state_says_online_while_running_and_offline_after(
     central: CentralSim, device_config: Callable[..., Path]
 ) -> None:
