@@ -24,6 +24,16 @@ os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
 os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
 
 
+@pytest.fixture(autouse=True)
+def _no_display_left_open() -> Iterator[None]:
+    """A pygame display left initialised outlives its test in the worker: a later test that
+    starts its own (another driver, doctor's probe) would meet it instead."""
+    yield
+    import pygame
+
+    assert not pygame.display.get_init(), "the test left the pygame display initialised"
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """End-to-end tests first: xdist hands tests out in this order, and a long test started
     last keeps one worker busy while the others have nothing left to do."""

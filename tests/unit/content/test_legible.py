@@ -75,7 +75,7 @@ def test_a_code_that_passes_is_drawn_whole_and_never_below_the_smallest_size(cod
                        image="apples.png")  # fmt: skip
     if legible.problems(slide):
         return
-    pygame.init()
+    pygame.font.init()  # fonts only: an initialised display would outlive the test
     fitted: list[text.Fitted] = []
     real = text.fit
 

@@ -147,7 +147,7 @@ def quarter(surface: pygame.Surface) -> np.ndarray:
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("layout", ["default", "sidebar"])
 def test_nothing_overlaps_and_nothing_enters_the_card_zone(kind: str, layout: str) -> None:
-    pygame.init()
+    pygame.font.init()  # fonts only: an initialised display would outlive the test
     for size, (words_name, words) in itertools.product(SIZES, TEXTS.items()):
         slide = slide_of(kind, words)
         surface, done = painted(slide, size, layout)
@@ -173,7 +173,7 @@ def test_nothing_overlaps_and_nothing_enters_the_card_zone(kind: str, layout: st
 
 
 def test_a_slide_with_its_own_code_has_no_card_and_the_whole_canvas() -> None:
-    pygame.init()
+    pygame.font.init()  # fonts only: an initialised display would outlive the test
     for kind in ("coupon", "qr", "product-sold-out"):
         slide = slide_of(kind, TEXTS["short"])
         assert slide.own_qr() == SHOP and not carries_card(slide)
@@ -189,7 +189,7 @@ def test_a_slide_with_its_own_code_has_no_card_and_the_whole_canvas() -> None:
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
 def test_every_qr_decodes_from_a_quarter_size_screenshot(size: tuple[int, int]) -> None:
-    pygame.init()
+    pygame.font.init()  # fonts only: an initialised display would outlive the test
     for kind in KINDS:
         if kind == "ticker":
             continue
@@ -218,7 +218,7 @@ def test_the_checkin_card_is_legible_from_two_metres() -> None:
 @pytest.mark.parametrize("kind", [k for k in KINDS if k != "video"])
 def test_golden_screenshot_of_each_template_at_1080p(kind: str) -> None:
     """A template's look is kept in the repository: a change shows as a diff in review."""
-    pygame.init()
+    pygame.font.init()  # fonts only: an initialised display would outlive the test
     slide = slide_of(kind, TEXTS["short"] if kind != "recommendations" else TEXTS["japanese"])
     surface, _done = painted(slide, (1920, 1080))
     small = pygame.transform.smoothscale(with_card(surface, slide), (480, 270))
