@@ -388,10 +388,12 @@ class IoSide:
         """Demo and benchmarks: stop once the replay is over and everything is synced."""
         assert self._stop is not None
         while True:
-            idle = self.personalize.personalizer.in_flight == 0 and self.outbox.writer.held == 0
-            if self._source_done() and idle and await self.outbox.pending() == 0:
-                self._stop.set()
-                return
+            if self._source_done() and self.personalize.personalizer.in_flight == 0:
+                if self.outbox.writer.held:  # about to stop: no waiting out [storage] hold_s
+                    await self.outbox.writer.flush()
+                if self.outbox.writer.held == 0 and await self.outbox.pending() == 0:
+                    self._stop.set()
+                    return
             await asyncio.sleep(0.05)
 
     async def _shut_down(self) -> None:

@@ -21,6 +21,9 @@ import pytest
 import zxingcpp
 from paho.mqtt.enums import CallbackAPIVersion
 
+from edge import config as config_mod
+from edge.app import Device
+from edge.cli import make_source
 from edge.sim.broker import Mosquitto
 from edge.sim.central import CAMPAIGN, CentralSim, coupon_for
 from tests.support.central import received
@@ -234,6 +237,20 @@ def test_a_stop_right_after_central_comes_back_sends_at_once_not_after_the_backo
         central.acking = True  # back, but the device would wait 3.2 s or more to resend
     status = outbox_status(config)
     assert status["inflight"] == 0 and status["pending"] == 0, status
+
+
+@pytest.mark.timeout(60)
+def test_stop_when_drained_commits_what_is_held_instead_of_waiting_out_the_hold(
+    tmp_path: Path, central: CentralSim, device_config: Callable[..., Path]
+) -> None:
+    """The demo and the benchmarks end once the replay is over and central has it all; an
+    event held for the SD card's sake (`hold_s`, here 5 minutes) is committed there and then."""
+    config = device_config(speed=0, storage={"hold_s": 300.0})
+    cfg = config_mod.load(config)
+    source, done = make_source(cfg)
+    stats = Device(cfg, source, source_done=done).run(duration_s=600, stop_when_drained=True)
+    assert stats.events_pending == 0 and stats.events_synced > 0
+    assert len(central.events) == stats.events_synced
 
 
 def test_retained_state_says_online_while_running_and_offline_after(
