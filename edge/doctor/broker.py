@@ -41,7 +41,7 @@ def check_broker(cfg: config_mod.Config, timeout_s: float = TIMEOUT_S) -> Findin
     if not failed:
         return Finding("OK", "broker", f"every node accepts this device: {every}")
     if len(failed) == len(findings):
-        return Finding("FAIL", "broker", f"no node answers: {every}", failed[0].todo)
+        return Finding("FAIL", "broker", f"no node accepts this device: {every}", failed[0].todo)
     good = len(findings) - len(failed)
     return Finding(
         "WARN",
