@@ -15,6 +15,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
+from typing import TypeVar
 
 from edge.content.player import Personal
 from edge.content.slides import Slide
@@ -22,6 +23,8 @@ from edge.signage.card_overlay import Checkin
 from edge.signage.checkin_card import DEFAULT_LABEL
 from edge.signage.qr import qr_matrix
 from edge.signage.scenes import Resolve
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,18 +135,10 @@ class StageInbox:
         return taken
 
     def _departures(self) -> Iterator[str]:
-        while True:
-            try:
-                yield self._departed.get_nowait()
-            except queue.Empty:
-                return
+        return _emptied(self._departed)
 
     def _personals(self) -> Iterator[Personal]:
-        while True:
-            try:
-                yield self._personal.get_nowait()
-            except queue.Empty:
-                return
+        return _emptied(self._personal)
 
     def _fail_shots(self) -> None:
         """The loop stopped: nobody waits forever for a screenshot."""
@@ -152,3 +147,12 @@ class StageInbox:
         for future in shots:
             if future.set_running_or_notify_cancel():
                 future.set_exception(RuntimeError("the stage stopped before the next frame"))
+
+
+def _emptied(waiting: queue.Queue[T]) -> Iterator[T]:
+    """Everything in `waiting` now, oldest first, without blocking."""
+    while True:
+        try:
+            yield waiting.get_nowait()
+        except queue.Empty:
+            return
