@@ -25,6 +25,7 @@ from edge.signage.look import (
 )
 from edge.signage.pieces import (
     ImageFor,
+    Part,
     Placed,
     block,
     draw_picture,
@@ -253,19 +254,7 @@ def _tile(
             text_part(surface, price, words, paper, placed, role="price"),
         ]
         if item.stock != "in_stock":
-            parts.append(
-                pill_part(
-                    surface,
-                    words,
-                    STOCK_SHORT[item.stock],
-                    look,
-                    placed=placed,
-                    paper=look.panel.lerp(look.foreground, 0.12),
-                    dot=STOCK_DOTS[item.stock],
-                    size=MIN_TEXT,
-                    align="center",
-                )
-            )
+            parts.append(_stock_pill(surface, words, item.stock, look, placed))
         stack(parts, words, gap)
         return
     text_part(surface, name, name_slot, ink, placed)[1](name_slot.bottom - name.height)
@@ -273,18 +262,25 @@ def _tile(
     if item.stock != "in_stock":
         stock_slot = pygame.Rect(words.x, price_slot.bottom + gap, words.w, 0)
         stock_slot.h = words.bottom - stock_slot.y
-        _, draw = pill_part(
-            surface,
-            stock_slot,
-            STOCK_SHORT[item.stock],
-            look,
-            placed=placed,
-            paper=look.panel.lerp(look.foreground, 0.12),
-            dot=STOCK_DOTS[item.stock],
-            size=MIN_TEXT,
-            align="center",
-        )
+        _, draw = _stock_pill(surface, stock_slot, item.stock, look, placed)
         draw(stock_slot.y)
+
+
+def _stock_pill(
+    surface: pygame.Surface, area: pygame.Rect, stock: str, look: Look, placed: Placed
+) -> Part:
+    """A tile's short stock label ("Low stock", "Sold out") as a block of its stack."""
+    return pill_part(
+        surface,
+        area,
+        STOCK_SHORT[stock],
+        look,
+        placed=placed,
+        paper=look.panel.lerp(look.foreground, 0.12),
+        dot=STOCK_DOTS[stock],
+        size=MIN_TEXT,
+        align="center",
+    )
 
 
 def _tile_words_h(inner: pygame.Rect, look: Look, sizes: tuple[int, int]) -> int:
