@@ -109,3 +109,15 @@ def test_bad_input_is_refused_in_words_with_exit_2(
     assert words in err
     assert "Traceback" not in err
     assert not (Path(places["tmp"]) / "m").exists() and not (Path(places["tmp"]) / "p").exists()
+
+
+def test_content_check_names_each_problem_and_exits_1(
+    places: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A folder that parses but a screen would refuse is a verdict (exit 1), not bad input."""
+    assert main(["content", "check", places["bad"]]) == 1
+    out, err = capsys.readouterr()
+    assert "problem: slide 'x', kind:" in out, out
+    assert "1 problem(s); a screen would refuse this" in err
+    assert main(["content", "check", places["folder"]]) == 0
+    assert "a screen accepts it" in capsys.readouterr().err
