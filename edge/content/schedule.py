@@ -59,7 +59,8 @@ class Window(msgspec.Struct, frozen=True, kw_only=True):
     """Slides (ids from the playlist) that play on `days` from `start` to `end`, local time.
 
     `start` == `end` is the whole day; `start` > `end` runs past midnight. The highest
-    `priority` among the open windows plays; with none open, the playlist.
+    `priority` among the open windows plays; with none open, the playlist. `from_date`
+    and `to_date` are real dates, `from_date` not after `to_date` (checked on decoding).
     """
 
     slides: Annotated[list[str], Meta(min_length=1)]
