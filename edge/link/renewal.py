@@ -313,8 +313,16 @@ class RenewalService(Service):
             outcome.append(f"no connection with it: {sys.exc_info()[1] or 'refused'}")
             done.set()
 
+        def on_disconnect(_c: Any, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
+            # Over TLS 1.3 the broker checks our certificate after the handshake: a refusal
+            # is the connection closed before CONNACK, not a failed connect.
+            if not done.is_set():
+                outcome.append(f"the broker closed the connection before taking it ({reason})")
+                done.set()
+
         client.on_connect = on_connect
         client.on_connect_fail = on_fail
+        client.on_disconnect = on_disconnect
         client.connect_async(b.host, b.port, b.keepalive_s, clean_start=True)
         client.loop_start()
         try:

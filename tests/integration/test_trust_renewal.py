@@ -168,12 +168,23 @@ def test_a_device_renews_through_ca_serve_and_connects_after_the_old_certificate
 
 @pytest.mark.parametrize(
     ("flaw", "reason"),
-    [("other_key", "wrong_key"), ("other_cn", "wrong_cn"), ("no_client_auth", "no_client_auth")],
+    [
+        ("other_key", "wrong_key"),
+        ("other_cn", "wrong_cn"),
+        ("no_client_auth", "no_client_auth"),
+        ("foreign_ca", "bad_chain"),
+        ("not_at_the_broker", "trial_failed"),
+    ],
 )
 def test_a_bad_renewal_is_refused_and_the_old_pair_kept(
     tmp_path: Path, flaw: str, reason: str
 ) -> None:
+    """`not_at_the_broker`: a root the device already trusts (a rotation under way) but
+    the broker not yet; the certificate passes the device's checks and fails on the
+    trial connection, so the device never switches to it."""
     fleet = TrustFleet(tmp_path / "fleet")
+    new_root = pki.new_ca("next root CA", path_length=1)
+    new_device_ca = pki.new_intermediate(new_root, "next device CA", "client")
     cert, key = fleet.device("screen-1", lifetime_s=3600)
     before = cert.read_bytes(), key.read_bytes()
     device_ca = pki.Issued(
@@ -194,6 +205,11 @@ def test_a_bad_renewal_is_refused_and_the_old_pair_kept(
         config = device_config(
             tmp_path, fleet, broker, cert, key, renew_before="2h", renew_retry="1h"
         )
+        if flaw == "not_at_the_broker":
+            bundle = tmp_path / "tls-ca.crt"
+            bundle.write_bytes(fleet.trust.read_bytes() + new_root.cert_pem)
+            config.write_text(config.read_text().replace(str(fleet.trust), str(bundle)))
+        chain = device_ca.cert_pem
         with running_device(config):
             assert wait_for(lambda: bool(rogue.messages), 20)
             request = _json(rogue.messages[0][1])
@@ -204,16 +220,24 @@ def test_a_bad_renewal_is_refused_and_the_old_pair_kept(
                 )
             elif flaw == "other_cn":
                 answer = _cert_for(csr, "screen-2", device_ca)
-            else:  # a serverAuth certificate for the device's own key and name
+            elif flaw == "no_client_auth":  # serverAuth, for the device's own key and name
                 answer = _cert_for(csr, "screen-1", server_ca, server=True)
+            elif flaw == "foreign_ca":
+                answer = _cert_for(csr, "screen-1", pki.new_ca("a CA of nobody's"))
+            else:
+                answer = pki.sign_csr(
+                    request["csr_pem"].encode(), new_device_ca, expected_cn="screen-1"
+                )
+                chain = new_device_ca.cert_pem
             reply = CertIssued(
-                request_id=request["request_id"],
-                cert_pem=answer.decode(),
-                chain_pem=device_ca.cert_pem.decode(),
+                request_id=request["request_id"], cert_pem=answer.decode(), chain_pem=chain.decode()
             )
             rogue.publish("omo/v1/store-1/screen-1/cert", encode(reply))
             assert wait_for(lambda: bool(central.events_of("cert.rejected")), 20)
-            assert central.events_of("cert.rejected")[0]["reason"] == reason
+            rejected = central.events_of("cert.rejected")[0]
+            assert rejected["reason"] == reason
+            if flaw == "not_at_the_broker":  # refused at once, not after the trial's timeout
+                assert "closed the connection" in rejected["detail"], rejected
             assert (cert.read_bytes(), key.read_bytes()) == before
             assert not list(cert.parent.glob("*.next.*")), "a refused pair was left staged"
         rogue.close()
