@@ -57,6 +57,7 @@ class StageLike(Protocol):
     ) -> None: ...
     def set_checkin(self, url: str | None, label: str = ...) -> None: ...
     def reload(self) -> None: ...
+    def repaint(self) -> None: ...
     def request_screenshot(self) -> concurrent.futures.Future[bytes]: ...
 
 
@@ -190,6 +191,13 @@ class RenderBridge:
             stage = self._stage
         if stage is not None:
             stage.reload()
+
+    def repaint(self) -> None:
+        """A decision's image arrived: the personal slide on screen is painted with it."""
+        with self._lock:
+            stage = self._stage
+        if stage is not None:
+            stage.repaint()
 
     def screenshot(self) -> asyncio.Future[bytes]:
         """PNG bytes of the next frame, on the calling (I/O) loop."""

@@ -82,6 +82,7 @@ async def connect(io: IoSide, cfg: Config, broker: BrokerSettings) -> Online:
         loop=loop,
         take_asset=updates.receive_asset,
         on_state=io.state_changed,
+        on_decision_asset=io.bridge.repaint,
     )
     command_jobs = Jobs("commands")
     commands = CommandRunner(

@@ -73,16 +73,19 @@ class ContentService(Service):
         loop: asyncio.AbstractEventLoop,
         take_asset: Callable[[str, Payload], bool] = lambda _sha, _data: False,
         on_state: Callable[[], None] = lambda: None,
+        on_decision_asset: Callable[[], None] = lambda: None,
     ) -> None:
         """`assets_link`: the asset connection, where assets are asked for and arrive;
         `take_asset`: offered every asset first (an update wheel is not content);
-        `on_state`: what `content_state()` says has changed (publish `P/state` again)."""
+        `on_state`: what `content_state()` says has changed (publish `P/state` again);
+        `on_decision_asset`: a decision's image is stored (paint its slide again)."""
         self._config = config
         self._set_playlist = set_playlist
         self._record = record
         self._loop = loop
         self._take_asset = take_asset
         self._on_state = on_state
+        self._on_decision_asset = on_decision_asset
         self._refused: dict[str, ContentRefused] = {}
         self._playing: dict[str, ContentLive] = {}  # replaced whole, read from any thread
         self._lock = threading.Lock()  # the manager, one operation at a time
@@ -177,6 +180,8 @@ class ContentService(Service):
             self.assets.put(sha, data)
         except ContentRejected as exc:
             log.warning("decision asset %s refused: %s", sha[:12], exc)
+            return
+        self._on_decision_asset()  # its slide may be up already: drawn without it so far
 
     def decision_assets(self, slide: Slide, wait_ms: int) -> Resolver:
         """On the loop: where a decision's assets are. Names that are a SHA-256 come from the

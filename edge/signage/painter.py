@@ -197,11 +197,18 @@ def picture_area(
 
 
 def _picture(main: pygame.Rect, slide: Slide) -> pygame.Rect:
-    """The main zone above the caption (whose text keeps to the title-safe area)."""
-    area = main.copy()
+    """The room above the caption (whose text keeps to the title-safe area).
+
+    A covering ("fill") picture bleeds to the main zone's edges; a letterboxed one keeps
+    to the title-safe area like text, so it never touches one edge of the screen while
+    keeping a margin from the others.
+    """
+    inner = safe(main)
+    bleeds = isinstance(slide, ImageSlide | VideoSlide) and slide.fit == "fill"
+    area = main.copy() if bleeds else inner.copy()
     band = _caption_h(main, slide)
     if band:
-        area.h = max(0, safe(main).bottom - band - main.y)
+        area.h = max(0, inner.bottom - band - area.y)
     return area
 
 
@@ -270,7 +277,7 @@ def _image_slide(
         _caption(surface, main, slide, look, placed=placed)
         return
     rect = fitted_rect(image.get_size(), picture, "fit")
-    rect.y = min(main.y + (main.h - rect.h - band) // 2, picture.bottom - rect.h)
+    rect.y = max(picture.y, min(main.y + (main.h - rect.h - band) // 2, picture.bottom - rect.h))
     scale_into(surface, image, rect)
     placed.add("image", rect)
     _caption(surface, main, slide, look, placed=placed, top=rect.bottom)

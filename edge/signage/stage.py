@@ -179,6 +179,8 @@ class Stage(StageInbox):
         self.airtime = dict(player.counters)
         if asked.reload:
             self._reload()
+        elif asked.repaint and self._on_screen is not None and self._on_screen.personal:
+            self._reload(images=False)  # a decision's image arrived after it went up
         if player.showing is not self._on_screen:
             self._enter(player.showing, player)
         self._draw(player)
@@ -262,11 +264,12 @@ class Stage(StageInbox):
         # after any slide a playlist slide is expected (a personal one is painted on demand)
         self._deck.prepare(self._spec(nxt), playlist.resolve)
 
-    def _reload(self) -> None:
-        """Read every asset again and repaint what is on screen (cut to it, no fade)."""
+    def _reload(self, *, images: bool = True) -> None:
+        """Read every asset again (`images`: decoded ones too) and repaint what is on
+        screen (cut to it, no fade)."""
         showing = self._on_screen
         again = None if showing is None else (self._spec(showing), self._resolve_for(showing))
-        if self._deck.reload(again):
+        if self._deck.reload(again, images=images):
             self._repainted = self._begun and self._fade is None  # the same stint again
             self._entered, self._begun = time.monotonic(), False
             self._fade, self._cut = None, True

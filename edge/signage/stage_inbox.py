@@ -45,6 +45,7 @@ class Requests:
 
     playlist: Playlist | None
     reload: bool
+    repaint: bool
     checkin: Checkin | None
     shots: list[Future[bytes]]
 
@@ -57,6 +58,7 @@ class StageInbox:
         self._departed: queue.Queue[str] = queue.Queue(maxsize=1024)
         self._requested: Playlist | None = None
         self._reload_requested = False
+        self._repaint_requested = False
         self._checkin_requested: Checkin | None = None
         self._shots: list[Future[bytes]] = []
 
@@ -124,13 +126,26 @@ class StageInbox:
             self._reload_requested = True
         self._wake.set()
 
+    def repaint(self) -> None:
+        """Paint the personal slide on screen again with the assets as they are now (a
+        decision's image that arrived after its slide went up): the same stint goes on,
+        cut without a fade; images already decoded are kept. Nothing for playlist slides."""
+        with self._lock:
+            self._repaint_requested = True
+        self._wake.set()
+
     # -- the render thread's side ----------------------------------------------------
     def _take(self) -> Requests:
         with self._lock:
             taken = Requests(
-                self._requested, self._reload_requested, self._checkin_requested, self._shots
+                self._requested,
+                self._reload_requested,
+                self._repaint_requested,
+                self._checkin_requested,
+                self._shots,
             )
             self._requested, self._reload_requested = None, False
+            self._repaint_requested = False
             self._checkin_requested, self._shots = None, []
         return taken
 

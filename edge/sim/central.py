@@ -17,7 +17,7 @@ import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -72,6 +72,8 @@ class CentralSim:
         self.decide_delay_s = decide_delay_s
         """Answer decide requests this much later (a slow platform); settable while running."""
         self.acking = True
+        self.slide_for: Callable[[str], dict[str, Any]] | None = None
+        """What central shows a known visitor (None: the A/B coupon); settable while running."""
         self.answer_missing = False
         """Answer a request for an asset it does not have on `P/asset/missing`."""
         self._cmd_numbers = itertools.count()
@@ -175,7 +177,8 @@ class CentralSim:
             self.decide_requests.append(dict(body))
         visitor = str(body["visitor"])
         known = self.known is None or visitor in self.known
-        slide = coupon_for(visitor) if known else None
+        chosen = self.slide_for
+        slide = (chosen or coupon_for)(visitor) if known else None
         answer = {
             "request_id": body["request_id"],
             "visitor": visitor,
@@ -184,7 +187,7 @@ class CentralSim:
             "slide": slide,
             "content_id": slide["id"] if slide else "",
             "campaign_id": CAMPAIGN if slide else None,
-            "variant": slide["id"].split("-")[1].upper() if slide else None,
+            "variant": slide["id"].split("-")[1].upper() if slide and not chosen else None,
         }
         out = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
         correlation = getattr(props, "CorrelationData", None)

@@ -295,4 +295,8 @@ def test_demo_ends_by_itself_with_a_json_summary(tmp_path: Path) -> None:
     assert summary["central_events"] == summary["events_synced"]
     for line in ("visitor entered", "decision received", "slide shown", "batch synced"):
         assert line in out.stdout
-    assert list(shots.glob("*.png"))
+    # the summary counts exactly what was shown: every 'slide shown' line is an
+    # impression or was too short to count, and has its screenshot
+    shown = out.stdout.count("slide shown:")
+    assert summary["slides_shown"] == shown == len(list(shots.glob("*.png")))
+    assert shown == summary["impressions"] + summary["shown_too_short"]

@@ -48,6 +48,9 @@ class RecordingStage:
     def reload(self) -> None:
         pass
 
+    def repaint(self) -> None:
+        pass
+
     def request_screenshot(self) -> concurrent.futures.Future[bytes]:
         future: concurrent.futures.Future[bytes] = concurrent.futures.Future()
         future.set_result(b"png")

@@ -349,9 +349,9 @@ def test_image_fit_and_fill(size: tuple[int, int], fit: str) -> None:
     if fit == "fill":
         assert green == 0
         assert tuple(a[2, h // 2]) == (255, 0, 0) and tuple(a[w - 3, h // 2]) == (0, 0, 255)
-    else:  # a square in a rectangle: bars on the long sides
-        assert 0.4 < green < 0.5
-        assert (tuple(a[2, h // 2]) == (0, 255, 0)) == (w > h)
+    else:  # a square letterboxed in the title-safe area: the background on every side
+        assert 0.5 < green < 0.6
+        assert tuple(a[2, h // 2]) == (0, 255, 0) and tuple(a[w // 2, 2]) == (0, 255, 0)
 
 
 def test_fitted_rect_and_video_sizes() -> None:

@@ -507,6 +507,50 @@ def test_reload_reads_assets_again(tmp_path: Path) -> None:
     assert close(run.frames[-1][1][18, 32], GREEN, 5)
 
 
+def test_a_decisions_image_that_arrives_after_its_slide_went_up_is_painted_in(
+    tmp_path: Path,
+) -> None:
+    """A decision's image is asked for when its slide is shown: the slide goes up at once
+    without it and, once the image is stored, the same stint shows it (no second 'shown',
+    one impression)."""
+    name = "ab" * 32  # a SHA-256 name, as a decision's assets are
+    arrived = tmp_path / name
+
+    def resolve(asset: str) -> Path | None:
+        return arrived if asset == name and arrived.exists() else None
+
+    slide = make_slide(id="you", kind="image", image=name, fit="fill", duration_ms=1000)
+    personal = Personal(slide, 2500, "req-1", "v1", "c1", None, None, resolve=resolve)
+
+    def store(run: Run) -> None:
+        """Once the slide is fully up (without its picture), the picture arrives."""
+        while len(run.shown) < 2 and not run.stop.is_set():
+            time.sleep(0.01)
+        picture = pygame.Surface((160, 90))
+        picture.fill(RED)
+        pygame.image.save(picture, str(tmp_path / "red.png"))
+        (tmp_path / "red.png").rename(arrived)  # stored under its name, as the cache does
+        run.stage.repaint()
+
+    playlist = [text_slide("base", "#2040a0", duration_ms=30_000)]
+    with Screen(320, 180, headless=True) as screen:
+        run = play(
+            screen,
+            playlist,
+            tmp_path,
+            15,
+            at=[(0.2, lambda r: r.stage.show(personal)), (0.3, store)],
+            until=3,
+        )
+    assert [sid for _, sid in run.shown] == ["base", "you", "base"]
+    you_at, back_at = run.shown[1][0], run.shown[2][0]
+    before = [frame for t, frame in run.frames if t <= you_at]
+    after = [frame for t, frame in run.frames if you_at < t < back_at]
+    assert not close(before[-1][18, 32], RED, 30)  # up at once, without the picture
+    assert any(close(frame[18, 32], RED, 5) for frame in after)  # then with it
+    assert [i.showing.slide.id for i in run.impressions].count("you") == 1
+
+
 def test_the_fallback_folder_still_works_as_resolve() -> None:
     slide = make_slide(id="m", kind="image", image="market.png", fit="fill")
     shot = shoot([slide], CONTENT, size=(640, 360))
