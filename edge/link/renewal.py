@@ -223,6 +223,14 @@ class RenewalService(Service):
                 f"cannot write next to {self.cert} and {self.key} ({exc}); the service user "
                 "needs to be able to write there",
             ) from exc
+        log.info(
+            "the certificate on %s passed the checks (CN %s, the new key, clientAuth, a chain "
+            "to tls_ca); stored as %s and %s next to the pair in use",
+            self.topics.cert,
+            self.topics.device_id,
+            staged(self.cert),
+            staged(self.key),
+        )
         await self._try_and_switch(request.old_not_after)
 
     def _check(self, cert_pem: bytes, chain_pem: bytes, request: _Request) -> None:
@@ -254,6 +262,11 @@ class RenewalService(Service):
         )
 
     async def _try_and_switch(self, old_not_after: dt.datetime) -> None:
+        log.info(
+            "trying the new pair on a connection of its own (client id %s%s)",
+            self.topics.device_id,
+            TRIAL_SUFFIX,
+        )
         why = await asyncio.to_thread(self._trial)
         if why is not None:
             await asyncio.to_thread(self._unstage)
@@ -300,8 +313,16 @@ class RenewalService(Service):
             outcome.append(f"no connection with it: {sys.exc_info()[1] or 'refused'}")
             done.set()
 
+        def on_disconnect(_c: Any, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
+            # Over TLS 1.3 the broker checks our certificate after the handshake: a refusal
+            # is the connection closed before CONNACK, not a failed connect.
+            if not done.is_set():
+                outcome.append(f"the broker closed the connection before taking it ({reason})")
+                done.set()
+
         client.on_connect = on_connect
         client.on_connect_fail = on_fail
+        client.on_disconnect = on_disconnect
         client.connect_async(b.host, b.port, b.keepalive_s, clean_start=True)
         client.loop_start()
         try:

@@ -12,6 +12,7 @@ A CA folder (`omo-ops ca init --out DIR`) holds:
     omo-central.crt/.key        central's identity there; omo-ca.crt/.key the CA service's
     fleet.crl                   revocations, signed by the device CA
     state.json                  what the device CA issued and revoked, the CRL number
+    retired/                    device CAs replaced by `ca rotate` (until they expire)
 
 Every change of state.json happens under a file lock, so `ca serve` and a `ca revoke`
 run by hand never lose each other's writes.
@@ -36,6 +37,7 @@ from edge.ops.fleet_acl import CA_USER, CENTRAL_USER, Device, parse_inventory
 from edge.provision import crl, pki
 
 ROOT, DEVICE_CA, SERVER_CA, SERVICE_CA = "root", "device-ca", "server-ca", "service-ca"
+RETIRED = "retired"
 STATE = "state.json"
 CRL_FILE = "fleet.crl"
 RENEW_INTERVAL_S = 3600.0
@@ -133,16 +135,66 @@ def revoked_devices(folder: Path) -> set[str]:
         return set(state["revoked_devices"])
 
 
+def retired_device_cas(folder: Path, now: dt.datetime | None = None) -> list[pki.Issued]:
+    """Device CAs `rotate` replaced that are still in date: certificates they issued are
+    in use until their devices renew, so the broker trusts them and needs their CRL."""
+    now = now or dt.datetime.now(dt.UTC)
+    out = []
+    for cert in sorted((folder / RETIRED).glob(f"{DEVICE_CA}-*.crt")):
+        issued = _issued(folder / RETIRED, cert.stem)
+        if pki.load_cert(issued.cert_pem).not_valid_after_utc > now:
+            out.append(issued)
+    return out
+
+
 def reissue_crl(folder: Path, state: dict[str, Any], days: float) -> Path:
-    """A new CRL (its number one up) listing every revoked serial, valid for `days`."""
+    """A new CRL (its number one up) listing every revoked serial, valid for `days`: one
+    signed by the device CA, then one by each retired device CA still in date (OpenSSL
+    refuses a certificate whose issuer has no CRL in the broker's `crlfile`)."""
     state["crl_number"] += 1
-    pem = crl.revocation_list(
-        _issued(folder, DEVICE_CA),
-        {int(s, 16) for s in state["revoked_serials"]},
-        days=days,
-        number=state["crl_number"],
+    serials = {int(s, 16) for s in state["revoked_serials"]}
+    pem = b"".join(
+        crl.revocation_list(issuer, serials, days=days, number=state["crl_number"])
+        for issuer in [_issued(folder, DEVICE_CA), *retired_device_cas(folder)]
     )
     return _write(folder, CRL_FILE, pem)
+
+
+def rotate_device_ca(
+    folder: Path, root_key_pem: bytes, *, days: float = 3650, crl_days: float = 30
+) -> list[Path]:
+    """A new device CA made with the root (its key brought back from offline for this);
+    the current one moves to `retired/`, still trusted by the broker (`fleet-ca.crt`)
+    and listed in the CRL until it expires. Devices move over as they renew."""
+    root_pem = (folder / "root.crt").read_bytes()
+    try:
+        if not pki.matches_key(root_pem, pki.load_key(root_key_pem)):
+            raise OpsError(f"that key is not the key of {folder / 'root.crt'}")
+    except pki.PkiError as exc:
+        raise OpsError(f"the root key cannot be read: {exc}") from exc
+    old = _issued(folder, DEVICE_CA)
+    old_cert = pki.load_cert(old.cert_pem)
+    name = pki.common_name(old_cert).split(" (", 1)[0]
+    new = pki.new_intermediate(
+        pki.Issued(root_pem, root_key_pem),
+        f"{name} ({dt.datetime.now(dt.UTC):%Y-%m-%d})",
+        "client",
+        days=days,
+    )
+    retired = folder / RETIRED
+    retired.mkdir(exist_ok=True)
+    tag = f"{DEVICE_CA}-{old_cert.serial_number:x}"[:26]
+    with locked(folder) as state:
+        written = [
+            _write(retired, f"{tag}.crt", old.cert_pem),
+            _write(retired, f"{tag}.key", old.key_pem, 0o600),
+            _write(folder, f"{DEVICE_CA}.key", new.key_pem, 0o600),
+            _write(folder, f"{DEVICE_CA}.crt", new.cert_pem),
+        ]
+        trusted = b"".join(ca_.cert_pem for ca_ in retired_device_cas(folder))
+        written.append(_write(folder, "fleet-ca.crt", new.cert_pem + trusted + root_pem))
+        written.append(reissue_crl(folder, state, crl_days))
+    return written
 
 
 def copy_crl(folder: Path, out: Path) -> None:

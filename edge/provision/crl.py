@@ -67,12 +67,19 @@ def load(crl_pem: bytes) -> x509.CertificateRevocationList:
         raise pki.PkiError(f"not a PEM certificate revocation list: {exc}") from exc
 
 
+def split(pem: bytes) -> list[bytes]:
+    """Each CRL of a file holding one per issuing CA (the fleet's during a rotation)."""
+    end = b"-----END X509 CRL-----"
+    return [part.strip() + b"\n" + end + b"\n" for part in pem.split(end) if part.strip()]
+
+
 def next_update(crl_pem: bytes) -> dt.datetime:
-    """When the list stops being valid (and the broker would refuse everyone)."""
-    when = load(crl_pem).next_update_utc
-    if when is None:
-        raise pki.PkiError("the revocation list has no next-update time")
-    return when
+    """When the list stops being valid (and the broker would refuse everyone); of a file
+    holding several, the soonest."""
+    whens = [load(one).next_update_utc for one in split(crl_pem)] or [None]
+    if None in whens:
+        raise pki.PkiError("a revocation list has no next-update time")
+    return min(w for w in whens if w is not None)
 
 
 def last_update(crl_pem: bytes) -> dt.datetime:
@@ -80,7 +87,8 @@ def last_update(crl_pem: bytes) -> dt.datetime:
 
 
 def revoked_serials(crl_pem: bytes) -> set[int]:
-    return {entry.serial_number for entry in load(crl_pem)}
+    """The serials listed, in every CRL of the file."""
+    return {entry.serial_number for one in split(crl_pem) for entry in load(one)}
 
 
 def signed_by(crl_pem: bytes, ca_pem: bytes) -> bool:

@@ -8,6 +8,7 @@ edge/ops/ca.py, the fleet broker's own config and an ACL made by `fleet_acl`.
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -101,7 +102,7 @@ def ca_serving(fleet: TrustFleet, broker: TrustBroker, **kw: object) -> Iterator
         inventory=lambda: parse_inventory(fleet.inventory.read_text()),
         crl_out=fleet.crl,
         pid_file=broker.pid_file,
-        say=lambda _line: None,
+        say=logging.getLogger("omo-ops.ca-serve").info,  # what `ca serve` prints, as log lines
         **kw,  # type: ignore[arg-type]
     )
     stop = threading.Event()

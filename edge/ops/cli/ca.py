@@ -1,4 +1,4 @@
-"""`omo-ops ca init|sign-csr|revoke|serve`: the fleet's PKI (edge/ops/ca.py, docs/tls.md)."""
+"""`omo-ops ca init|sign-csr|revoke|serve|rotate`: the fleet's PKI (edge/ops/ca.py, docs/tls.md)."""
 
 from __future__ import annotations
 
@@ -26,6 +26,24 @@ def cmd_init(args: argparse.Namespace) -> int:
     _say(
         f"now move {args.out / 'root.key'} OFF this machine (an offline medium in a safe): it "
         "is needed again only to make a new device or server CA"
+    )
+    return 0
+
+
+def cmd_rotate(args: argparse.Namespace) -> int:
+    from edge.ops import ca
+
+    for path in ca.rotate_device_ca(
+        args.ca, args.root_key.read_bytes(), days=args.days, crl_days=args.crl_days
+    ):
+        _say(f"wrote {path}")
+    _say(
+        f"next: install {args.ca / 'fleet-ca.crt'} (the new device CA, the old one, the root) "
+        f"as the broker's cafile and {args.ca / ca.CRL_FILE} as its crlfile, then "
+        "`sudo systemctl restart mosquitto`; `omo-ops ca serve` signs with the new CA from its "
+        f"next request. Put {args.root_key} back offline. Devices need nothing: each moves "
+        "to the new CA at its next renewal, and the old CA stays trusted, its CRL kept "
+        "current, until it expires."
     )
     return 0
 
@@ -127,7 +145,7 @@ def _crl_flags(p: argparse.ArgumentParser) -> None:
 
 
 def register(sub: Subcommands) -> None:
-    group = sub.add_parser("ca", help="the fleet's PKI: init, sign-csr, revoke, serve")
+    group = sub.add_parser("ca", help="the fleet's PKI: init, sign-csr, revoke, serve, rotate")
     ca_sub = group.add_subparsers(dest="ca_command", required=True)
 
     init = ca_sub.add_parser("init", help="root (offline), device CA, server CA, broker cert")
@@ -141,6 +159,15 @@ def register(sub: Subcommands) -> None:
     init.add_argument("--name", default="omo fleet", help="CA names start with this")
     init.add_argument("--crl-days", type=positive_number, default=30.0)
     init.set_defaults(fn=cmd_init)
+
+    rotate = ca_sub.add_parser("rotate", help="a new device CA; the old one kept until it expires")
+    _ca_flag(rotate)
+    rotate.add_argument(
+        "--root-key", type=Path, required=True, help="root.key, brought back from offline"
+    )
+    rotate.add_argument("--days", type=positive_number, default=3650.0, help="its validity")
+    rotate.add_argument("--crl-days", type=positive_number, default=30.0)
+    rotate.set_defaults(fn=cmd_rotate)
 
     sign = ca_sub.add_parser("sign-csr", help="sign a device's CSR by hand (--csr-out flows)")
     _ca_flag(sign)

@@ -190,3 +190,28 @@ def test_any_settings_are_applied_or_refused_never_half_taken(settings_: dict[st
             if got is None:  # a tracker parameter lives in tracker_params
                 got = getattr(result.tracker_params, name)
             assert got == (tuple(value) if isinstance(value, list) else value)
+
+
+def test_an_overlay_that_expires_in_force_is_dropped_and_the_settings_come_back(
+    tmp_path: Path,
+) -> None:
+    device = Device(tmp_path)
+    device.receive(overlay({"log": {"level": "debug"}}, expires_in_ms=500))
+    assert device.applied[-1].log.level == "debug"
+
+    async def until_dropped() -> None:
+        expiry = asyncio.create_task(device.service.tasks()[0].run())
+        try:
+            for _ in range(200):  # bounded: 10 s
+                if device.last()[0] == "config.rejected":
+                    return
+                await asyncio.sleep(0.05)
+        finally:
+            expiry.cancel()
+
+    asyncio.run(until_dropped())
+    kind, fields = device.last()
+    assert (kind, fields["reason"]) == ("config.rejected", "expired")
+    assert device.applied[-1].log.level == local_config().log.level
+    assert "device" not in device.service.live()
+    assert Device(tmp_path).start.log.level == local_config().log.level  # and after a reboot

@@ -88,3 +88,33 @@ def test_pairing_with_a_ca_folder_records_the_certificate_for_revocation(
     assert crl.serial(cert) in serials
     assert crl.serial(cert) in crl.revoked_serials((folder / ca.CRL_FILE).read_bytes())
     assert "screen-1" in ca.revoked_devices(folder)
+
+
+def test_revoke_off_the_broker_host_updates_crl_and_acl_and_prints_the_reload(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "ca"
+    ca.init(folder, ["127.0.0.1"])
+    inventory = tmp_path / "devices"
+    inventory.write_text("store-1 screen-1\nstore-1 screen-2\n")
+    key = pki.new_key()
+    device_ca = pki.Issued(
+        (folder / "device-ca.crt").read_bytes(), (folder / "device-ca.key").read_bytes()
+    )
+    cert = pki.sign_csr(pki.make_csr(key, "screen-1"), device_ca, expected_cn="screen-1")
+    ca.record_issued(folder, "screen-1", cert)
+    crl_out, acl_out = tmp_path / "fleet.crl", tmp_path / "omo-fleet.acl"
+    code = omo_ops(
+        [
+            "ca", "revoke", "screen-1", "--ca", str(folder), "--crl-out", str(crl_out),
+            "--inventory", str(inventory), "--acl-out", str(acl_out),
+            "--mosquitto-pid-file", str(tmp_path / "no-mosquitto-here.pid"),
+        ]
+    )  # fmt: skip
+    assert code == 0
+    assert crl.serial(cert) in crl.revoked_serials(crl_out.read_bytes())
+    assert "user screen-1" not in acl_out.read_text()
+    assert "user screen-2" in acl_out.read_text()
+    out = capsys.readouterr().out
+    assert "sudo systemctl reload mosquitto" in out  # no broker here to signal: the command
+    assert "give --broker" in out
