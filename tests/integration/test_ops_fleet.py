@@ -19,7 +19,10 @@ from edge.link.capabilities import capabilities
 from edge.link.schemas import State, encode
 from edge.ops.broker import Broker, Connection
 from edge.sim.broker import Mosquitto
+from edge.sim.central import CentralSim
 from tests.support.wait import wait_for
+
+DEVICE = "omo/v1/store-1/screen-1"
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
@@ -135,6 +138,7 @@ def test_a_command_nobody_answers_is_exit_1_naming_the_state(broker: Mosquitto) 
 
 def test_content_serve_answers_a_device_that_comes_online_after_publishing(
     broker: Mosquitto,
+    central: CentralSim,
     device_config: Callable[..., Path],
     daemon: Callable[..., Any],
     tmp_path: Path,
@@ -145,12 +149,25 @@ def test_content_serve_answers_a_device_that_comes_online_after_publishing(
     config = device_config(speed=0.001, content={"public_keys": {"k1": public}})
 
     def status() -> dict[str, Any]:
+        """The device's row in `omo-ops fleet status --json`, as ops read it."""
         rows = json.loads(ops("fleet", "status", "--json", *at).stdout or "[]")
         return rows[0] if rows else {}
 
+    def state() -> dict[str, Any]:
+        """Its retained state as it arrives (waited on here without a process per look)."""
+        return central.states.get(DEVICE, {})
+
+    def live_version() -> int | None:
+        version: int | None = (
+            state().get("content", {}).get("store", {}).get("live", {}).get("version")
+        )
+        return version
+
     first = daemon("run", "--config", str(config), "--duration", "60")
-    assert wait_for(lambda: status().get("online", False), 30)
+    assert wait_for(lambda: state().get("state") == "online", 30)
+    assert status()["online"]
     first.stop()  # a clean stop leaves its retained state "offline"
+    assert wait_for(lambda: state().get("state") == "offline", 10)
     assert not status()["online"]
 
     published = ops("content", "publish", *publish, *at, "--timeout", "10")
@@ -166,7 +183,8 @@ def test_content_serve_answers_a_device_that_comes_online_after_publishing(
     )  # fmt: skip
     try:
         daemon("run", "--config", str(config), "--duration", "60")
-        assert wait_for(lambda: status().get("content", {}).get("store", {}).get("version"), 30)
+        assert wait_for(lambda: live_version() is not None, 30), state()
+        assert status()["content"]["store"]["version"] == live_version()
     finally:
         serve.send_signal(signal.SIGTERM)
         _out, err = serve.communicate(timeout=15)
