@@ -1,8 +1,12 @@
 """SD card wear: bytes the daemon writes per day at a busy store's rate.
 
-A busy store: 200 visits an hour (each an enter, a dwell every 30 s, an exit), 1,000
-adverts a second (kept in memory: they write nothing), a slide (an impression) every
-10 s, `device.health` every minute, screenshots off. The day is simulated at speed
+A busy store: 200 visits an hour (each an approach.enter/exit pair, a visit.enter, a
+dwell every 30 s, an exit), as many passers-by setting off the fast trigger (an
+approach.enter/exit pair each: the trigger's false rate on the benchmark traces, about
+one per true visit), 1,000 adverts a second (kept in memory: they write nothing), a
+slide (an impression) every 10 s, every other one personal (the most fair airtime
+allows, with its request, visitor and campaign), `device.health` every minute,
+screenshots off. The day is simulated at speed
 in virtual time: the event timeline goes through the same rules the daemon follows
 (edge/outbox/writer.py: commit when the oldest held event has waited
 `max(group_ms, hold_s)` or a group is full; edge/outbox/sync.py: when idle, linger
@@ -51,6 +55,9 @@ from edge.ids import new_id
 from edge.outbox.store import Outbox
 
 VISITS_PER_H = 200
+FALSE_TRIGGERS_PER_VISIT = 1.0  # presence_accuracy.py: ~118 false triggers/h at 120 visits/h
+TRIGGER_AFTER_S = 4.0  # approach.enter after arrival (the trigger's p50)
+RELEASE_AFTER_S = 3.0  # approach.exit after leaving
 DWELL_EVERY_S = 30.0
 MEAN_VISIT_S = 60.0
 SLIDE_S = 10.0
@@ -119,21 +126,33 @@ def timeline(hours: float, seed: int = 7) -> list[tuple[float, dict[str, Any]]]:
             break
         who, visit_id, stay = _visitor(rng), new_id(), rng.expovariate(1 / MEAN_VISIT_S)
         base = {"visitor": who, "visit_id": visit_id, "zone": "near", "rssi": -61}
-        out.append((t, {"type": "visit.enter", **base}))
+        out.append((t + TRIGGER_AFTER_S, {"type": "approach.enter", **base}))
+        since = 1_796_000_000_000 + int(t * 1000)
+        out.append((t + min(stay, 10.0), {"type": "visit.enter", **base, "since": since}))
         for k in range(1, int(stay // DWELL_EVERY_S) + 1):
             out.append((t + k * DWELL_EVERY_S, {"type": "visit.dwell", **base}))
         out.append((t + stay, {"type": "visit.exit", **base, "dwell_ms": int(stay * 1000)}))
+        out.append((t + stay + RELEASE_AFTER_S, {"type": "approach.exit", **base}))
+    t = 0.0
+    while True:  # passers-by who set off the trigger: an approach, never a visit
+        t += rng.expovariate(FALSE_TRIGGERS_PER_VISIT * VISITS_PER_H / 3600)
+        if t >= end:
+            break
+        base = {"visitor": _visitor(rng), "visit_id": new_id(), "zone": "near", "rssi": -66}
+        out.append((t, {"type": "approach.enter", **base}))
+        out.append((t + 5.0, {"type": "approach.exit", **base}))
     for k in range(int(end // SLIDE_S)):
+        personal = k % 2 == 1  # the fair-airtime share at most: every other slide
         out.append(
             (
                 k * SLIDE_S,
                 {
                     "type": "impression",
-                    "content_id": f"slide-{k % 7}",
-                    "campaign_id": None,
-                    "variant": None,
-                    "request_id": None,
-                    "visitor": None,
+                    "content_id": f"coupon-{k % 5}" if personal else f"slide-{k % 7}",
+                    "campaign_id": "welcome-back-2026" if personal else None,
+                    "variant": "A" if personal else None,
+                    "request_id": new_id() if personal else None,
+                    "visitor": _visitor(rng) if personal else None,
                     "shown_ms": int(SLIDE_S * 1000),
                 },
             )
