@@ -194,7 +194,10 @@ def title_body(
         max_lines=4,
     )
     room = area.h - head.height - 2 * gap - rule_h
-    copy = text.fit(body, area.w, room, max_size=look.px(body_size), min_size=look.px(MIN_TEXT))
+    body_max = look.px(body_size)
+    if head.lines and head.size:  # the type scale holds: a body never outsizes its title
+        body_max = min(body_max, head.size)
+    copy = text.fit(body, area.w, room, max_size=body_max, min_size=look.px(MIN_TEXT))
     if not copy.lines:
         gap, rule_h = 0, 0
     total = head.height + 2 * gap + rule_h + copy.height

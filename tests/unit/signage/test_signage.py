@@ -363,3 +363,14 @@ def test_fitted_rect_and_video_sizes() -> None:
     assert w % video.ROW_ALIGN_PX == 0 and w <= 1080 and abs(w / h - 4 / 3) < 0.01
     w, h = video.scaled_size((640, 480), (1080, 1920), "fill")
     assert w % video.ROW_ALIGN_PX == 0 and w >= 1080 and h >= 1920
+
+
+def test_a_body_is_never_set_larger_than_its_title() -> None:
+    """The type scale holds when text is shrunk: a title squeezed to its four lines (and
+    ellipsised) leaves its body no larger than its own lines."""
+    title = "Fresh from the market, every morning, for every family on the street " * 4
+    slide = make_slide(id="t", kind="text", title=title, body="Baked this morning.")
+    surface = pygame.Surface((1080, 1920))
+    done = paint(surface, slide, lambda _name: None)
+    head, body = [rect for role, rect in done.placed if role == "text"]
+    assert body.h <= head.h / 4 + 2, (head, body)
