@@ -1,4 +1,5 @@
-"""Check-ins end to end on real parts: mosquitto, the central simulator, a daemon process.
+"""Check-ins end to end on real parts: mosquitto, the central simulator, the whole daemon
+(in this process: `tests/support/device.py`; its log read as `omo-edge run` prints it).
 
 The nonce always comes off the screen (a `P/cmd` screenshot, its check-in QR decoded
 with zxing), as a phone would read it; what reaches the screen is judged by the
@@ -9,6 +10,7 @@ events it stored. Beacon visits → coupon are covered by tests/integration/test
 from __future__ import annotations
 
 import base64
+import contextlib
 import http.client
 import io
 import json
@@ -28,7 +30,7 @@ from edge.checkin.tokens import sign_token
 from edge.content.manifest import sign
 from edge.sim.broker import Mosquitto, free_port
 from edge.sim.central import CentralSim, coupon_for
-from tests.support.daemon import DaemonProcess
+from tests.support.device import LogLines, captured_log, running_device
 from tests.support.wait import wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(60)]
@@ -144,32 +146,45 @@ def token(
     )
 
 
+class Log:
+    """The daemon's log lines so far, as `omo-edge run` prints them."""
+
+    def __init__(self, lines: LogLines) -> None:
+        self._lines = lines
+
+    @property
+    def stdout(self) -> str:
+        return self._lines.text
+
+
 @pytest.fixture
 def start(
     tmp_path: Path,
     central: CentralSim,
     device_config: Callable[..., Path],
-    daemon: Callable[..., DaemonProcess],
-) -> Iterator[Callable[..., tuple[DaemonProcess, Screen]]]:
-    """Start a daemon (no beacon visitors: the replay is slowed to a crawl) and wait for it."""
+) -> Iterator[Callable[..., tuple[Log, Screen]]]:
+    """Start the device (no beacon visitors: the replay is slowed to a crawl) and wait for
+    it; it stops when the test ends."""
+    with contextlib.ExitStack() as running:
 
-    def go(**tables: dict[str, Any]) -> tuple[DaemonProcess, Screen]:
-        checkin = {"base_url": BASE_URL, **tables.pop("checkin", {})}
-        config = device_config(speed=0.001, checkin=checkin, **tables)
-        proc = daemon("run", "--config", str(config), "--duration", "40")
-        assert wait_for(lambda: DEVICE in central.states, 15), proc.stdout + proc.stderr
-        screen = Screen(central, tmp_path / "shots")
-        assert wait_for(lambda: bool(list(screen.shots.glob("*-playlist-*.png"))), 10)
-        return proc, screen
+        def go(**tables: dict[str, Any]) -> tuple[Log, Screen]:
+            checkin = {"base_url": BASE_URL, **tables.pop("checkin", {})}
+            config = device_config(speed=0.001, checkin=checkin, **tables)
+            log = Log(running.enter_context(captured_log()))
+            running.enter_context(running_device(config))
+            assert wait_for(lambda: DEVICE in central.states, 15), log.stdout
+            screen = Screen(central, tmp_path / "shots")
+            assert wait_for(lambda: bool(list(screen.shots.glob("*-playlist-*.png"))), 10)
+            return log, screen
 
-    yield go
+        yield go
 
 
 # -- via central -------------------------------------------------------------------------
 
 
 def test_checkin_qr_nonce_serves_one_shopper_once_and_the_next_one_too(
-    central: CentralSim, start: Callable[..., tuple[DaemonProcess, Screen]]
+    central: CentralSim, start: Callable[..., tuple[Log, Screen]]
 ) -> None:
     proc, screen = start()
     first = screen.nonce()
@@ -199,7 +214,7 @@ def test_checkin_qr_nonce_serves_one_shopper_once_and_the_next_one_too(
 
 
 def test_consent_decides_what_is_shown_and_what_is_recorded(
-    central: CentralSim, start: Callable[..., tuple[DaemonProcess, Screen]]
+    central: CentralSim, start: Callable[..., tuple[Log, Screen]]
 ) -> None:
     proc, screen = start()
     # analytics only: recorded by name, nothing personal on screen, central not even asked
@@ -223,7 +238,7 @@ def test_consent_decides_what_is_shown_and_what_is_recorded(
 
 
 def test_impression_of_a_checkin_without_analytics_consent_names_nobody(
-    central: CentralSim, start: Callable[..., tuple[DaemonProcess, Screen]]
+    central: CentralSim, start: Callable[..., tuple[Log, Screen]]
 ) -> None:
     central.show_ms = 3000  # recorded when it leaves, if on screen its min_impression_ms (2 s)
     proc, screen = start()
@@ -239,7 +254,7 @@ def test_impression_of_a_checkin_without_analytics_consent_names_nobody(
 
 
 def test_slow_central_falls_back_to_the_playlist_and_the_late_answer_is_dropped(
-    central: CentralSim, start: Callable[..., tuple[DaemonProcess, Screen]]
+    central: CentralSim, start: Callable[..., tuple[Log, Screen]]
 ) -> None:
     central.decide_delay_s = 0.6
     proc, screen = start(mqtt={"decide_timeout_ms": 200})
@@ -258,7 +273,7 @@ def test_slow_central_falls_back_to_the_playlist_and_the_late_answer_is_dropped(
 
 
 def test_lan_checkin_with_a_signed_token_and_forged_or_expired_ones_refused(
-    central: CentralSim, start: Callable[..., tuple[DaemonProcess, Screen]]
+    central: CentralSim, start: Callable[..., tuple[Log, Screen]]
 ) -> None:
     platform, forger = Key(), Key()
     port = free_port()
@@ -292,7 +307,7 @@ def test_lan_checkin_with_a_signed_token_and_forged_or_expired_ones_refused(
 
 
 def test_broker_down_lan_checkin_with_a_segment_gets_the_manifests_offer(
-    broker: Mosquitto, central: CentralSim, start: Callable[..., tuple[DaemonProcess, Screen]]
+    broker: Mosquitto, central: CentralSim, start: Callable[..., tuple[Log, Screen]]
 ) -> None:
     content, platform = Key(), Key()
     port = free_port()
