@@ -4,28 +4,16 @@ is printed, exit 0 on `ok` and 1 on a refusal (docs/ops.md, "Commands")."""
 from __future__ import annotations
 
 import logging
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from edge.sim.broker import Mosquitto
+from tests.support.cli import ops
 from tests.support.device import running_device
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(90)]
-
-
-def ops(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "edge.ops.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-        stdin=subprocess.DEVNULL,
-    )
 
 
 def test_reload_log_level_purge_and_a_refused_reprovision(

@@ -11,11 +11,8 @@ first keeps playing; `fleet status` shows the device online with the live versio
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
-import subprocess
-import sys
 import time
 import urllib.parse
 from collections.abc import Callable
@@ -25,6 +22,7 @@ from typing import Any
 import pytest
 
 from edge.sim.broker import Mosquitto
+from tests.support.cli import ops
 from tests.support.wait import wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
@@ -43,19 +41,6 @@ SPRING = [
 ]  # fmt: skip
 """Version 1: a text slide with a Japanese title and an image slide, cut (never a blend)
 so that every screenshot is one slide."""
-
-
-def ops(*args: str) -> subprocess.CompletedProcess[str]:
-    """`omo-ops ARGS` as a process, as an ops laptop runs it."""
-    return subprocess.run(
-        [sys.executable, "-m", "edge.ops.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        stdin=subprocess.DEVNULL,
-        env={**os.environ, "SDL_VIDEODRIVER": "dummy", "SDL_AUDIODRIVER": "dummy"},
-    )
 
 
 def content_folder(folder: Path, playlist: list[dict[str, Any]], images: list[str]) -> Path:

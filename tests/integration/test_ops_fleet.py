@@ -20,6 +20,7 @@ from edge.link.schemas import State, encode
 from edge.ops.broker import Broker, Connection
 from edge.sim.broker import Mosquitto
 from edge.sim.central import CentralSim
+from tests.support.cli import ops
 from tests.support.wait import wait_for
 
 DEVICE = "omo/v1/store-1/screen-1"
@@ -28,17 +29,6 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
 ROOT = Path(__file__).resolve().parents[2]
 STORE = "omo/v1/store-1/_store"
-
-
-def ops(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "edge.ops.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        stdin=subprocess.DEVNULL,
-    )
 
 
 def retain_state(port: int, device: str, **fields: Any) -> None:
