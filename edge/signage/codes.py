@@ -15,12 +15,14 @@ from edge.content.slides import CouponSlide, QrSlide
 from edge.signage import text
 from edge.signage.layout import safe
 from edge.signage.look import DISPLAY, GUTTER, MARGIN, MIN_TEXT, Look, readable
-from edge.signage.pieces import (
+from edge.signage.pictures import (
     ImageFor,
-    Placed,
-    block,
     draw_picture,
     draw_qr,
+)
+from edge.signage.pieces import (
+    Placed,
+    block,
     panel,
     split_cells,
     title_body,

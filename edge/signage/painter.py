@@ -43,17 +43,19 @@ from edge.signage.look import (
     look_for,
     readable,
 )
-from edge.signage.pieces import (
+from edge.signage.pictures import (
     ImageFor,
-    Placed,
-    block,
     cover,
-    draw_badge,
     draw_placeholder,
     fitted_rect,
     scale_into,
-    title_body,
     usable,
+)
+from edge.signage.pieces import (
+    Placed,
+    block,
+    draw_badge,
+    title_body,
 )
 from edge.signage.products import product_slide, recommendations_slide
 

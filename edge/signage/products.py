@@ -23,16 +23,18 @@ from edge.signage.look import (
     Look,
     readable,
 )
-from edge.signage.pieces import (
+from edge.signage.pictures import (
     ImageFor,
+    draw_picture,
+    draw_qr,
+    qr_side,
+)
+from edge.signage.pieces import (
     Part,
     Placed,
     block,
-    draw_picture,
-    draw_qr,
     panel,
     pill_part,
-    qr_side,
     stack,
     text_part,
     title_body,
