@@ -38,6 +38,7 @@ from edge.signage.look import (
     HERO,
     LABEL,
     MIN_TEXT,
+    SAFE,
     TITLE,
     Look,
     look_for,
@@ -295,6 +296,9 @@ def _band(
     else:
         paper = look.panel  # the side panel, painted in the ticker's colours
     room = safe(band)
+    if z.side is None:  # the bottom band: the screen's margin, card or not, so the message
+        margin = round(z.canvas.w * SAFE)  # stays put from one slide to the next
+        room = pygame.Rect(band.x + margin, room.y, max(0, room.right - band.x - margin), room.h)
     messages = ticker.messages
     colour = readable(paper, look.foreground, look.background)
     if z.side is not None:

@@ -184,6 +184,20 @@ def test_a_slide_with_its_own_code_has_no_card_and_the_whole_canvas() -> None:
     assert carries_card(plain)
 
 
+def test_the_tickers_message_stays_put_whether_or_not_the_card_is_beside_it() -> None:
+    """Slide after slide the band's message starts at the same place: a slide without the
+    card (its own code) widens the band, but not the margin its message keeps."""
+    pygame.font.init()  # fonts only: an initialised display would outlive the test
+    for size in SIZES:
+        starts = set()
+        for kind in ("text", "coupon"):  # with the card, without it
+            _surface, done = painted(slide_of(kind, TEXTS["short"]), size)
+            band = done.zones.band
+            assert band is not None
+            starts |= {r.x for role, r in done.placed if role == "text" and band.contains(r)}
+        assert len(starts) == 1, (size, starts)
+
+
 # -- one code at a time, legible from 2 m ----------------------------------------------------
 
 
