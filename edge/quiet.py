@@ -16,8 +16,10 @@ class QuietLog:
         self._active.add(key)
         self._log.log(level, message, *args)
 
-    def resolved(self, key: str, message: str, *args: object) -> None:
-        """Say once that `key` works again (only if it had been reported)."""
-        if key in self._active:
-            self._active.discard(key)
-            self._log.info(message, *args)
+    def resolved(self, key: str, message: str, *args: object) -> bool:
+        """Say once that `key` works again (only if it had been reported); True if said."""
+        if key not in self._active:
+            return False
+        self._active.discard(key)
+        self._log.info(message, *args)
+        return True

@@ -294,8 +294,11 @@ class MqttLink:
         self._plan.connected()
         node = self._plan.node
         if self.channel.announces_state:  # the asset connection follows quietly
-            self._quiet.resolved("connect", "connected to broker %s:%s", node, self.broker.port)
-            log.info("connected to broker %s:%s", node, self.broker.port)
+            said = self._quiet.resolved(
+                "connect", "connected to broker %s:%s", node, self.broker.port
+            )
+            if not said:  # once per connection, after a problem as at the first
+                log.info("connected to broker %s:%s", node, self.broker.port)
         # No Local: `P/asset/+` would otherwise bring back our own `P/asset/get`.
         options = SubscribeOptions(qos=1, noLocal=True)
         client.subscribe([(t, options) for t in self.channel.subscriptions(self.topics)])

@@ -114,6 +114,8 @@ def test_broker_outage_loses_nothing(
         up_ms = time.time() * 1000
         broker.start()
         assert wait_for(lambda: pending(device) == 0, 30), "events still waiting after the outage"
+        back = log.text.split("lost the broker")[-1]
+        assert back.count("connected to broker") == 1, back  # said once, not twice
 
     db = sqlite3.connect(tmp_path / "state" / "outbox.sqlite3")
     accepted = db.execute("SELECT value FROM counters WHERE name='accepted_total'").fetchone()[0]
