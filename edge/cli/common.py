@@ -131,6 +131,11 @@ def run(parser: argparse.ArgumentParser, argv: list[str] | None) -> int:
         except EdgeError as exc:
             print(f"{parser.prog}: {exc}", file=sys.stderr)
             code = EXIT_PROBLEM
+        except BrokenPipeError:
+            raise  # our reader left: handled below
+        except OSError as exc:  # a file named on the command line that cannot be used
+            print(f"{parser.prog}: {_plain(exc)}", file=sys.stderr)
+            code = EXIT_PROBLEM
         except KeyboardInterrupt:
             code = EXIT_INTERRUPTED
         finally:
@@ -140,6 +145,12 @@ def run(parser: argparse.ArgumentParser, argv: list[str] | None) -> int:
             raise  # a socket, not our output: a bug to see, not to hide
         _silence_stdout()
     return EXIT_PIPE_CLOSED if _stdout_closed else code
+
+
+def _plain(exc: OSError) -> str:
+    """An OSError as a line for people: the file, then what is wrong with it."""
+    what = (exc.strerror or str(exc)).lower()
+    return f"{exc.filename}: {what}" if exc.filename else what
 
 
 def _is_closed(stream: TextIO) -> bool:

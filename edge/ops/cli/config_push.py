@@ -75,8 +75,11 @@ def cmd_push(args: argparse.Namespace) -> int:
 
     try:
         settings = tomllib.loads(args.file.read_text())
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise OpsError(f"{args.file}: {exc}") from exc
+    except OSError as exc:
+        what = (exc.strerror or str(exc)).lower()
+        raise OpsError(f"{args.file}: cannot read it ({what})") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise OpsError(f"{args.file}: not TOML ({exc})") from exc
     key = read_key(args.signing_key)
     kid = check_kid(args.kid)
     now_ms = int(time.time() * 1000)

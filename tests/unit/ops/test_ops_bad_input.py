@@ -73,6 +73,17 @@ CASES = [
     (["fleet", "status", "--broker", "mqtt://no-such-host.invalid"], "no such host"),
     (["fleet", "status", "--broker", "mqtt://127.0.0.1:99999"], "not a number 1-65535"),
     (["fleet", "status", "--store", "#", *AT], "argument --store"),
+    # ca, config push: files that are not there (or are in the way)
+    (["ca", "init", "--out", "{key}", "--broker-host", "h"], "content.key: file exists"),
+    (["ca", "rotate", "--ca", "{tmp}/noca", "--root-key", "{tmp}/root.key"],
+     "root.key: no such file or directory"),
+    (["ca", "sign-csr", "--ca", "{tmp}/noca", "--csr", "{tmp}/d1.csr", "--device", "d1",
+      "--inventory", "{tmp}/inventory", "--out", "{tmp}/d1.crt"],
+     "d1.csr: no such file or directory"),
+    (["ca", "revoke", "d1", "--ca", "{tmp}/noca"], "cannot read them"),
+    (["config", "push", "{key}", "--store", "s1", *KEY, *AT], "content.key: not TOML"),
+    (["config", "push", "{tmp}/overlay.toml", "--store", "s1", *KEY, *AT],
+     "overlay.toml: cannot read it (no such file or directory)"),
 ]  # fmt: skip
 
 
