@@ -25,6 +25,7 @@ import logging
 import multiprocessing
 import random
 import resource
+import signal
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -181,14 +182,23 @@ def _raise_file_limit() -> None:
 
 
 def shard_main(plan: FleetPlan, index: int, pipe: Connection) -> None:
-    """A shard process: obey the controller's commands until `stop`."""
+    """A shard process: obey the controller's commands until `stop` (or until the
+    controller is gone)."""
     logging.basicConfig(level=logging.ERROR)
     _raise_file_limit()
+    # Ctrl-C and a service manager's SIGTERM reach the whole process group: the controller
+    # takes them and stops the shards itself, after asking them for the last figures.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
     async def serve() -> None:
         shard = Shard(plan, index)
         while True:
-            command, arg = await asyncio.to_thread(pipe.recv)
+            try:
+                command, arg = await asyncio.to_thread(pipe.recv)
+            except EOFError:  # the controller died: nobody to report to
+                await shard.stop_devices()
+                return
             if command == "open":
                 pipe.send(await shard.open(int(arg)))
             elif command == "connect":

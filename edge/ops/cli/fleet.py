@@ -55,6 +55,7 @@ def cmd_sim(args: argparse.Namespace) -> int:
     """N simulated screens (edge/sim/fleet.py) at the daemon's traffic rates until stopped."""
     import signal
     import tempfile
+    import threading
     from urllib.parse import urlsplit
 
     from edge.errors import EdgeError
@@ -76,11 +77,10 @@ def cmd_sim(args: argparse.Namespace) -> int:
         shards=args.shards,
         certs_dir=args.device_certs if tls_ca else None,
     )
-    stop = False
+    stop = threading.Event()
 
     def on_signal(*_: object) -> None:
-        nonlocal stop
-        stop = True
+        stop.set()
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
@@ -94,8 +94,9 @@ def cmd_sim(args: argparse.Namespace) -> int:
             f"{state_dir}; Ctrl-C stops",
             file=sys.stderr,
         )
-        while not stop and (args.duration is None or time.monotonic() - started < args.duration):
-            time.sleep(min(10.0, args.duration or 10.0))
+        while args.duration is None or time.monotonic() - started < args.duration:
+            if stop.wait(min(10.0, args.duration or 10.0)):
+                break
             status = fleet.status()
             print(
                 f"connected {status['connected']}/{args.devices}, "
