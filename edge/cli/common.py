@@ -101,6 +101,15 @@ class _StdoutLogHandler(logging.StreamHandler[TextIO]):
         super().handleError(record)
 
 
+def trace_file(path: Path) -> Path:
+    """`path` if it is a trace file to replay; EdgeError in plain words if not."""
+    if path.is_dir():
+        raise EdgeError(f"trace file {path} is a folder: give the .jsonl file in it")
+    if not path.is_file():
+        raise EdgeError(f"trace file {path} does not exist")
+    return path
+
+
 def setup_logging(level: str) -> None:
     """edge.logs' handler (journald-aware, MAC-shaped strings redacted), quiet on `| head`."""
     from edge import logs

@@ -5,16 +5,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from edge.cli.common import Subcommands, positive_number, setup_logging
-from edge.errors import EdgeError
+from edge.cli.common import Subcommands, positive_number, setup_logging, trace_file
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from edge.sim.demo import DEMO_TRACE, run_demo
 
-    trace: Path = args.trace or DEMO_TRACE
-    if not trace.is_file():
-        raise EdgeError(f"trace file {trace} does not exist")
+    trace = trace_file(args.trace or DEMO_TRACE)
     setup_logging("info")
     run_demo(
         args.duration,

@@ -8,7 +8,7 @@ import signal
 import sys
 from pathlib import Path
 
-from edge.cli.common import Subcommands, add_config, positive_number
+from edge.cli.common import Subcommands, add_config, positive_number, trace_file
 from edge.errors import EdgeError
 
 
@@ -27,9 +27,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
 
         if args.seconds is not None:
             raise EdgeError("--seconds applies to a live scan, not to --replay")
-        if not args.replay.is_file():
-            raise EdgeError(f"trace file {args.replay} does not exist")
-        replay(args.replay, cfg.tracker_params, args.json, beacons, decoder=decoder)
+        replay(trace_file(args.replay), cfg.tracker_params, args.json, beacons, decoder=decoder)
         return 0
 
     import asyncio

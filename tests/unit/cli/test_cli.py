@@ -65,6 +65,9 @@ def test_scan_of_a_missing_trace_is_a_plain_error(tmp_path: Path) -> None:
     out = omo("scan", "--replay", str(tmp_path / "nope.jsonl"))
     assert out.returncode == 2
     assert "does not exist" in out.stderr and "Traceback" not in out.stderr
+    folder = omo("scan", "--replay", str(tmp_path))  # the folder, not the file in it
+    assert folder.returncode == 2
+    assert f"trace file {tmp_path} is a folder: give the .jsonl file in it" in folder.stderr
 
 
 def test_outbox_status_without_an_outbox_says_so(tmp_path: Path) -> None:
