@@ -11,14 +11,11 @@ import contextlib
 import json
 import re
 import ssl
-import subprocess
-import sys
 import threading
 import time
 import urllib.parse
 from collections.abc import Callable
 from pathlib import Path
-from subprocess import CompletedProcess
 from typing import Any
 
 import numpy as np
@@ -36,6 +33,8 @@ from edge.provision.identity import load_or_create
 from edge.provision.service import read_message, send
 from edge.sim.broker import Mosquitto
 from edge.sim.central import CentralSim
+from tests.support.cli import omo_edge
+from tests.support.cli import ops as ops_cli
 from tests.support.config import write_config
 from tests.support.daemon import DaemonProcess
 from tests.support.fleet_broker import FleetBroker
@@ -109,22 +108,6 @@ def read_qr(png: Path) -> str:
     texts = [c.text for c in zxingcpp.read_barcodes(np.ascontiguousarray(pixels))]
     assert texts, f"no QR code in {png.name}"
     return texts[0]
-
-
-def cli(*args: str, timeout: float = 60, command: str = "edge.cli") -> CompletedProcess[str]:
-    """`omo-edge ARGS` as a process (`omo-ops ARGS` with command="edge.ops.cli")."""
-    return subprocess.run(
-        [sys.executable, "-m", command, *args],
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        stdin=subprocess.DEVNULL,
-    )
-
-
-def ops_cli(*args: str, timeout: float = 60) -> CompletedProcess[str]:
-    return cli(*args, timeout=timeout, command="edge.ops.cli")
 
 
 def pair_args(device: Device, code: str, broker: Mosquitto, pki: FleetPki) -> list[str]:
@@ -468,10 +451,10 @@ def test_reprovision_returns_to_pairing_and_factory_reset_wipes(
     assert json.loads((state / "identity.json").read_text())["device_id"] == device.id
     central.close()
 
-    busy = cli("factory-reset", "--yes", "--config", str(config))
+    busy = omo_edge("factory-reset", "--yes", "--config", str(config))
     assert busy.returncode == 2 and "stop the service" in busy.stderr.lower()
     proc.stop()
-    reset = cli("factory-reset", "--yes", "--config", str(config))
+    reset = omo_edge("factory-reset", "--yes", "--config", str(config))
     assert reset.returncode == 0, reset.stderr
     for name in ("identity.json", "device.key", "outbox.sqlite3", "nonces.json"):
         assert not (state / name).exists()
@@ -531,5 +514,5 @@ def test_auto_broker_is_found_by_mdns_and_verified_by_its_certificate(
 
 def test_auto_broker_needs_tls(tmp_path: Path) -> None:
     config = write_config(tmp_path / "edge.toml", {"mqtt": {"host": "auto"}})
-    result = cli("run", "--config", str(config), "--duration", "1")
+    result = omo_edge("run", "--config", str(config), "--duration", "1")
     assert result.returncode == 2 and "mqtt.tls_ca" in result.stderr

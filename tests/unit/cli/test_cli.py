@@ -14,24 +14,15 @@ import pytest
 
 from edge.ids import new_id
 from edge.outbox.store import Outbox
+from tests.support.cli import omo_edge
 from tests.support.config import write_config
 from tests.support.paths import DEMO_TRACE
 
 KINDS = ("ibeacon", "eddystone-uid", "line", "altbeacon")
 
 
-def omo(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "edge.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-
-
 def test_scan_replay_json_prints_beacons_and_visits_per_adverts_md() -> None:
-    out = omo("scan", "--replay", str(DEMO_TRACE), "--json")
+    out = omo_edge("scan", "--replay", str(DEMO_TRACE), "--json")
     assert out.returncode == 0, out.stderr
     lines = [json.loads(line) for line in out.stdout.splitlines()]
     assert all("type" in line and "t" in line for line in lines)
@@ -54,7 +45,7 @@ def test_scan_reports_malformed_lines_with_their_number_and_goes_on(tmp_path: Pa
     lines = DEMO_TRACE.read_text().splitlines()
     trace = tmp_path / "t.jsonl"
     trace.write_text("\n".join([lines[0], "garbage", *lines[1:]]) + "\n")
-    out = omo("scan", "--replay", str(trace), "--json", "--no-beacons")
+    out = omo_edge("scan", "--replay", str(trace), "--json", "--no-beacons")
     assert out.returncode == 0
     assert "line 2: not JSON" in out.stderr
     assert json.loads(out.stdout.splitlines()[-1])["malformed"] == 1
@@ -62,10 +53,10 @@ def test_scan_reports_malformed_lines_with_their_number_and_goes_on(tmp_path: Pa
 
 
 def test_scan_of_a_missing_trace_is_a_plain_error(tmp_path: Path) -> None:
-    out = omo("scan", "--replay", str(tmp_path / "nope.jsonl"))
+    out = omo_edge("scan", "--replay", str(tmp_path / "nope.jsonl"))
     assert out.returncode == 2
     assert "does not exist" in out.stderr and "Traceback" not in out.stderr
-    folder = omo("scan", "--replay", str(tmp_path))  # the folder, not the file in it
+    folder = omo_edge("scan", "--replay", str(tmp_path))  # the folder, not the file in it
     assert folder.returncode == 2
     assert f"trace file {tmp_path} is a folder: give the .jsonl file in it" in folder.stderr
 
@@ -73,7 +64,7 @@ def test_scan_of_a_missing_trace_is_a_plain_error(tmp_path: Path) -> None:
 def test_outbox_status_without_an_outbox_says_so(tmp_path: Path) -> None:
     cfg = tmp_path / "edge.toml"
     cfg.write_text(f'[storage]\npath = "{tmp_path / "none" / "outbox.sqlite3"}"\n')
-    out = omo("outbox", "status", "--json", "--config", str(cfg))
+    out = omo_edge("outbox", "status", "--json", "--config", str(cfg))
     assert out.returncode == 2
     assert "no outbox at" in out.stderr and "storage.path" in out.stderr
 
@@ -97,7 +88,7 @@ def test_a_number_that_makes_no_sense_is_refused_naming_the_flag(
 ) -> None:
     state = tmp_path / "state"
     config = write_config(tmp_path / "edge.toml", {"storage": {"path": f"{state}/outbox.sqlite3"}})
-    out = omo(*args, "--config", str(config)) if args[0] != "demo" else omo(*args)
+    out = omo_edge(*args, "--config", str(config)) if args[0] != "demo" else omo_edge(*args)
     assert out.returncode == 2, out.stderr
     assert f"argument {flag}: give a number above 0, not '{args[-1]}'" in out.stderr
     assert "Traceback" not in out.stderr
@@ -105,7 +96,7 @@ def test_a_number_that_makes_no_sense_is_refused_naming_the_flag(
 
 
 def test_demo_with_a_missing_trace_is_a_plain_error(tmp_path: Path) -> None:
-    out = omo("demo", "--headless", "--trace", str(tmp_path / "nope.jsonl"))
+    out = omo_edge("demo", "--headless", "--trace", str(tmp_path / "nope.jsonl"))
     assert out.returncode == 2
     assert out.stderr.strip() == f"omo-edge: trace file {tmp_path / 'nope.jsonl'} does not exist"
     assert out.stdout == ""  # no broker, no simulator started
@@ -153,7 +144,7 @@ def test_outbox_export_piped_to_head_exits_quietly(tmp_path: Path) -> None:
 
 # -- scan in text mode --------------------------------------------------------------------
 def test_scan_text_mode_prints_a_line_per_beacon_and_ends_with_a_json_summary() -> None:
-    out = omo("scan", "--replay", str(DEMO_TRACE))
+    out = omo_edge("scan", "--replay", str(DEMO_TRACE))
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
     beacons = [ln.split() for ln in lines if ln.split()[1] == "beacon"]
@@ -162,7 +153,7 @@ def test_scan_text_mode_prints_a_line_per_beacon_and_ends_with_a_json_summary() 
     summary = json.loads(lines[-1])
     assert summary["type"] == "counters" and summary["beacons"] == len(beacons)
 
-    quiet = omo("scan", "--replay", str(DEMO_TRACE), "--no-beacons")
+    quiet = omo_edge("scan", "--replay", str(DEMO_TRACE), "--no-beacons")
     quiet_lines = quiet.stdout.splitlines()
     assert not [ln for ln in quiet_lines if ln.split()[1] == "beacon"]
     assert "visit.enter" in quiet.stdout

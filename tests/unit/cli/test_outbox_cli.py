@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -13,16 +11,7 @@ from edge.ids import new_id
 from edge.lock import StateLock
 from edge.outbox.store import Outbox
 from edge.sim.central import CentralSim
-
-
-def omo(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "edge.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
+from tests.support.cli import omo_edge
 
 
 def fill(path: Path, count: int) -> list[dict[str, object]]:
@@ -49,7 +38,7 @@ def test_export_writes_each_pending_event_exactly(
 ) -> None:
     config = device_config()
     events = fill(tmp_path / "state" / "outbox.sqlite3", 3)
-    out = omo("outbox", "export", str(tmp_path / "pending.jsonl"), "--config", str(config))
+    out = omo_edge("outbox", "export", str(tmp_path / "pending.jsonl"), "--config", str(config))
     assert out.returncode == 0, out.stderr
     lines = (tmp_path / "pending.jsonl").read_text().splitlines()
     assert [json.loads(line) for line in lines] == events
@@ -61,7 +50,7 @@ def test_drain_pushes_everything_with_progress(
 ) -> None:
     config = device_config()
     events = fill(tmp_path / "state" / "outbox.sqlite3", 2500)
-    out = omo("outbox", "drain", "--config", str(config))
+    out = omo_edge("outbox", "drain", "--config", str(config))
     assert out.returncode == 0, out.stderr
     assert "drained: 2500 events acknowledged by central" in out.stderr
     assert "ETA" in out.stderr
@@ -69,7 +58,7 @@ def test_drain_pushes_everything_with_progress(
     while len(central.events) < 2500 and time.monotonic() < deadline:
         time.sleep(0.05)
     assert set(central.events) == {e["id"] for e in events}
-    status = json.loads(omo("outbox", "status", "--json", "--config", str(config)).stdout)
+    status = json.loads(omo_edge("outbox", "status", "--json", "--config", str(config)).stdout)
     assert status["pending"] == 0 and status["inflight"] == 0
     assert status["acked_total"] == 2500
 
@@ -80,7 +69,7 @@ def test_drain_refuses_while_the_daemon_runs(
     config = device_config()
     fill(tmp_path / "state" / "outbox.sqlite3", 1)
     with StateLock(tmp_path / "state", "daemon"):
-        out = omo("outbox", "drain", "--config", str(config))
+        out = omo_edge("outbox", "drain", "--config", str(config))
     assert out.returncode == 2
     assert "omo-edge daemon (pid" in out.stderr and "stop it first" in out.stderr
 
@@ -92,7 +81,7 @@ def test_drain_says_when_the_broker_is_unreachable(tmp_path: Path) -> None:
         f'[storage]\npath = "{tmp_path / "outbox.sqlite3"}"\n'
     )
     fill(tmp_path / "outbox.sqlite3", 1)
-    out = omo("outbox", "drain", "--config", str(cfg), "--connect-timeout", "2")
+    out = omo_edge("outbox", "drain", "--config", str(cfg), "--connect-timeout", "2")
     assert out.returncode == 2
     assert "cannot reach the broker at 127.0.0.1:9" in out.stderr
     assert "Traceback" not in out.stderr
@@ -105,10 +94,10 @@ def test_outbox_commands_say_which_config_and_state_dir(
     fill(tmp_path / "state" / "outbox.sqlite3", 1)
     said = f"omo-edge outbox: config {config}; state in {tmp_path / 'state'}"
     for args in (["status"], ["export", str(tmp_path / "out.jsonl")]):
-        out = omo("outbox", *args, "--config", str(config))
+        out = omo_edge("outbox", *args, "--config", str(config))
         assert out.returncode == 0, out.stderr
         assert out.stderr.splitlines()[0] == said
-    defaults = omo("outbox", "status")  # no --config: the built-in defaults, said so
+    defaults = omo_edge("outbox", "status")  # no --config: the built-in defaults, said so
     assert defaults.stderr.splitlines()[0] == (
         "omo-edge outbox: built-in defaults (no --config); state in /var/lib/omo-edge"
     )

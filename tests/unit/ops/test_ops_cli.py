@@ -3,12 +3,11 @@ refused in plain words, naming the flag, before anything starts."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.support.cli import omo_edge, ops
 from tests.support.fleet_broker import FLEET_ACL, FLEET_INVENTORY
 
 PAIR = ["provision", "pair", "omo-x", "--code", "1", "--store", "s", "--broker", "mqtts://b"]
@@ -17,27 +16,12 @@ VERIFY = ["provision", "verify", "omo-x", "--broker", "mqtts://b", "--ca", "c", 
 VERIFY += ["--key", "k"]
 
 
-def run(module: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", module, *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        stdin=subprocess.DEVNULL,
-    )
-
-
-def ops(*args: str) -> subprocess.CompletedProcess[str]:
-    return run("edge.ops.cli", *args)
-
-
 def test_ops_commands_live_in_omo_ops_and_no_longer_in_omo_edge(tmp_path: Path) -> None:
     acl = ops("fleet", "acl", str(FLEET_INVENTORY), "--out", str(tmp_path / "fleet.acl"))
     assert acl.returncode == 0, acl.stderr
     assert (tmp_path / "fleet.acl").read_text() == FLEET_ACL.read_text()
     for gone in ("provision", "fleet-acl", "central-sim"):
-        old = run("edge.cli", gone, "--help")
+        old = omo_edge(gone, "--help")
         assert old.returncode == 2 and f"invalid choice: '{gone}'" in old.stderr
     helped = ops("--help")
     assert helped.returncode == 0
