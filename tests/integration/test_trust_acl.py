@@ -6,18 +6,15 @@ Every "refused" is next to a positive control over the same path."""
 
 from __future__ import annotations
 
-import datetime as dt
 from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from edge.files import write_atomic
 from edge.link.tls import TlsFiles, client_context
 from edge.provision import pki
 from tests.support.mqtt_probe import Probe
+from tests.support.pki import leaf_cert
 from tests.support.trust import TrustBroker, TrustFleet
 
 pytestmark = [pytest.mark.timeout(60)]
@@ -67,25 +64,6 @@ def test_only_the_ca_service_answers_renewals_and_only_central_writes_config(
                 probe.close()
 
 
-def _client_cert(issuer: pki.Issued, key: pki.PrivateKey, cn: str) -> bytes:
-    """A clientAuth certificate for `cn` from any CA (what a device CA would make)."""
-    ca_cert, ca_key = pki.load_cert(issuer.cert_pem), pki.load_key(issuer.key_pem)
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)]))
-        .issuer_name(ca_cert.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=1))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
-        .sign(ca_key, hashes.SHA256())
-    )
-    return cert.public_bytes(serialization.Encoding.PEM)
-
-
 @pytest.mark.parametrize("issuer", ["device-ca", "server-ca", "service-ca"])
 def test_the_broker_takes_device_certificates_only_from_the_device_intermediate(
     tmp_path: Path, issuer: str
@@ -98,7 +76,7 @@ def test_the_broker_takes_device_certificates_only_from_the_device_intermediate(
     )
     key = pki.new_key()
     cert = tmp_path / "screen-1.crt"
-    write_atomic(cert, _client_cert(ca_files, key, "screen-1") + ca_files.cert_pem, 0o644)
+    write_atomic(cert, leaf_cert(ca_files, key.public_key(), "screen-1") + ca_files.cert_pem, 0o644)
     write_atomic(tmp_path / "screen-1.key", pki.key_pem(key))
     files = TlsFiles(str(fleet.trust), str(cert), str(tmp_path / "screen-1.key"))
     with TrustBroker(fleet, tmp_path / "broker") as broker:

@@ -10,7 +10,6 @@ lines, and checks its steps came in order.
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import time
 from pathlib import Path
@@ -28,6 +27,7 @@ from tests.support.config import write_config
 from tests.support.device import running_device
 from tests.support.mqtt_probe import Probe
 from tests.support.paths import DEMO_TRACE
+from tests.support.pki import leaf_cert
 from tests.support.trust import TrustBroker, TrustFleet, ca_serving
 from tests.support.wait import wait_for
 
@@ -219,11 +219,13 @@ def test_a_bad_renewal_is_refused_and_the_old_pair_kept(
                     pki.make_csr(pki.new_key(), "screen-1"), device_ca, expected_cn="screen-1"
                 )
             elif flaw == "other_cn":
-                answer = _cert_for(csr, "screen-2", device_ca)
+                answer = leaf_cert(device_ca, csr.public_key(), "screen-2", days=30)
             elif flaw == "no_client_auth":  # serverAuth, for the device's own key and name
-                answer = _cert_for(csr, "screen-1", server_ca, server=True)
+                answer = leaf_cert(server_ca, csr.public_key(), "screen-1", server=True, days=30)
             elif flaw == "foreign_ca":
-                answer = _cert_for(csr, "screen-1", pki.new_ca("a CA of nobody's"))
+                answer = leaf_cert(
+                    pki.new_ca("a CA of nobody's"), csr.public_key(), "screen-1", days=30
+                )
             else:
                 answer = pki.sign_csr(
                     request["csr_pem"].encode(), new_device_ca, expected_cn="screen-1"
@@ -249,26 +251,3 @@ def _json(payload: bytes) -> dict[str, Any]:
     value = json.loads(payload)
     assert isinstance(value, dict)
     return value
-
-
-def _cert_for(csr: Any, cn: str, issuer: pki.Issued, *, server: bool = False) -> bytes:
-    """A certificate for the CSR's key, but with `cn`, or for a TLS server."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-
-    ca_cert, ca_key = pki.load_cert(issuer.cert_pem), pki.load_key(issuer.key_pem)
-    now = dt.datetime.now(dt.UTC)
-    usage = ExtendedKeyUsageOID.SERVER_AUTH if server else ExtendedKeyUsageOID.CLIENT_AUTH
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)]))
-        .issuer_name(ca_cert.subject)
-        .public_key(csr.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=1))
-        .not_valid_after(now + dt.timedelta(days=30))
-        .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
-        .sign(ca_key, hashes.SHA256())
-    )
-    return cert.public_bytes(serialization.Encoding.PEM)
