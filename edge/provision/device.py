@@ -232,6 +232,5 @@ def factory_reset(config: Config) -> list[Path]:
             return removed
     except StateBusy as exc:
         raise EdgeError(
-            f"{exc}. Stop the service first (sudo systemctl stop omo-edge), then run "
-            "factory-reset again"
+            f"{exc} (sudo systemctl stop omo-edge), then run factory-reset again"
         ) from exc

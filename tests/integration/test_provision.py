@@ -452,7 +452,8 @@ def test_reprovision_returns_to_pairing_and_factory_reset_wipes(
     central.close()
 
     busy = omo_edge("factory-reset", "--yes", "--config", str(config))
-    assert busy.returncode == 2 and "stop the service" in busy.stderr.lower()
+    assert busy.returncode == 2, busy.stderr
+    assert "stop it first (sudo systemctl stop omo-edge), then run factory-reset" in busy.stderr
     proc.stop()
     reset = omo_edge("factory-reset", "--yes", "--config", str(config))
     assert reset.returncode == 0, reset.stderr
