@@ -156,9 +156,14 @@ def run(parser: argparse.ArgumentParser, argv: list[str] | None) -> int:
     return EXIT_PIPE_CLOSED if _stdout_closed else code
 
 
+def os_reason(exc: OSError) -> str:
+    """What an OSError says is wrong, in lower case words ("no such file or directory")."""
+    return (exc.strerror or str(exc)).lower()
+
+
 def _plain(exc: OSError) -> str:
     """An OSError as a line for people: the file, then what is wrong with it."""
-    what = (exc.strerror or str(exc)).lower()
+    what = os_reason(exc)
     return f"{exc.filename}: {what}" if exc.filename else what
 
 

@@ -16,7 +16,7 @@ import time
 import tomllib
 from pathlib import Path
 
-from edge.cli.common import Subcommands
+from edge.cli.common import Subcommands, os_reason
 from edge.ops.broker import add_broker_flags
 from edge.ops.cli.shared import topic_word
 
@@ -76,8 +76,7 @@ def cmd_push(args: argparse.Namespace) -> int:
     try:
         settings = tomllib.loads(args.file.read_text())
     except OSError as exc:
-        what = (exc.strerror or str(exc)).lower()
-        raise OpsError(f"{args.file}: cannot read it ({what})") from exc
+        raise OpsError(f"{args.file}: cannot read it ({os_reason(exc)})") from exc
     except tomllib.TOMLDecodeError as exc:
         raise OpsError(f"{args.file}: not TOML ({exc})") from exc
     key = read_key(args.signing_key)
