@@ -83,6 +83,7 @@ class Mosquitto:
             raise BrokerError("mosquitto is not installed (apt-get install mosquitto)")
         self.port = port or free_port()
         self._any_port = port is None and conf is None  # another can be picked if it is taken
+        self._started = False  # once it ran, clients know its port: a restart keeps it
         self._listener = listener
         self.other_ports = other_ports
         self._tmp = None if workdir else tempfile.TemporaryDirectory(prefix="omo-mosquitto-")
@@ -123,11 +124,17 @@ class Mosquitto:
         for tries_left in (2, 1, 0):
             problem = self._start_once(timeout_s)
             if problem is None:
+                self._started = True
                 return
-            if not (tries_left and self._any_port and "Address already in use" in problem):
+            repick = self._any_port and not self._started and "Address already in use" in problem
+            if not (tries_left and repick):
                 raise BrokerError(problem)
-            self.port = free_port()  # taken meanwhile by another process: pick again
+            self._new_ports()  # taken meanwhile by another process: pick again
             self.config.write_text(self._conf())
+
+    def _new_ports(self) -> None:
+        """Pick the port(s) again (a subclass with more listeners picks them all)."""
+        self.port = free_port()
 
     def _start_once(self, timeout_s: float) -> str | None:
         """Start the process; None once it listens on every port, else what went wrong."""

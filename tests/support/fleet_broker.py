@@ -6,7 +6,7 @@ import os
 import re
 from pathlib import Path
 
-from edge.sim.broker import BrokerError, Mosquitto, free_port
+from edge.sim.broker import Mosquitto, free_port
 from tests.support.paths import ROOT
 from tests.support.pki import FleetPkiFull
 
@@ -53,8 +53,7 @@ class FleetBroker(Mosquitto):
         acl: Path | None = None,
     ) -> None:
         """`acl`: an ACL made by `omo-ops fleet acl` instead of the documented example's."""
-        port, self.central_port = free_port(), free_port()
-        workdir.mkdir(parents=True, exist_ok=True)
+        self.central_port = free_port()
         self._files = {
             "/etc/mosquitto/certs/fleet-ca.crt": pki.ca_cert,
             "/etc/mosquitto/certs/broker.crt": server_cert or pki.server_cert,
@@ -63,27 +62,14 @@ class FleetBroker(Mosquitto):
             "/etc/mosquitto/certs/service-ca.crt": pki.service_ca_cert,
             "/etc/mosquitto/omo-fleet.acl": acl or FLEET_ACL,
         }
-        self._started = False
-        conf = self._render(port, workdir)
-        super().__init__(port=port, workdir=workdir, conf=conf, other_ports=(self.central_port,))
+        super().__init__(workdir=workdir, other_ports=(self.central_port,))
 
-    def _render(self, port: int, workdir: Path) -> str:
+    def _conf(self) -> str:
         return render_fleet_conf(
-            port=port, central_port=self.central_port, workdir=workdir, files=self._files
+            port=self.port, central_port=self.central_port, workdir=self.dir, files=self._files
         )
 
-    def start(self, timeout_s: float = 10.0) -> None:
-        """As Mosquitto's; at the first start, both ports are picked again if another
-        process took one between `free_port` and the broker's bind (a restart keeps them:
-        devices know them by then)."""
-        for tries_left in (2, 1, 0):
-            try:
-                super().start(timeout_s)
-                self._started = True
-                return
-            except BrokerError as exc:
-                if self._started or not tries_left or "Address already in use" not in str(exc):
-                    raise
-            self.port, self.central_port = free_port(), free_port()
-            self.other_ports = (self.central_port,)
-            self.config.write_text(self._render(self.port, self.dir))
+    def _new_ports(self) -> None:
+        """Both listeners' ports, when one was taken between the pick and the bind."""
+        self.port, self.central_port = free_port(), free_port()
+        self.other_ports = (self.central_port,)

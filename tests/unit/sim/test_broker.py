@@ -39,7 +39,7 @@ def test_the_fleet_broker_picks_both_ports_again_when_one_was_taken(
     with Mosquitto() as squatter:
         fleet = FleetBroker(fleet_pki_full, tmp_path / "fleet")
         fleet.port = squatter.port  # taken meanwhile, as by a parallel test's broker
-        fleet.config.write_text(fleet._render(fleet.port, fleet.dir))
+        fleet.config.write_text(fleet._conf())
         with fleet:
             assert fleet.running and fleet.port != squatter.port
             assert broker_mod._listens(fleet.pid or 0, fleet.port)
