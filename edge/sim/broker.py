@@ -29,7 +29,7 @@ def _wait_listening(proc: subprocess.Popen[bytes], port: int, deadline: float) -
     (parallel tests pick ports too), and then the broker exits while the other answers."""
     while time.monotonic() < deadline and proc.poll() is None:
         owned = _listens(proc.pid, port)
-        if owned or (owned is None and _answers(port)):
+        if owned or (owned is None and answers(port)):
             return True
         time.sleep(0.02)
     return False
@@ -54,9 +54,10 @@ def _listens(pid: int, port: int) -> bool | None:
     return False
 
 
-def _answers(port: int) -> bool:
+def answers(port: int, timeout_s: float = 0.2) -> bool:
+    """Whether something takes a TCP connection on 127.0.0.1:`port`."""
     try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+        with socket.create_connection(("127.0.0.1", port), timeout=timeout_s):
             return True
     except OSError:
         return False

@@ -8,7 +8,6 @@ real interface); the pairing server, zeroconf on 127.0.0.1 and the browse are re
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -18,17 +17,10 @@ from edge.config import from_mapping
 from edge.content.slides import Slide
 from edge.ops import pairing as ops
 from edge.provision.device import Provisioning, prepare
+from edge.sim.broker import answers
 
 # Devices announce _omo-edge._tcp on 127.0.0.1: these browses must not see another test's.
 pytestmark = pytest.mark.xdist_group("omo-edge-mdns")
-
-
-def _listening(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-            return True
-    except OSError:
-        return False
 
 
 def test_pairing_starts_when_an_address_arrives_and_stops_when_it_goes(tmp_path: Path) -> None:
@@ -66,7 +58,7 @@ def test_pairing_starts_when_an_address_arrives_and_stops_when_it_goes(tmp_path:
                 await asyncio.sleep(0.1)
             slide = shown[-1]
             assert slide is not None and f"port={prov.service.port}" in (slide.qr_url or "")
-            assert _listening(prov.service.port)
+            assert answers(prov.service.port, timeout_s=0.5)
             found = await asyncio.to_thread(ops.browse, "127.0.0.1", 5.0, device_id)
             mine = [d for d in found if d.id == device_id]
             assert mine and (mine[0].address, mine[0].pair_port) == (
@@ -77,10 +69,10 @@ def test_pairing_starts_when_an_address_arrives_and_stops_when_it_goes(tmp_path:
             port = prov.service.port
             lease.clear()  # the cable is pulled
             for _ in range(50):
-                if not _listening(port):
+                if not answers(port, timeout_s=0.5):
                     break
                 await asyncio.sleep(0.1)
-            assert not _listening(port)
+            assert not answers(port, timeout_s=0.5)
         finally:
             await prov.aclose()
 
