@@ -281,7 +281,6 @@ def drain() -> dict[str, Any]:
                     "sync": {
                         "batch_max_events": BATCH_MAX_EVENTS,
                         "batch_max_bytes": BATCH_MAX_BYTES,
-                        "linger_s": 0,
                     },
                     "health": {"interval_s": 0},
                 }

@@ -107,7 +107,13 @@ class IoSide:
         self.panel.set_config(cfg)  # store hours from a saved overlay
         storage = cfg.storage
         async with (
-            OutboxThread(cfg.outbox_path, storage.max_events, storage.max_bytes) as box,
+            OutboxThread(
+                cfg.outbox_path,
+                storage.max_events,
+                storage.max_bytes,
+                batch_max_events=cfg.sync.batch_max_events,
+                batch_max_bytes=cfg.sync.batch_max_bytes,
+            ) as box,
             self.supervisor as tasks,
         ):
             self._build(cfg, box)
