@@ -70,6 +70,7 @@ log = logging.getLogger(__name__)
 SEEN_COMMANDS_KEPT = 10_000
 COMMAND_MARGIN_MS = 24 * 3_600_000  # a cmd_id is remembered this long past its expiry
 RECENT_IDS_KEPT = 10_000  # event ids appended lately, so a second append stores nothing
+ACKS_HELD_MAX = 500  # acknowledgements settled in memory before they are written anyway
 
 
 class StorageError(EdgeError):
@@ -177,17 +178,12 @@ class Outbox:
             conn.executemany("UPDATE batches SET offered = 1 WHERE seq = ? AND batch_id = ?", marks)
 
     def settle(self) -> None:
-        """Write the acknowledgements and sends settled in memory now, without an fsync of
-        their own (a power cut can only undo them harmlessly). Nothing to write: nothing."""
-        if not self._acked and not self._unmarked:
-            return
-        conn = self.db.conn
-        conn.execute("PRAGMA synchronous=NORMAL")
-        try:
+        """Write the acknowledgements and sends settled in memory now (nothing to write:
+        nothing). Fsynced like every transaction: in rollback-journal mode a lighter sync
+        could corrupt the file in a power cut, not just lose the acks."""
+        if self._acked or self._unmarked:
             with self._writing():
                 pass
-        finally:
-            conn.execute("PRAGMA synchronous=FULL")
 
     def append(
         self, events: Iterable[Mapping[str, Any]], dropped: Mapping[str, int] | None = None
@@ -258,6 +254,8 @@ class Outbox:
                 return 0
             sent = _Sent(*row)
         self._acked[batch_id] = sent
+        if len(self._acked) >= ACKS_HELD_MAX:  # a long drain with nothing else to commit
+            self.settle()
         return sent.events
 
     def remember_command(self, cmd_id: str, ts: int, expires_ts: int | None = None) -> bool:

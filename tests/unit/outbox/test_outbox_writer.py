@@ -24,11 +24,12 @@ from edge.outbox.worker import OutboxThread
 from edge.outbox.writer import EventWriter
 
 NO_LIMIT_PAGES = 1_073_741_823
+
+
 def pad() -> str:
     """Random hex (stored compressed, about half its length): each stored event needs
     fresh pages of its own."""
     return os.urandom(1500).hex()
-
 
 
 def event(n: int, type_: str = "visit.enter") -> dict[str, Any]:
