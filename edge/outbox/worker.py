@@ -18,6 +18,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Concatenate, ParamSpec, TypeVar
 
+from edge.config import Config
 from edge.outbox.store import Outbox
 
 T = TypeVar("T")
@@ -47,6 +48,17 @@ class OutboxThread:
         )
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="edge-outbox")
         self._outbox: Outbox | None = None
+
+    @classmethod
+    def for_config(cls, cfg: Config) -> OutboxThread:
+        """The daemon's outbox: its path and budgets from `[storage]`, batches `[sync]`."""
+        return cls(
+            cfg.outbox_path,
+            cfg.storage.max_events,
+            cfg.storage.max_bytes,
+            batch_max_events=cfg.sync.batch_max_events,
+            batch_max_bytes=cfg.sync.batch_max_bytes,
+        )
 
     async def __aenter__(self) -> OutboxThread:
         loop = asyncio.get_running_loop()
