@@ -31,23 +31,30 @@ is never changed, so a resend carries the same events); `body`: packing.py. The 
 comes last, so a query of the other columns never reads its overflow pages."""
 
 
+COLUMNS = "(batch_id, events, size, low_value, first_ts, last_ts, unsynced, offered, body)"
+"""What a batch's events make of its row: `columns`, in this order."""
+
+
+def columns(row: packing.Packed, offered: bool = False) -> list[object]:
+    """A new batch id and `row`, in COLUMNS order."""
+    return [
+        new_id(),
+        row.events,
+        row.size,
+        row.low_value,
+        row.first_ts,
+        row.last_ts,
+        row.unsynced,
+        int(offered),
+        row.body,
+    ]
+
+
 def insert_batch(conn: sqlite3.Connection, texts: list[str], offered: bool = False) -> int:
     """Store `texts` as a new batch (inside the caller's transaction); returns its seq."""
-    row = packing.pack(texts)
     cursor = conn.execute(
-        "INSERT INTO batches(batch_id, events, size, low_value, first_ts, last_ts, unsynced,"
-        " offered, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [
-            new_id(),
-            row.events,
-            row.size,
-            row.low_value,
-            row.first_ts,
-            row.last_ts,
-            row.unsynced,
-            int(offered),
-            row.body,
-        ],
+        f"INSERT INTO batches{COLUMNS} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        columns(packing.pack(texts), offered),
     )
     return int(cursor.lastrowid or 0)
 
@@ -65,19 +72,8 @@ def replace_batch(conn: sqlite3.Connection, seq: int, texts: list[str]) -> None:
     if texts:
         row = packing.pack(texts)
         conn.execute(
-            "UPDATE batches SET batch_id = ?, events = ?, size = ?, low_value = ?, first_ts = ?,"
-            " last_ts = ?, unsynced = ?, offered = 0, body = ? WHERE seq = ?",
-            [
-                new_id(),
-                row.events,
-                row.size,
-                row.low_value,
-                row.first_ts,
-                row.last_ts,
-                row.unsynced,
-                row.body,
-                seq,
-            ],
+            f"UPDATE batches SET {COLUMNS} = (?, ?, ?, ?, ?, ?, ?, ?, ?) WHERE seq = ?",
+            [*columns(row), seq],
         )
         bump(conn, "stored_rows", row.events - int(events))
         bump(conn, "stored_bytes", row.size - int(size))
