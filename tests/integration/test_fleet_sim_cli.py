@@ -14,13 +14,14 @@ from pathlib import Path
 import pytest
 
 from edge.sim.broker import Mosquitto
+from edge.sim.central import CentralSim
 from tests.support.wait import wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(90)]
 
 
 def test_ctrl_c_stops_the_simulated_fleet_with_its_summary(
-    broker: Mosquitto, tmp_path: Path
+    broker: Mosquitto, central: CentralSim, tmp_path: Path
 ) -> None:
     err = tmp_path / "stderr"
     with err.open("w") as sink:
@@ -34,6 +35,8 @@ def test_ctrl_c_stops_the_simulated_fleet_with_its_summary(
         )  # fmt: skip
         try:
             assert wait_for(lambda: "Ctrl-C stops" in err.read_text(), 45), err.read_text()
+            online = lambda: sum(s.get("state") == "online" for s in central.states.values())  # noqa: E731
+            assert wait_for(lambda: online() == 3, 30), central.states  # all connected
             os.killpg(proc.pid, signal.SIGINT)  # what a terminal does on Ctrl-C
             out, _ = proc.communicate(timeout=40)
         finally:
