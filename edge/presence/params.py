@@ -61,7 +61,9 @@ class TrackerParams:
     walking_speed_mps: float = _tuning(1.1)  # typical walking speed ...
     walking_speed_spread_mps: float = _tuning(0.3, "a number >= 0", lambda v: v >= 0)  # ... +/-
     passing_share: float = _share(0.5)  # of people walking up within a few metres: share passing by
-    passing_lanes: int = _count(4, 1, 12)  # passers-by's closest distances, spread over 0-near_m
+    passing_lanes: int = _count(4, 1, 12)  # passers-by's closest distances, spread over ...
+    # ... passing_nearest_m-near_m (an aisle keeps passers-by off the screen itself)
+    passing_nearest_m: float = _tuning(0.0, "a number >= 0", lambda v: v >= 0)
     passing_speeds: int = _count(3, 1, 5)  # ... and their speeds (walking speed +/- spread)
     passing_window_s: float = _tuning(3.0)  # a passage is modelled from this long before ...
     # ... its closest point to this long after (a straight line at walking speed)
@@ -106,6 +108,10 @@ class TrackerParams:
                     f"above exit_m ({self.exit_m}) and below max_distance_m "
                     f"({self.max_distance_m})",
                 )
+            )
+        if not self.passing_nearest_m < self.near_m:
+            out.append(
+                ("passing_nearest_m", self.passing_nearest_m, f"below near_m ({self.near_m})")
             )
         if not self.min_distance_m < self.immediate_m:
             out.append(
