@@ -253,7 +253,6 @@ def main() -> None:
                 "mqtt": {"host": "127.0.0.1", "port": broker.port},
                 "display": {"headless": True, "width": 1920, "height": 1080, "fps": 30},
                 "storage": {"path": str(tmp / "outbox.sqlite3"), "hold_s": 0},
-                "sync": {"linger_s": 0},
                 "personalize": {"cooldown_s": 0},
             }
         )

@@ -91,7 +91,6 @@ def run_daemon(port: int, trace: Path, db: Path) -> tuple[Stats, float, float]:
             "presence": {"source": f"replay:{trace}", "replay_speed": 0},
             "display": {"headless": True, "width": 1920, "height": 1080},
             "storage": {"path": str(db), "hold_s": 0},
-            "sync": {"linger_s": 0},
         }
     )
     source = TimedReplay(trace, speed=0)

@@ -272,7 +272,6 @@ def run_once(baseline: bool, events: int, asset: bytes) -> dict[str, Any]:
                 "device": {"store_id": "bench", "device_id": "stall-1"},
                 "mqtt": {"host": "127.0.0.1", "port": broker.port},
                 "storage": {"path": str(state / "outbox.sqlite3"), "hold_s": 0},
-                "sync": {"linger_s": 0},
                 "content": {"public_keys": {KID: public}, "max_asset_bytes": len(asset) + 1024},
                 "health": {"interval_s": 0},
                 "display": {"headless": True},

@@ -6,14 +6,13 @@ approach.enter/exit pair each: the trigger's false rate on the benchmark traces,
 one per true visit), 1,000 adverts a second (kept in memory: they write nothing), a
 slide (an impression) every 10 s, every other one personal (the most fair airtime
 allows, with its request, visitor and campaign), `device.health` every minute,
-screenshots off. The day is simulated at speed
-in virtual time: the event timeline goes through the same rules the daemon follows
-(edge/outbox/writer.py: commit when the oldest held event has waited
-`max(group_ms, hold_s)` or a group is full; edge/outbox/sync.py: when idle, linger
-`linger_s` before a batch, then goes with the commit due next if one is, then batch
-after batch until nothing is pending, each acknowledged) onto the real `Outbox` (SQLite,
-WAL, synchronous=FULL, secure_delete). The kernel's write-back is played in virtual time
-too (`Writeback`, `--writeback-s`): what is dirty reaches the card once it is 5 s old.
+screenshots off. The day is simulated at speed in virtual time: the event timeline
+goes through the same rules the daemon follows (edge/outbox/writer.py: commit when the
+oldest held event has waited `max(group_ms, hold_s)` or a group is full;
+edge/outbox/sync.py: after each commit, every batch is sent and acknowledged in turn)
+onto the real `Outbox` (SQLite, persistent rollback journal, synchronous=FULL,
+secure_delete). The kernel's write-back is played in virtual time too (`Writeback`,
+`--writeback-s`): what is dirty reaches the card once it is 5 s old.
 
 Measured where this machine allows it: at the block layer, with the state dir on a
 loop-mounted ext4 file system (sectors written from /sys/block/loopN/stat, the ext4
@@ -21,23 +20,21 @@ journal included); else from /proc/self/io `write_bytes` (file data only: no fil
 system journal), saying which. Content downloads are counted separately (one 20 MB
 asset written as the daemon writes assets), since they depend on what central sends.
 
-Baseline: the same day with the previous defaults (`hold_s = 0`: each event committed
-within 50 ms; `linger_s = 0`: a batch as soon as anything is committed), in the same
-process on the same file system. Goal: <= 50 MB/day for the daemon's own writes.
+Baseline: the same day with the first release's commit rule (`hold_s = 0`: the events
+of each 50 ms committed together, a transaction each), in the same process on the same
+file system and outbox. Goal: <= 50 MB/day for the daemon's own writes.
 
-    sudo .venv/bin/python benchmarks/wear.py [--hours 3] [--writeback-s 5] [--try HOLD LINGER]
+    sudo .venv/bin/python benchmarks/wear.py [--hours 3] [--writeback-s 5] [--try HOLD_S]
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import heapq
 import json
 import os
 import random
 import shutil
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -73,39 +70,14 @@ class Policy:
     name: str
     group_s: float
     group_max: int
-    linger_s: float
-    batch_max_events: int
-    batch_max_bytes: int
-    with_commit: bool = False  # a lingered batch waits for the commit due next, if any
 
 
-def policies(extra: list[tuple[float, float]] | None = None) -> list[Policy]:
-    cfg = Config()
-    s, y = cfg.storage, cfg.sync
-    tried = [
-        Policy(
-            f"hold{h:g}_linger{li:g}",
-            h,
-            s.group_max,
-            li,
-            y.batch_max_events,
-            y.batch_max_bytes,
-            with_commit=True,
-        )
-        for h, li in extra or []
-    ]
+def policies(extra: list[float] | None = None) -> list[Policy]:
+    storage = Config().storage
     return [
-        *tried,
-        Policy("baseline", s.group_ms / 1000, s.group_max, 0.0, y.batch_max_events, 64_000),
-        Policy(
-            "defaults",
-            max(s.group_ms / 1000, s.hold_s),
-            s.group_max,
-            y.linger_s,
-            y.batch_max_events,
-            y.batch_max_bytes,
-            with_commit=True,
-        ),
+        *(Policy(f"hold{hold:g}", hold, storage.group_max) for hold in extra or []),
+        Policy("baseline", storage.group_ms / 1000, storage.group_max),
+        Policy("defaults", max(storage.group_ms / 1000, storage.hold_s), storage.group_max),
     ]
 
 
@@ -202,72 +174,37 @@ def run_day(
     events: list[tuple[float, dict[str, Any]]],
     writeback: Writeback | None = None,
 ) -> int:
-    """Feed the day through `policy`'s commit and sync rules; returns transactions made."""
+    """Feed the day through `policy`'s commit rule and the sync loop; returns transactions.
+
+    After each commit every batch goes and is acknowledged `ACK_AFTER_S` later (central's
+    round trip); the outbox writes an acknowledgement with its next transaction."""
     flush = writeback or Writeback(None)
-    agenda: list[tuple[float, int, str]] = []  # (time, order, what)
-    order = 0
-
-    def at(when: float, what: str) -> None:
-        nonlocal order
-        order += 1
-        heapq.heappush(agenda, (when, order, what))
-
     held: list[dict[str, Any]] = []
-    oldest = 0.0
-    commit_due: float | None = None
-    syncing = False  # a linger or a batch is under way
-    awaiting_commit = False  # the linger is over; the batch goes with the next commit
+    due: float | None = None  # when the held events are committed
     transactions = 0
-    stream = iter(events)
-    upcoming = next(stream, None)
-    while upcoming is not None or agenda:
-        due = [t for t in (upcoming[0] if upcoming else None, agenda[0][0] if agenda else None)]
-        flush.tick(min(t for t in due if t is not None))
-        if upcoming is not None and (not agenda or upcoming[0] <= agenda[0][0]):
-            now, fields = upcoming
-            upcoming = next(stream, None)
-            if not held:
-                oldest = now
-            held.append(stamped(now, fields))
-            if len(held) >= policy.group_max:
-                at(now, "commit")
-            elif commit_due is None:
-                commit_due = oldest + policy.group_s
-                at(commit_due, "commit")
-            continue
-        now, _n, what = heapq.heappop(agenda)
-        if what == "commit":
-            commit_due = None
-            if held:
-                box.append(held)
-                transactions += 1
-                flush.wrote(now)
-                held = []
-                if awaiting_commit:
-                    awaiting_commit = False
-                    at(now, "batch")
-                if not syncing:
-                    syncing = True
-                    at(now + policy.linger_s, "lingered")
-        elif what == "lingered":
-            if policy.with_commit and held:  # a commit is due: go with it
-                awaiting_commit = True
-            else:
-                at(now, "batch")
-        elif what == "batch":
-            batch = box.next_batch("wear-1", policy.batch_max_events, policy.batch_max_bytes)
-            if batch is None:
-                syncing = False
-                continue
-            transactions += 1
-            flush.wrote(now)
-            at(now + ACK_AFTER_S, f"ack:{batch.batch_id}")
-        elif what.startswith("ack:"):
-            box.ack(what[4:])
-            transactions += 1
-            flush.wrote(now)
-            at(now, "batch")  # a backlog goes on without lingering
-    return transactions
+
+    def commit(now: float) -> None:
+        nonlocal held, due, transactions
+        flush.tick(now)
+        box.append(held)
+        transactions += 1
+        flush.wrote(now)
+        held, due = [], None
+        while (batch := box.next_batch("wear-1")) is not None:
+            box.ack(batch.batch_id)  # written with the next commit
+
+    for now, fields in events:
+        if due is not None and now >= due:
+            commit(due)
+        flush.tick(now)
+        if not held:
+            due = now + policy.group_s
+        held.append(stamped(now, fields))
+        if len(held) >= policy.group_max:
+            commit(now)
+    if held:
+        commit(due or events[-1][0])
+    return transactions + 1  # the close writes the last acknowledgements
 
 
 # -- measuring -------------------------------------------------------------------------------
@@ -332,11 +269,10 @@ def main() -> None:
     parser.add_argument(
         "--try",
         dest="tries",
-        nargs=2,
         type=float,
         action="append",
-        metavar=("HOLD_S", "LINGER_S"),
-        help="also measure these settings",
+        metavar="HOLD_S",
+        help="also measure this hold_s",
     )
     parser.add_argument(
         "--writeback-s",
@@ -360,10 +296,6 @@ def main() -> None:
         for policy in policies(args.tries):
             state = folder / policy.name
             state.mkdir()
-            if policy.name == "baseline":  # the outbox as it was made before: 4 KiB pages
-                with contextlib.closing(sqlite3.connect(state / "outbox.sqlite3")) as conn:
-                    conn.execute("PRAGMA page_size=4096")
-                    conn.execute("VACUUM")
             before = meter.read()
             started = time.perf_counter()
             writeback = Writeback(args.writeback_s or None)
@@ -376,7 +308,7 @@ def main() -> None:
             figures[f"{policy.name}_transactions_per_day"] = round(transactions * scale)
             figures[f"{policy.name}_flushes_per_day"] = round(writeback.flushes * scale)
             print(
-                f"{policy.name:<9} group {policy.group_s:g} s, linger {policy.linger_s:g} s: "
+                f"{policy.name:<9} commit after {policy.group_s:g} s: "
                 f"{transactions * scale:,.0f} transactions/day, "
                 f"{writeback.flushes * scale:,.0f} flushes/day, {per_day_mb:,.1f} MB/day "
                 f"({written / max(1, len(events)):,.0f} B/event; "

@@ -71,7 +71,7 @@ def device_config(tmp_path: Path, broker: Mosquitto) -> Callable[..., Path]:
             },
             # events commit and go at once (the SD-card-sparing defaults hold them a minute)
             "storage": {"path": str(tmp_path / "state" / "outbox.sqlite3"), "hold_s": 0},
-            "sync": {"ack_timeout_s": 1.0, "linger_s": 0},
+            "sync": {"ack_timeout_s": 1.0},
         }
         for section, keys in tables.items():
             base.setdefault(section, {}).update(keys)

@@ -20,7 +20,7 @@ from typing import Any
 
 from edge.app.bridge import RenderBridge
 from edge.app.health import HealthService
-from edge.app.online import Online, connect
+from edge.app.online import Online, auto_broker, connect
 from edge.app.stats import Stats
 from edge.checkin.service import CheckinService
 from edge.clock import clock_synced
@@ -41,7 +41,6 @@ from edge.presence.advert import AdvertSource
 from edge.presence.pseudonym import Pseudonymizer
 from edge.presence.pseudonym import from_settings as pseudonymizer
 from edge.presence.service import PresenceService
-from edge.provision.announce import find_broker
 from edge.provision.device import PAIRING_SLIDE_ID, Provisioning, prepare
 from edge.quiet import QuietLog
 from edge.runtime.service import Service
@@ -105,11 +104,7 @@ class IoSide:
         self.config = cfg = await asyncio.to_thread(self.remote_config.startup, prepared.config)
         self._set_log_level(cfg)
         self.panel.set_config(cfg)  # store hours from a saved overlay
-        storage = cfg.storage
-        async with (
-            OutboxThread(cfg.outbox_path, storage.max_events, storage.max_bytes) as box,
-            self.supervisor as tasks,
-        ):
+        async with OutboxThread.for_config(cfg) as box, self.supervisor as tasks:
             self._build(cfg, box)
             self.remote_config.set_record(self.outbox.record)
             self.provisioning = Provisioning(
@@ -205,20 +200,14 @@ class IoSide:
             yield self.online.content
 
     def _own_figures(self) -> dict[str, int | float | str]:
-        link = self.online.link if self.online else None
         figures: dict[str, int | float | str] = {
-            "broker_connected": int(bool(link and link.connected.is_set())),
-            "incoming_dropped": link.dropped_incoming if link else 0,
+            "broker_connected": 0,
+            "incoming_dropped": 0,
+            **(self.online.figures() if self.online is not None else {}),
             **self.router.health(),
             "task_restarts": sum(self.supervisor.restarts.values()),
         }
         figures.update({f"task_restarts_{k}": v for k, v in self.supervisor.restarts.items()})
-        if self.online is not None:
-            c = self.online.commands
-            figures.update(commands_refused=c.refused, commands_malformed=c.malformed)
-            if self.online.renewal is not None:
-                r = self.online.renewal
-                figures.update(cert_renewed=r.renewed, cert_renewal_refused=r.refused)
         return figures
 
     async def _provision(self) -> None:
@@ -242,18 +231,7 @@ class IoSide:
         await self._start_link(cfg, broker)
 
     async def _auto_broker(self) -> None:
-        """`mqtt.host = "auto"`: the store broker from mDNS, verified by its certificate
-        against the host name it announced (the config allows "auto" only with TLS)."""
-        cfg = self.config
-        while True:
-            try:
-                server, _address, port = await find_broker(cfg.provision.interfaces, timeout_s=10.0)
-                break
-            except TimeoutError:
-                self._quiet.problem("auto-broker", "no _mqtt._tcp broker announced yet; looking")
-        self._quiet.resolved("auto-broker", "found broker %s:%d by mDNS", server, port)
-        broker = dataclasses.replace(BrokerSettings.from_config(cfg.mqtt), host=server, port=port)
-        await self._start_link(cfg, broker)
+        await self._start_link(self.config, await auto_broker(self.config, self._quiet))
 
     async def _start_link(self, cfg: Config, broker: BrokerSettings) -> None:
         online = await connect(self, cfg, broker)

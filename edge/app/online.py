@@ -5,6 +5,7 @@ taken down when it is unpaired."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -17,6 +18,8 @@ from edge.link.router import Route, TopicRouter, serve_inbox
 from edge.link.session import ASSETS, BrokerSettings, MqttLink
 from edge.link.topics import Topics
 from edge.outbox.service import OutboxService
+from edge.provision.announce import find_broker
+from edge.quiet import QuietLog
 from edge.runtime.jobs import Jobs
 from edge.runtime.supervisor import Task
 from edge.update.stage import Stager
@@ -52,9 +55,36 @@ class Online:
             *(self.renewal.tasks() if self.renewal is not None else []),
         ]
 
+    def figures(self) -> dict[str, int]:
+        """Health figures of the link and the commands (edge/app/health.py)."""
+        figures = {
+            "broker_connected": int(self.link.connected.is_set()),
+            "incoming_dropped": self.link.dropped_incoming,
+            "commands_refused": self.commands.refused,
+            "commands_malformed": self.commands.malformed,
+        }
+        if self.renewal is not None:
+            figures.update(
+                cert_renewed=self.renewal.renewed, cert_renewal_refused=self.renewal.refused
+            )
+        return figures
+
     async def stop(self) -> None:
         """Say offline (retained) and disconnect both connections."""
         await asyncio.gather(asyncio.to_thread(self.link.stop), asyncio.to_thread(self.assets.stop))
+
+
+async def auto_broker(cfg: Config, quiet: QuietLog) -> BrokerSettings:
+    """`mqtt.host = "auto"`: the store broker from mDNS, verified by its certificate
+    against the host name it announced (the config allows "auto" only with TLS)."""
+    while True:
+        try:
+            server, _address, port = await find_broker(cfg.provision.interfaces, timeout_s=10.0)
+            break
+        except TimeoutError:
+            quiet.problem("auto-broker", "no _mqtt._tcp broker announced yet; looking")
+    quiet.resolved("auto-broker", "found broker %s:%d by mDNS", server, port)
+    return dataclasses.replace(BrokerSettings.from_config(cfg.mqtt), host=server, port=port)
 
 
 async def connect(io: IoSide, cfg: Config, broker: BrokerSettings) -> Online:

@@ -152,7 +152,6 @@ class SyncConfig:
     batch_max_events: int = key(200, "an integer 1-10000", _between(1, 10_000))
     batch_max_bytes: int = key(64_000, "an integer 1024-262144", _between(1024, 262_144))
     ack_timeout_s: float = key(10.0, "a number 0.1-600", _between(0.1, 600))
-    linger_s: float = key(300.0, "a number of seconds 0-3600", _between(0, 3600))
 
 
 PUBLIC_KEYS_WORDS = "a table of kid = base64 Ed25519 public key"

@@ -1,5 +1,6 @@
 """The outbox's row and byte budgets: over budget, low-value kinds go first (`visit.dwell`,
-`device.health`), then the oldest of any kind; never an event of a batch in flight.
+`device.health`), then the oldest of any kind; never an event of a batch that may have
+been sent.
 
 Runs inside the write transaction that went over; every drop is counted by type
 (`dropped.{type}`) in the same transaction. The choice of how many to drop is pure.
@@ -7,14 +8,15 @@ Runs inside the write transaction that went over; every drop is counted by type
 
 from __future__ import annotations
 
+import json
 import sqlite3
+from collections import Counter
+from collections.abc import Collection
 
-from edge.outbox.schema import UNBATCHED, bump, forget_rows, totals
+from edge.outbox.packing import LOW_VALUE
+from edge.outbox.rows import bump, replace_batch, texts_of, totals
 
-LOW_VALUE = ("visit.dwell", "device.health")
-DROP_CHUNK = 500  # rows looked at per query, so a huge backlog is never read at once
-
-Victim = tuple[int, str, int]  # seq, type, size
+Victim = tuple[int, str, int]  # place in its batch, type, size
 
 
 def over(rows: int, size: int, max_rows: int, max_bytes: int) -> bool:
@@ -35,23 +37,29 @@ def just_enough(
     return chosen
 
 
-def enforce(conn: sqlite3.Connection, max_rows: int, max_bytes: int) -> None:
+def enforce(conn: sqlite3.Connection, max_rows: int, max_bytes: int, sent: Collection[str]) -> None:
     """Inside a write transaction: drop low-value, then oldest, until within budget."""
     for kinds in (LOW_VALUE, None):
-        while over(*totals(conn), max_rows, max_bytes):
-            if kinds is None:
-                victims = conn.execute(
-                    f"SELECT seq, type, size FROM events WHERE {UNBATCHED} ORDER BY seq LIMIT ?",
-                    [DROP_CHUNK],
-                ).fetchall()
-            else:
-                victims = conn.execute(
-                    f"SELECT seq, type, size FROM events WHERE {UNBATCHED}"
-                    f" AND type IN ({','.join('?' * len(kinds))}) ORDER BY seq LIMIT ?",
-                    [*kinds, DROP_CHUNK],
-                ).fetchall()
-            if not victims:
-                break
-            victims = just_enough(victims, *totals(conn), max_rows, max_bytes)
-            for kind, count in forget_rows(conn, victims).items():
-                bump(conn, f"dropped.{kind}", count)
+        if not over(*totals(conn), max_rows, max_bytes):
+            return
+        where = "offered = 0" + (" AND low_value > 0" if kinds else "")
+        for seq, batch_id in conn.execute(
+            f"SELECT seq, batch_id FROM batches WHERE {where} ORDER BY seq"
+        ).fetchall():
+            if batch_id in sent:
+                continue
+            texts = texts_of(conn, seq)
+            types = [json.loads(t)["type"] for t in texts]
+            victims = [
+                (i, kind, len(t.encode()))
+                for i, (t, kind) in enumerate(zip(texts, types, strict=True))
+                if kinds is None or kind in kinds
+            ]
+            chosen = just_enough(victims, *totals(conn), max_rows, max_bytes)
+            if chosen:
+                gone = {i for i, _kind, _size in chosen}
+                replace_batch(conn, seq, [t for i, t in enumerate(texts) if i not in gone])
+                for kind, count in Counter(kind for _i, kind, _size in chosen).items():
+                    bump(conn, f"dropped.{kind}", count)
+            if not over(*totals(conn), max_rows, max_bytes):
+                return

@@ -27,12 +27,13 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from edge.outbox.schema import UNBATCHED, bump
+from edge.outbox import packing
+from edge.outbox.rows import bump, replace_batch, texts_of
 
 RECHECK_S = 5.0
 """How often the daemon looks whether the clock has synchronised."""
@@ -96,27 +97,26 @@ def corrected(event: Mapping[str, Any], boot: str, offset: int) -> dict[str, Any
     return {**event, "ts": max(0, int(event["mono_ms"]) + offset), "clock_corrected": True}
 
 
-def correct_rows(conn: sqlite3.Connection, boot: str, offset: int) -> int:
-    """Correct every event of boot `boot` not yet in a batch (inside the caller's
-    transaction); returns how many. Rows in a batch are never touched."""
-    rows = conn.execute(
-        f"SELECT seq, body, size FROM events WHERE {UNBATCHED}"
-        " AND json_extract(body, '$.boot_id') = ?"
-        " AND json_extract(body, '$.clock_corrected') IS NULL",
-        [boot],
-    ).fetchall()
-    changes = []
-    grown = 0
-    for seq, body, size in rows:
-        fixed = corrected(json.loads(body), boot, offset)
-        if fixed is None:
+def correct_rows(conn: sqlite3.Connection, boot: str, offset: int, sent: Collection[str]) -> int:
+    """Correct every event of boot `boot` in a batch not sent yet (inside the caller's
+    transaction); returns how many. A batch that may have been sent is never touched;
+    a corrected one goes under a new batch id."""
+    changed = 0
+    for seq, batch_id in conn.execute(
+        "SELECT seq, batch_id FROM batches WHERE unsynced > 0 AND offered = 0 ORDER BY seq"
+    ).fetchall():
+        if batch_id in sent:
             continue
-        text = json.dumps(fixed, separators=(",", ":"), ensure_ascii=False)
-        new_size = len(text.encode())
-        grown += new_size - int(size)
-        changes.append((text, fixed["ts"], new_size, seq))
-    if changes:
-        conn.executemany("UPDATE events SET body = ?, ts = ?, size = ? WHERE seq = ?", changes)
-        bump(conn, "stored_bytes", grown)
-        bump(conn, "clock_corrected_total", len(changes))
-    return len(changes)
+        texts = texts_of(conn, seq)
+        fixed = [corrected(json.loads(t), boot, offset) for t in texts]
+        if not any(fixed):
+            continue
+        replace_batch(
+            conn,
+            seq,
+            [t if f is None else packing.text(f) for t, f in zip(texts, fixed, strict=True)],
+        )
+        changed += sum(f is not None for f in fixed)
+    if changed:
+        bump(conn, "clock_corrected_total", changed)
+    return changed

@@ -30,7 +30,7 @@ async def drain(cfg: Config, progress: Progress, connect_timeout_s: float = 30.0
     """Send until the outbox is empty; returns how many events central acknowledged."""
     if not cfg.provisioned:
         raise EdgeError("device is not provisioned (store id, device id or broker missing)")
-    async with OutboxThread(cfg.outbox_path) as box:
+    async with OutboxThread.for_config(cfg) as box:
         outbox = OutboxService(cfg, box, clock_synced=clock_synced)
         total = await outbox.pending()
         if total == 0:

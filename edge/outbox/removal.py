@@ -1,94 +1,78 @@
 """Events leaving the outbox other than by acknowledgement: expiry by age, and a
 visitor's purge (docs/data-protection.md).
 
-Each runs inside the caller's write transaction. An unacknowledged batch is never
-resent with different events: expiry takes it only whole, and a purge dissolves it
-(its other events are queued again, to go in a new batch).
+Each runs inside the caller's write transaction. A batch that may have been sent
+(`offered` on disk, or `sent` in this process) is never resent with different
+events: expiry takes it only whole, and a purge dissolves it (its other events go
+again under a new batch id).
 """
 
 from __future__ import annotations
 
+import json
 import sqlite3
-from collections.abc import Iterable
+from collections import Counter
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
-from edge.outbox.budget import DROP_CHUNK, Victim
-from edge.outbox.schema import UNBATCHED, bump, forget_rows
+from edge.outbox.rows import bump, replace_batch, texts_of
 
 
 @dataclass(frozen=True, slots=True)
 class Purged:
     """What `purge_visitor` removed: events, the check-in nonces they named, and how many
-    other events left an unacknowledged batch (they are sent again in a new batch)."""
+    other events left a batch that may have been sent (they go again in a new batch)."""
 
     events: int
     nonces: tuple[str, ...]
     released: int
 
 
-def expire(conn: sqlite3.Connection, before_ts: int) -> dict[str, int]:
+def expire(conn: sqlite3.Connection, before_ts: int, sent: Collection[str]) -> dict[str, int]:
     """Delete events stamped by a synchronised clock before `before_ts` (ms), counted as
     drops by type and in `expired_total`; returns the drops by type."""
-    victims: list[Victim] = []
-    after = 0
-    while True:  # oldest first; stop at the first event within retention
-        chunk = conn.execute(
-            "SELECT seq, type, size, ts, json_extract(body, '$.clock_synced')"
-            f" FROM events WHERE {UNBATCHED} AND seq > ? ORDER BY seq LIMIT ?",
-            [after, DROP_CHUNK],
-        ).fetchall()
-        recent = False
-        for seq, kind, size, ts, synced in chunk:
-            if synced == 1 and ts >= before_ts:
-                recent = True
-                break
-            if synced == 1:
-                victims.append((seq, kind, size))
-        if recent or len(chunk) < DROP_CHUNK:
-            break
-        after = chunk[-1][0]
-    # then whole batches (after the scan above, which must not see them as unbatched)
-    for batch_id, first, last in conn.execute(
-        "SELECT batch_id, first_seq, last_seq FROM batches"
-        " WHERE (SELECT MAX(ts) < ? AND MIN(json_extract(body, '$.clock_synced')) = 1"
-        " FROM events WHERE seq BETWEEN first_seq AND last_seq)",
-        [before_ts],
+    dropped: Counter[str] = Counter()
+    for seq, batch_id, offered in conn.execute(
+        "SELECT seq, batch_id, offered FROM batches WHERE first_ts < ? ORDER BY seq", [before_ts]
     ).fetchall():
-        victims += conn.execute(
-            "SELECT seq, type, size FROM events WHERE seq BETWEEN ? AND ?", [first, last]
-        ).fetchall()
-        conn.execute("DELETE FROM batches WHERE batch_id = ?", [batch_id])
-    if not victims:
-        return {}
-    dropped = forget_rows(conn, victims)
+        texts = texts_of(conn, seq)
+        events = [json.loads(t) for t in texts]
+        old = [e.get("clock_synced") is True and e["ts"] < before_ts for e in events]
+        if not any(old) or ((offered or batch_id in sent) and not all(old)):
+            continue
+        dropped.update(e["type"] for e, gone in zip(events, old, strict=True) if gone)
+        replace_batch(conn, seq, [t for t, gone in zip(texts, old, strict=True) if not gone])
     for kind, count in dropped.items():
         bump(conn, f"dropped.{kind}", count)
-    bump(conn, "expired_total", len(victims))
-    return dropped
+    if dropped:
+        bump(conn, "expired_total", sum(dropped.values()))
+    return dict(dropped)
 
 
-def purge_visitor(conn: sqlite3.Connection, forms: Iterable[str]) -> Purged:
+def purge_visitor(conn: sqlite3.Connection, forms: Iterable[str], sent: Collection[str]) -> Purged:
     """Delete every event naming any of `forms` (a visitor's id and its pseudonyms),
-    wherever it is, dissolving the unacknowledged batches that held one."""
-    names = sorted(set(forms))
-    marks = ",".join("?" * len(names))
-    where = f"json_extract(body, '$.visitor') IN ({marks})"
-    rows = conn.execute(
-        f"SELECT seq, size, json_extract(body, '$.nonce') FROM events WHERE {where}", names
-    ).fetchall()
-    conn.executemany("DELETE FROM events WHERE seq = ?", [(r[0],) for r in rows])
-    released = 0
-    for batch_id, first, last in conn.execute(
-        "SELECT batch_id, first_seq, last_seq FROM batches"
+    wherever it is, dissolving the batches that may have been sent and held one."""
+    names = set(forms)
+    purged = released = 0
+    nonces: list[str] = []
+    for seq, batch_id, offered in conn.execute(
+        "SELECT seq, batch_id, offered FROM batches ORDER BY seq"
     ).fetchall():
-        if any(first <= r[0] <= last for r in rows):  # dissolved: its others queued again
-            conn.execute("DELETE FROM batches WHERE batch_id = ?", [batch_id])
-            released += conn.execute(
-                "SELECT COUNT(*) FROM events WHERE seq BETWEEN ? AND ?", [first, last]
-            ).fetchone()[0]
-    if rows:
-        bump(conn, "stored_rows", -len(rows))
-        bump(conn, "stored_bytes", -sum(int(r[1]) for r in rows))
-        bump(conn, "purged_total", len(rows))
-    nonces = tuple(str(r[2]) for r in rows if isinstance(r[2], str))
-    return Purged(len(rows), nonces, released)
+        texts = texts_of(conn, seq)
+        events = [json.loads(t) for t in texts]
+        hit = [e.get("visitor") in names for e in events]
+        if not any(hit):
+            continue
+        kept = [t for t, gone in zip(texts, hit, strict=True) if not gone]
+        purged += len(texts) - len(kept)
+        nonces += [
+            e["nonce"]
+            for e, gone in zip(events, hit, strict=True)
+            if gone and isinstance(e.get("nonce"), str)
+        ]
+        if offered or batch_id in sent:
+            released += len(kept)
+        replace_batch(conn, seq, kept)
+    if purged:
+        bump(conn, "purged_total", purged)
+    return Purged(purged, tuple(nonces), released)

@@ -1,28 +1,74 @@
 """The outbox's SQLite file: opening it durably, its schema and migrations, a corrupt
 file set aside, and the running totals kept in the `counters` table.
 
-Why these pragmas: WAL lets readers (status, export) run beside the writer;
-synchronous=FULL, because in WAL mode NORMAL syncs only at checkpoints, so a
-power cut (a Pi's everyday failure) could lose committed transactions;
-secure_delete, so deleted events are overwritten rather than left in free pages;
-1 KiB pages (a new file only: an existing one keeps its size), because every commit
-writes each page it touches to the WAL, and an event row is a few hundred bytes: with
-4 KiB pages a commit of a few events wrote 60 KB to the SD card, with 1 KiB pages
-under 40 KB (benchmarks/wear.py).
+Why these pragmas (benchmarks/wear.py measured each; docs/deployment.md "SD card wear"):
+- a rollback journal kept between transactions (`journal_mode=PERSIST`), not WAL:
+  WAL's `-shm` wal-index is a memory-mapped file whose pages the kernel writes back
+  after every transaction, and readers (`omo-edge outbox status`, doctor) still open
+  the file beside the daemon; the journal keeps its blocks, so a commit changes no
+  file's size (`journal_size_limit` trims it after an unusually large one);
+- synchronous=FULL, so a power cut (a Pi's everyday failure) cannot take back a
+  committed transaction;
+- secure_delete, so deleted events are overwritten rather than left in free pages;
+- 512-byte pages, because every commit writes each page it touches twice (journal
+  and file): 1, 2 and 4 KiB pages measured 48, 53 and 55 MB/day against 44. An
+  outbox of an earlier release is rewritten with them when it opens, if it is small
+  (as it is when central keeps up); a large one keeps its pages.
 """
 
 from __future__ import annotations
 
 import sqlite3
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import sqlite_utils
 
-PAGE_SIZE = 1024
+from edge.outbox import packing
+from edge.outbox.rows import BATCHES, insert_batch
+
+PAGE_SIZE = 512
+RESIZE_UP_TO = 16 * 1024 * 1024  # an older file this small is rewritten with PAGE_SIZE pages
+JOURNAL_LIMIT = 1024 * 1024
+DEFAULT_BATCH = (200, 64_000)  # [sync] batch_max_events, batch_max_bytes
+
+Migration = str | Callable[[sqlite3.Connection], None]
+
+
+def rows_from_events(conn: sqlite3.Connection) -> None:
+    """Schema 6: the event rows of schema 5 become one row per batch. A batch in flight
+    keeps its id and events (a resend is the same batch); the queued events are cut into
+    batches of the default size, oldest first."""
+    conn.execute("ALTER TABLE batches RENAME TO ranges")
+    conn.execute(BATCHES)
+    for batch_id, first, last in conn.execute(
+        "SELECT batch_id, first_seq, last_seq FROM ranges ORDER BY first_seq"
+    ).fetchall():
+        texts = [
+            r[0]
+            for r in conn.execute(
+                "SELECT body FROM events WHERE seq BETWEEN ? AND ? ORDER BY seq", [first, last]
+            )
+        ]
+        if texts:
+            seq = insert_batch(conn, texts, offered=True)
+            conn.execute("UPDATE batches SET batch_id = ? WHERE seq = ?", [batch_id, seq])
+    queued = [
+        r[0]
+        for r in conn.execute(
+            "SELECT body FROM events WHERE seq > (SELECT COALESCE(MAX(last_seq), 0) FROM ranges)"
+            " ORDER BY seq"
+        )
+    ]
+    for texts in packing.batches(queued, *DEFAULT_BATCH):
+        insert_batch(conn, texts)
+    conn.execute("DROP TABLE ranges")
+    conn.execute("DROP TABLE events")
+
 
 # Numbered migrations: index + 1 = schema version after applying it. Append only.
-MIGRATIONS: tuple[str, ...] = (
+MIGRATIONS: tuple[Migration, ...] = (
     """
     CREATE TABLE events (
         seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -74,10 +120,9 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE events DROP COLUMN batch_id;
     CREATE INDEX events_type_seq ON events (type, seq);
     """,
+    # One row per batch, its events compressed (packing.py): see `rows_from_events`.
+    rows_from_events,
 )
-
-UNBATCHED = "seq > (SELECT COALESCE(MAX(last_seq), 0) FROM batches)"
-"""SQL: the event is in no batch (batches are taken oldest first, one range at a time)."""
 
 
 def open_database(path: Path) -> sqlite_utils.Database:
@@ -88,28 +133,59 @@ def open_database(path: Path) -> sqlite_utils.Database:
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=10)
     try:
         db = sqlite_utils.Database(conn)
-        db.execute(f"PRAGMA page_size={PAGE_SIZE}")  # before WAL: only a new file takes it
-        db.execute("PRAGMA journal_mode=WAL")
+        db.execute(f"PRAGMA page_size={PAGE_SIZE}")  # only a new file takes it
+        db.execute("PRAGMA journal_mode=PERSIST")  # an outbox of an earlier release: from WAL
+        db.execute(f"PRAGMA journal_size_limit={JOURNAL_LIMIT}")
         db.execute("PRAGMA synchronous=FULL")
         db.execute("PRAGMA secure_delete=ON")
         check = db.execute("PRAGMA quick_check(1)").fetchone()[0]
         if check != "ok":
             raise sqlite3.DatabaseError(f"database disk image is malformed ({check})")
         migrate(conn)
+        resize(conn, path)
     except sqlite3.DatabaseError:
         conn.close()
         raise
     return db
 
 
+def resize(conn: sqlite3.Connection, path: Path) -> None:
+    """Rewrite a small file of an earlier release with PAGE_SIZE pages (VACUUM)."""
+    if int(conn.execute("PRAGMA page_size").fetchone()[0]) == PAGE_SIZE:
+        return
+    if path.stat().st_size > RESIZE_UP_TO:
+        return
+    conn.execute(f"PRAGMA page_size={PAGE_SIZE}")
+    conn.execute("VACUUM")
+
+
+CURRENT = (
+    BATCHES,
+    "CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL)",
+    "CREATE TABLE commands (cmd_id TEXT PRIMARY KEY, ts INTEGER NOT NULL, expires_ts INTEGER)",
+)
+"""A new file's schema: what MIGRATIONS make, without the tables they made and dropped."""
+
+
 def migrate(conn: sqlite3.Connection) -> None:
-    """Apply the migrations not yet applied, each in its own transaction."""
+    """Make a new file's schema, or apply the migrations not yet applied to an older one,
+    each in its own transaction."""
     version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+    if version == 0 and not conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchone():
+        with conn:
+            conn.execute("BEGIN IMMEDIATE")
+            for statement in CURRENT:
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version={len(MIGRATIONS)}")
+        return
     for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
         with conn:
             conn.execute("BEGIN IMMEDIATE")
-            for statement in filter(str.strip, script.split(";")):
-                conn.execute(statement)
+            if callable(script):
+                script(conn)
+            else:
+                for statement in filter(str.strip, script.split(";")):
+                    conn.execute(statement)
             conn.execute(f"PRAGMA user_version={number}")
 
 
@@ -128,38 +204,8 @@ def move_aside(path: Path) -> Path:
     while aside.exists():
         aside = path.with_name(f"{path.name}.corrupt-{stamp}-{n}")
         n += 1
-    for suffix in ("", "-wal", "-shm"):
+    for suffix in ("", "-journal", "-wal", "-shm"):
         part = Path(str(path) + suffix)
         if part.exists():
             part.rename(Path(str(aside) + suffix))
     return aside
-
-
-def bump(conn: sqlite3.Connection, name: str, by: int) -> None:
-    """Add `by` to counter `name` (inside the caller's transaction)."""
-    conn.execute(
-        "INSERT INTO counters(name, value) VALUES (?, ?) "
-        "ON CONFLICT(name) DO UPDATE SET value = value + excluded.value",
-        [name, by],
-    )
-
-
-def totals(conn: sqlite3.Connection) -> tuple[int, int]:
-    """Events stored and their bytes, from the running totals."""
-    got = dict(
-        conn.execute(
-            "SELECT name, value FROM counters WHERE name IN ('stored_rows', 'stored_bytes')"
-        ).fetchall()
-    )
-    return int(got.get("stored_rows", 0)), int(got.get("stored_bytes", 0))
-
-
-def forget_rows(conn: sqlite3.Connection, victims: list[tuple[int, str, int]]) -> dict[str, int]:
-    """Delete `victims` (seq, type, size) and take them off the totals; returns them by type."""
-    conn.executemany("DELETE FROM events WHERE seq = ?", [(v[0],) for v in victims])
-    by_type: dict[str, int] = {}
-    for _seq, kind, _size in victims:
-        by_type[kind] = by_type.get(kind, 0) + 1
-    bump(conn, "stored_rows", -len(victims))
-    bump(conn, "stored_bytes", -sum(v[2] for v in victims))
-    return by_type

@@ -100,15 +100,7 @@ class OutboxService(Service):
     # -- online ----------------------------------------------------------------------
     def online(self, link: MqttLink) -> None:
         sync = self._config.sync
-        self.syncer = Syncer(
-            self.outbox,
-            link,
-            batch_max_events=sync.batch_max_events,
-            batch_max_bytes=sync.batch_max_bytes,
-            ack_timeout_s=sync.ack_timeout_s,
-            linger_s=sync.linger_s,
-            next_commit_in=self.writer.next_commit_in,
-        )
+        self.syncer = Syncer(self.outbox, link, ack_timeout_s=sync.ack_timeout_s)
 
     def offline(self) -> None:
         self.syncer = None

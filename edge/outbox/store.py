@@ -1,24 +1,32 @@
-"""The SQLite outbox (sqlite-utils, WAL, synchronous=FULL).
+"""The SQLite outbox (sqlite-utils, a persistent rollback journal, synchronous=FULL).
 
-An event is accepted once its transaction commits. Rows are grouped into
-batches; a batch keeps its id and rows until central acknowledges it, so a
-resend after a crash or outage is the same batch (docs/protocol.md: at-least-once,
-de-duplicated centrally by event id).
+An event is accepted once its transaction commits. Events are cut into batches
+when they are committed, and a batch is one row (packing.py, rows.py): it keeps
+its id and events until central acknowledges it, so a resend after a crash or
+an outage is the same batch (docs/protocol.md: at-least-once, de-duplicated
+centrally by event id).
 
-Why synchronous=FULL: in WAL mode NORMAL syncs only at checkpoints, so a
-power cut (a Pi's everyday failure) can lose the last transactions even
-though they were committed; FULL fsyncs the WAL on every commit. The cost is
-one fsync per transaction, which is why the daemon groups its own events
-into short transactions (edge/outbox/writer.py).
+SD card wear (docs/deployment.md): every transaction costs the card a journal
+write, the file's pages and a file-system journal commit, whatever it holds, so
+the outbox makes as few as it can. Sending a batch writes nothing, and an
+acknowledgement is settled in memory and written with the next transaction (the
+daemon's next commit, at most `[storage] hold_s` later; or on close): a power
+cut can only undo it harmlessly, and central, which de-duplicates by event id,
+acknowledges the resent batch again. Whether a batch was sent (`offered`) is
+written the same way.
+
+Why synchronous=FULL: a power cut (a Pi's everyday failure) must not take back
+a committed transaction.
 
 Bounds: a row and a byte budget (budget.py). Over budget, low-value kinds go
 first (`visit.dwell`, `device.health`), then the oldest of any kind; never a
-batch in flight. Every drop is counted by type in a persistent counter.
+batch that may have been sent. Every drop is counted by type in a persistent
+counter.
 
 Privacy (docs/data-protection.md): `secure_delete` is on, so a deleted event
 (acknowledged, expired, purged) is overwritten with zeros rather than left
 in free pages; `expire` bounds how long an unsent event is kept; and
-`purge_visitor` removes a visitor's events, then truncates the WAL so no old
+`purge_visitor` removes a visitor's events, then deletes the journal so no old
 page copy of them survives there (removal.py).
 
 This module is the `Outbox` itself: transactions, batches, acknowledgements,
@@ -28,7 +36,6 @@ remembered commands and status; schema.py opens and migrates the file.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import sqlite3
 from collections.abc import Iterable, Iterator, Mapping
@@ -37,24 +44,18 @@ from pathlib import Path
 from typing import Any
 
 from edge.errors import EdgeError
-from edge.ids import new_id
-from edge.outbox import budget, clockfix, removal
-from edge.outbox.budget import DROP_CHUNK, LOW_VALUE
+from edge.outbox import budget, clockfix, packing, removal
 from edge.outbox.removal import Purged
+from edge.outbox.rows import bump, insert_batch, totals
 from edge.outbox.schema import (
     MIGRATIONS,
-    UNBATCHED,
-    bump,
     is_corrupt,
     move_aside,
     open_database,
-    totals,
 )
 
 __all__ = [
     "COMMAND_MARGIN_MS",
-    "DROP_CHUNK",
-    "LOW_VALUE",
     "MIGRATIONS",
     "SEEN_COMMANDS_KEPT",
     "Batch",
@@ -68,6 +69,8 @@ log = logging.getLogger(__name__)
 
 SEEN_COMMANDS_KEPT = 10_000
 COMMAND_MARGIN_MS = 24 * 3_600_000  # a cmd_id is remembered this long past its expiry
+RECENT_IDS_KEPT = 10_000  # event ids appended lately, so a second append stores nothing
+ACKS_HELD_MAX = 500  # acknowledgements settled in memory before they are written anyway
 
 
 class StorageError(EdgeError):
@@ -83,6 +86,15 @@ class Batch:
     payload: bytes
 
 
+@dataclass(frozen=True, slots=True)
+class _Sent:
+    """A batch offered to central in this process: its row, events and bytes."""
+
+    seq: int
+    events: int
+    size: int
+
+
 @contextlib.contextmanager
 def _storage_errors() -> Iterator[None]:
     """sqlite3's write failures as one StorageError a caller can retry on."""
@@ -92,29 +104,27 @@ def _storage_errors() -> Iterator[None]:
         raise StorageError(f"outbox cannot write: {exc}") from exc
 
 
-@contextlib.contextmanager
-def _unsynced(conn: sqlite3.Connection) -> Iterator[None]:
-    """A transaction committed without its own fsync (synchronous=NORMAL): for what a power
-    cut may undo harmlessly. A lost batch mark means the same events go again under a new
-    batch id after the reboot, and a lost ack that central acknowledges the resent batch
-    again (it de-duplicates by event id); no accepted event depends on it. A process crash
-    loses nothing (the page cache keeps it), and the next FULL commit's fsync or the
-    kernel's writeback carries it to the card with other writes (SD card wear)."""
-    conn.execute("PRAGMA synchronous=NORMAL")
-    try:
-        yield
-    finally:
-        conn.execute("PRAGMA synchronous=FULL")
-
-
 class Outbox:
     """The durable queue of events. Use as a context manager; one close path."""
 
-    def __init__(self, path: Path, max_rows: int = 0, max_bytes: int = 0) -> None:
+    def __init__(
+        self,
+        path: Path,
+        max_rows: int = 0,
+        max_bytes: int = 0,
+        *,
+        batch_max_events: int = 200,
+        batch_max_bytes: int = 64_000,
+    ) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self.max_rows, self.max_bytes = max_rows, max_bytes
+        self.batch_max_events, self.batch_max_bytes = batch_max_events, batch_max_bytes
         self.recovered_from: Path | None = None
+        self._offered: dict[str, _Sent] = {}  # sent in this process, not yet acknowledged
+        self._unmarked: set[str] = set()  # offered, not yet written as such
+        self._acked: dict[str, _Sent] = {}  # acknowledged, not yet deleted on disk
+        self._recent: dict[str, None] = {}  # ids appended lately, oldest first
         try:
             self.db = open_database(path)
         except sqlite3.DatabaseError as exc:
@@ -136,145 +146,126 @@ class Outbox:
         self.close()
 
     def close(self) -> None:
+        """Write what is settled in memory (acknowledgements), then close."""
+        with contextlib.suppress(StorageError):
+            self.settle()
         self.db.conn.close()
+
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction, which also writes what was settled in memory since the
+        last one (acknowledgements, batches sent). StorageError if it cannot."""
+        conn = self.db.conn
+        with _storage_errors(), conn:
+            conn.execute("BEGIN IMMEDIATE")
+            self._write_settled(conn)
+            yield conn
+        self._acked.clear()
+        self._unmarked.clear()
+
+    def _write_settled(self, conn: sqlite3.Connection) -> None:
+        events = size = 0
+        for batch_id, sent in self._acked.items():
+            sql = "DELETE FROM batches WHERE seq = ? AND batch_id = ?"
+            if conn.execute(sql, [sent.seq, batch_id]).rowcount:  # not expired meanwhile
+                events, size = events + sent.events, size + sent.size
+        if events:
+            bump(conn, "acked_total", events)
+            bump(conn, "stored_rows", -events)
+            bump(conn, "stored_bytes", -size)
+        marks = [(self._offered[b].seq, b) for b in self._unmarked if b in self._offered]
+        if marks:
+            conn.executemany("UPDATE batches SET offered = 1 WHERE seq = ? AND batch_id = ?", marks)
+
+    def settle(self) -> None:
+        """Write the acknowledgements and sends settled in memory now (nothing to write:
+        nothing). Fsynced like every transaction: in rollback-journal mode a lighter sync
+        could corrupt the file in a power cut, not just lose the acks."""
+        if self._acked or self._unmarked:
+            with self._writing():
+                pass
 
     def append(
         self, events: Iterable[Mapping[str, Any]], dropped: Mapping[str, int] | None = None
     ) -> int:
-        """Commit events (docs/protocol.md Event objects) in one transaction; returns how many
-        were new (an id already stored is not stored twice). `dropped` adds to the drop
-        counters in the same transaction. StorageError if it cannot."""
-        rows = {}
+        """Commit events (docs/protocol.md Event objects) in one transaction, as batches of
+        at most `batch_max_events` and `batch_max_bytes`; returns how many were new (an id
+        appended lately is not stored twice). `dropped` adds to the drop counters in the
+        same transaction. StorageError if it cannot."""
+        texts: dict[str, str] = {}
         for event in events:
-            body = json.dumps(event, separators=(",", ":"), ensure_ascii=False)
-            rows[event["id"]] = (event["id"], event["type"], event["ts"], body, len(body.encode()))
-        if not rows and not dropped:
+            if event["id"] not in self._recent:
+                texts.setdefault(event["id"], packing.text(event))
+        if not texts and not dropped and not self._acked:
             return 0
-        with _storage_errors(), self.db.conn:
-            self.db.conn.execute("BEGIN IMMEDIATE")
+        with self._writing() as conn:
             for kind, count in (dropped or {}).items():
-                bump(self.db.conn, f"dropped.{kind}", count)
-            if not rows:
-                return 0
-            known = self._known(list(rows))
-            fresh = [row for event_id, row in rows.items() if event_id not in known]
+                bump(conn, f"dropped.{kind}", count)
+            fresh = list(texts.values())
+            for batch in packing.batches(fresh, self.batch_max_events, self.batch_max_bytes):
+                insert_batch(conn, batch)
             if fresh:
-                self.db.conn.executemany(
-                    "INSERT INTO events(id, type, ts, body, size) VALUES (?, ?, ?, ?, ?)", fresh
-                )
-                bump(self.db.conn, "accepted_total", len(fresh))
-                bump(self.db.conn, "stored_rows", len(fresh))
-                bump(self.db.conn, "stored_bytes", sum(row[4] for row in fresh))
-                budget.enforce(self.db.conn, self.max_rows, self.max_bytes)
-        return len(fresh)
+                bump(conn, "accepted_total", len(fresh))
+                bump(conn, "stored_rows", len(fresh))
+                bump(conn, "stored_bytes", sum(len(t.encode()) for t in fresh))
+                budget.enforce(conn, self.max_rows, self.max_bytes, self._offered.keys())
+        self._remember_ids(texts)
+        return len(texts)
 
-    def _known(self, ids: list[str]) -> set[str]:
-        """Which of `ids` are stored already (a redelivery is not stored twice)."""
-        known: set[str] = set()
-        for start in range(0, len(ids), 500):
-            chunk = ids[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            known.update(
-                row[0]
-                for row in self.db.conn.execute(
-                    f"SELECT id FROM events WHERE id IN ({marks})", chunk
-                )
-            )
-        return known
+    def _remember_ids(self, ids: Iterable[str]) -> None:
+        for event_id in ids:
+            self._recent[event_id] = None
+        for stale in list(self._recent)[: max(0, len(self._recent) - RECENT_IDS_KEPT)]:
+            del self._recent[stale]
 
-    def next_batch(self, device_id: str, max_events: int, max_bytes: int = 64_000) -> Batch | None:
-        """The batch to send now: the unacknowledged one in flight, else a new one of the oldest.
-
-        A batch is one row in `batches` naming a range of seqs: making it and acknowledging
-        it never rewrite the events themselves (SD card wear)."""
-        with _storage_errors(), _unsynced(self.db.conn), self.db.conn:
-            self.db.conn.execute("BEGIN IMMEDIATE")
-            found = self._in_flight()
-            if found is not None:
-                batch_id, rows = found
-            else:
-                batch_id, rows = new_id(), self._oldest_unbatched(max_events, max_bytes)
-                if not rows:
-                    return None
-                self.db.conn.execute(
-                    "INSERT INTO batches(batch_id, first_seq, last_seq) VALUES (?, ?, ?)",
-                    [batch_id, rows[0][0], rows[-1][0]],
-                )
-        payload = (
-            '{"batch_id":'
-            + json.dumps(batch_id)
-            + ',"device_id":'
-            + json.dumps(device_id)
-            + ',"events":['
-            + ",".join(r[2] for r in rows)
-            + "]}"
-        ).encode()
-        return Batch(batch_id, tuple(r[1] for r in rows), payload)
-
-    def _in_flight(self) -> tuple[str, list[tuple[int, str, str]]] | None:
-        """The oldest batch in flight and its (seq, id, body) rows; a batch left without
-        events (expired or purged whole) is forgotten on the way."""
-        while True:
-            batch = self.db.conn.execute(
-                "SELECT batch_id, first_seq, last_seq FROM batches ORDER BY first_seq LIMIT 1"
+    def next_batch(self, device_id: str) -> Batch | None:
+        """The batch to send now: the oldest not acknowledged. Writes nothing: that it was
+        sent is written with the next transaction."""
+        with _storage_errors():
+            row = self.db.conn.execute(
+                "SELECT seq, batch_id, events, size, body FROM batches"
+                f" WHERE batch_id NOT IN ({','.join('?' * len(self._acked))})"
+                " ORDER BY seq LIMIT 1",
+                list(self._acked),
             ).fetchone()
-            if batch is None:
-                return None
-            rows = self.db.conn.execute(
-                "SELECT seq, id, body FROM events WHERE seq BETWEEN ? AND ? ORDER BY seq",
-                [batch[1], batch[2]],
-            ).fetchall()
-            if rows:
-                return str(batch[0]), rows
-            self.db.conn.execute("DELETE FROM batches WHERE batch_id = ?", [batch[0]])
-
-    def _oldest_unbatched(self, max_events: int, max_bytes: int) -> list[tuple[int, str, str]]:
-        """The oldest events in no batch: at most `max_events`, within `max_bytes` (one
-        event over it still goes alone)."""
-        candidates = self.db.conn.execute(
-            f"SELECT seq, id, body, size FROM events WHERE {UNBATCHED} ORDER BY seq LIMIT ?",
-            [max_events],
-        ).fetchall()
-        rows: list[tuple[int, str, str]] = []
-        total = 0
-        for seq, event_id, body, size in candidates:
-            if rows and total + size > max_bytes:
-                break
-            rows.append((seq, event_id, body))
-            total += size
-        return rows
+        if row is None:
+            return None
+        seq, batch_id, events, size, body = row
+        if batch_id not in self._offered:
+            self._offered[batch_id] = _Sent(seq, events, size)
+            self._unmarked.add(batch_id)
+        texts = packing.unpack(body)
+        ids = tuple(packing.event_id(t) for t in texts)
+        return Batch(batch_id, ids, packing.payload(batch_id, device_id, texts))
 
     def ack(self, batch_id: str) -> int:
-        """Central stored the batch: delete its rows. Returns how many (0 if unknown)."""
-        with _storage_errors(), _unsynced(self.db.conn), self.db.conn:
-            self.db.conn.execute("BEGIN IMMEDIATE")
-            span = self.db.conn.execute(
-                "SELECT first_seq, last_seq FROM batches WHERE batch_id = ?", [batch_id]
-            ).fetchone()
-            if span is None:
+        """Central stored the batch: its events are gone (deleted on disk with the next
+        transaction). Returns how many (0 if unknown or acknowledged already)."""
+        if batch_id in self._acked:
+            return 0
+        sent = self._offered.pop(batch_id, None)
+        self._unmarked.discard(batch_id)
+        if sent is None:  # sent by an earlier run of the daemon
+            with _storage_errors():
+                row = self.db.conn.execute(
+                    "SELECT seq, events, size FROM batches WHERE batch_id = ?", [batch_id]
+                ).fetchone()
+            if row is None:
                 return 0
-            gone = self.db.conn.execute(
-                "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM events WHERE seq BETWEEN ? AND ?",
-                span,
-            ).fetchone()
-            count = int(gone[0])
-            self.db.conn.execute("DELETE FROM events WHERE seq BETWEEN ? AND ?", span)
-            self.db.conn.execute("DELETE FROM batches WHERE batch_id = ?", [batch_id])
-            if count:
-                bump(self.db.conn, "acked_total", count)
-                bump(self.db.conn, "stored_rows", -count)
-                bump(self.db.conn, "stored_bytes", -int(gone[1]))
-        return count
+            sent = _Sent(*row)
+        self._acked[batch_id] = sent
+        if len(self._acked) >= ACKS_HELD_MAX:  # a long drain with nothing else to commit
+            self.settle()
+        return sent.events
 
     def remember_command(self, cmd_id: str, ts: int, expires_ts: int | None = None) -> bool:
         """Record `cmd_id` as carried out; False if it was already (a replay or redelivery)."""
-        with _storage_errors(), self.db.conn:
-            self.db.conn.execute("BEGIN IMMEDIATE")
-            fresh = self.db.conn.execute(
+        with self._writing() as conn:
+            fresh = conn.execute(
                 "INSERT OR IGNORE INTO commands(cmd_id, ts, expires_ts) VALUES (?, ?, ?)",
                 [cmd_id, ts, expires_ts],
             ).rowcount
-            self.db.conn.execute(
+            conn.execute(
                 "DELETE FROM commands WHERE rowid <= (SELECT MAX(rowid) FROM commands) - ?",
                 [SEEN_COMMANDS_KEPT],
             )
@@ -283,10 +274,9 @@ class Outbox:
     def forget_commands(self, now_ms: int, margin_ms: int = COMMAND_MARGIN_MS) -> int:
         """Forget cmd_ids whose command expired more than `margin_ms` before `now_ms` (call
         only with a synchronised clock): an expired command is refused by its expiry anyway."""
-        with _storage_errors(), self.db.conn:
-            self.db.conn.execute("BEGIN IMMEDIATE")
+        with self._writing() as conn:
             return int(
-                self.db.conn.execute(
+                conn.execute(
                     "DELETE FROM commands WHERE COALESCE(expires_ts, ts) < ?", [now_ms - margin_ms]
                 ).rowcount
             )
@@ -296,42 +286,57 @@ class Outbox:
         counted as drops by type and in `expired_total`. Returns the drops by type.
 
         Only events stamped by a synchronised clock are judged: the time of the others is
-        not known, and the row and byte budgets bound them. An unacknowledged batch goes
-        only as a whole, once its newest event is past, so a resent batch still keeps its
-        id and its events.
+        not known, and the row and byte budgets bound them. A batch that may have been sent
+        goes only as a whole, once its newest event is past, so a resent batch still keeps
+        its id and its events.
         """
-        with _storage_errors(), self.db.conn:
-            self.db.conn.execute("BEGIN IMMEDIATE")
-            return removal.expire(self.db.conn, before_ts)
+        with self._writing() as conn:
+            dropped = removal.expire(conn, before_ts, self._offered.keys())
+            self._forget_gone(conn)
+        return dropped
 
     def correct_clock(self, boot_id: str, offset_ms: int) -> int:
-        """The clock synchronised: events of boot `boot_id` not yet in a batch get their true
-        `ts` (clockfix.py); a batch once made is never changed. Returns how many."""
-        with _storage_errors(), self.db.conn:
-            self.db.conn.execute("BEGIN IMMEDIATE")
-            return clockfix.correct_rows(self.db.conn, boot_id, offset_ms)
+        """The clock synchronised: events of boot `boot_id` in batches not sent yet get their
+        true `ts` (clockfix.py); a batch that may have been sent is never changed. Returns
+        how many."""
+        with self._writing() as conn:
+            return clockfix.correct_rows(conn, boot_id, offset_ms, self._offered.keys())
 
     def purge_visitor(self, forms: Iterable[str]) -> Purged:
         """Delete every event naming any of `forms` (a visitor's id and its pseudonyms: a
-        privacy request), wherever it is, then truncate the WAL.
+        privacy request), wherever it is, then delete the journal (old page copies).
 
-        An unacknowledged batch that held such an event is dissolved: its other events go
-        back to the queue and are sent again in a new batch (central de-duplicates by
-        event id), so no batch id is ever resent with different events.
+        A batch that may have been sent and held such an event is dissolved: its other
+        events go again under a new batch id (central de-duplicates by event id), so no
+        batch id is ever resent with different events.
         """
-        with _storage_errors(), self.db.conn:
-            self.db.conn.execute("BEGIN IMMEDIATE")
-            purged = removal.purge_visitor(self.db.conn, forms)
-        self.truncate_wal()
+        with self._writing() as conn:
+            purged = removal.purge_visitor(conn, forms, self._offered.keys())
+            self._forget_gone(conn)
+        self.drop_journal()
         return purged
 
-    def truncate_wal(self) -> bool:
-        """Copy the WAL into the database and empty it; False if a reader kept it busy."""
+    def _forget_gone(self, conn: sqlite3.Connection) -> None:
+        """Forget the batches sent in this process that are no longer stored under their id
+        (expired, or dissolved by a purge): a late ack of one deletes nothing."""
+        offered = list(self._offered)
+        kept = {
+            row[0]
+            for row in conn.execute(
+                f"SELECT batch_id FROM batches WHERE batch_id IN ({','.join('?' * len(offered))})",
+                offered,
+            )
+        }
+        for batch_id in set(offered) - kept:
+            del self._offered[batch_id]
+            self._unmarked.discard(batch_id)
+
+    def drop_journal(self) -> None:
+        """Delete the rollback journal, which keeps the pages of the last transactions as
+        they were before (a purged visitor's too); the next transaction makes a new one."""
         with _storage_errors():
-            busy = self.db.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
-        if busy:
-            log.warning("the outbox's write-ahead log could not be emptied (another reader)")
-        return not busy
+            self.db.conn.execute("PRAGMA journal_mode=DELETE")
+            self.db.conn.execute("PRAGMA journal_mode=PERSIST")
 
     def counter(self, name: str) -> int:
         row = self.db.execute("SELECT value FROM counters WHERE name = ?", [name]).fetchone()
@@ -339,25 +344,32 @@ class Outbox:
 
     def pending(self) -> int:
         """Events not yet acknowledged (in flight included); cheap."""
-        return totals(self.db.conn)[0]
+        return totals(self.db.conn)[0] - sum(sent.events for sent in self._acked.values())
 
     def events(self) -> Iterator[str]:
         """Every unacknowledged event's JSON, oldest first (for export)."""
-        for (body,) in self.db.execute("SELECT body FROM events ORDER BY seq"):
-            yield str(body)
+        for batch_id, body in self.db.execute("SELECT batch_id, body FROM batches ORDER BY seq"):
+            if batch_id not in self._acked:
+                yield from packing.unpack(body)
 
     def status(self) -> dict[str, Any]:
-        """The `omo-edge outbox status --json` object."""
-        rows, _size = totals(self.db.conn)
-        (inflight,) = self.db.execute(
-            "SELECT COUNT(*) FROM events JOIN batches ON seq BETWEEN first_seq AND last_seq"
+        """The `omo-edge outbox status --json` object. From another process than the
+        daemon's, acknowledgements and sends of the last `hold_s` may not show yet."""
+        acked = list(self._acked)
+        skip = f"batch_id NOT IN ({','.join('?' * len(acked))})"
+        offered = list(self._offered)
+        sent = f"(offered = 1 OR batch_id IN ({','.join('?' * len(offered))}))"
+        inflight, oldest = self.db.execute(
+            f"SELECT COALESCE(SUM(CASE WHEN {sent} THEN events END), 0), MIN(first_ts)"
+            f" FROM batches WHERE {skip}",
+            [*offered, *acked],
         ).fetchone()
-        (oldest,) = self.db.execute("SELECT MIN(ts) FROM events").fetchone()
         return {
-            "pending": rows - int(inflight),
+            "pending": self.pending() - int(inflight),
             "inflight": int(inflight),
             "dropped": self.dropped(),
-            "acked_total": self.counter("acked_total"),
+            "acked_total": self.counter("acked_total")
+            + sum(s.events for s in self._acked.values()),
             "oldest_pending_ts": oldest,
             "db_bytes": self.file_bytes(),
         }
@@ -372,7 +384,7 @@ class Outbox:
         }
 
     def file_bytes(self) -> int:
-        """The database's size on disk (file, WAL and shared memory)."""
+        """The database's size on disk (file and journal)."""
         return sum(
             p.stat().st_size
             for p in self.path.parent.glob(self.path.name + "*")

@@ -4,24 +4,19 @@ A broker PUBACK is not an acknowledgement; only `P/events/ack` naming the
 batch is. An unacknowledged batch is resent with the same id, at once after
 a reconnect, otherwise after a timeout that doubles (with jitter) up to a cap.
 
-When there was nothing to send and new events arrive, the loop lingers `linger_s`
-before it makes the next batch, so a quiet store sends one batch of many events rather
-than many batches of one: each batch costs two transactions (marking it, deleting it
-on the ack), which is most of what the SD card sees (docs/deployment.md "SD card
-wear"). Once the linger is over, the batch waits for the writer's next commit when one
-is due (`next_commit_in`): made and acknowledged right after that commit, its two small
-transactions reach the card with it in one write-back instead of a trip of their own.
-A backlog is sent batch after batch without lingering; `drain` cuts it short.
+Batches are made when events are committed (edge/outbox/packing.py), so the loop
+sends as soon as the writer has committed: sending writes nothing, and an ack is
+written with the writer's next commit (edge/outbox/store.py), so the SD card sees
+one transaction per commit however many batches go (docs/deployment.md "SD card
+wear"). A backlog is sent batch after batch; `drain` waits for it to empty.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 import time
-from collections.abc import Callable
 
 from edge.link.session import MqttLink
 from edge.outbox.store import Outbox, StorageError
@@ -30,7 +25,6 @@ from edge.quiet import QuietLog
 
 log = logging.getLogger(__name__)
 MAX_BACKOFF_S = 300.0
-COMMIT_GRACE_S = 5.0  # how long past its due time a batch waits for the writer's commit
 
 
 class Syncer:
@@ -39,20 +33,11 @@ class Syncer:
         outbox: OutboxThread,
         link: MqttLink,
         *,
-        batch_max_events: int,
         ack_timeout_s: float,
-        batch_max_bytes: int = 64_000,
-        linger_s: float = 0.0,
-        next_commit_in: Callable[[], float | None] = lambda: None,
     ) -> None:
         self._outbox = outbox
         self._link = link
-        self._batch_max_events = batch_max_events
-        self._batch_max_bytes = batch_max_bytes
         self._ack_timeout_s = ack_timeout_s
-        self._linger_s = linger_s
-        self._next_commit_in = next_commit_in
-        self._hurry = asyncio.Event()
         self._retry_now = asyncio.Event()  # a drain began: no waiting out an ack backoff
         self._wake = asyncio.Event()
         self._acked = asyncio.Event()
@@ -87,19 +72,13 @@ class Syncer:
             await link.connected.wait()
             self._wake.clear()  # before looking: a write during the look wakes us again
             try:
-                batch = await self._outbox.run(
-                    Outbox.next_batch,
-                    link.topics.device_id,
-                    self._batch_max_events,
-                    self._batch_max_bytes,
-                )
+                batch = await self._outbox.run(Outbox.next_batch, link.topics.device_id)
             except StorageError as exc:
                 self._quiet.problem("storage", "cannot prepare a batch: %s; retrying", exc)
                 await asyncio.sleep(self._ack_timeout_s)
                 continue
             if batch is None:
                 await self._wake.wait()
-                await self._linger()
                 continue
             self._in_flight = batch.batch_id
             self._acked.clear()
@@ -121,22 +100,8 @@ class Syncer:
                 await _first_of(self._retry_now, timeout_s=pause)
                 timeout = min(timeout * 2, MAX_BACKOFF_S)
 
-    async def _linger(self) -> None:
-        """Let more events gather before the next batch, then wait for the next commit to go
-        with it (unless `drain` hurries us)."""
-        if not self._linger_s or self._hurry.is_set():
-            return
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._hurry.wait(), self._linger_s)
-        due = self._next_commit_in()
-        if due is not None and not self._hurry.is_set():
-            self._wake.clear()  # set again by the writer's next commit
-            # bounded: a commit that fails does not wake us
-            await _first_of(self._wake, self._hurry, timeout_s=due + COMMIT_GRACE_S)
-
     async def drain(self, budget_s: float) -> None:
         """Wait (while `run` goes on) until nothing is pending, the link drops, or time is up."""
-        self._hurry.set()  # no more lingering: everything goes now
         if self._in_flight is not None:  # a batch waiting out an ack backoff goes again now
             self._retry_now.set()
         deadline = time.monotonic() + budget_s

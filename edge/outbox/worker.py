@@ -18,6 +18,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Concatenate, ParamSpec, TypeVar
 
+from edge.config import Config
 from edge.outbox.store import Outbox
 
 T = TypeVar("T")
@@ -27,15 +28,41 @@ P = ParamSpec("P")
 class OutboxThread:
     """`async with OutboxThread(path) as box: n = await box.run(Outbox.pending)`."""
 
-    def __init__(self, path: Path, max_rows: int = 0, max_bytes: int = 0) -> None:
+    def __init__(
+        self,
+        path: Path,
+        max_rows: int = 0,
+        max_bytes: int = 0,
+        *,
+        batch_max_events: int = 200,
+        batch_max_bytes: int = 64_000,
+    ) -> None:
         self.path = path
-        self._args = (path, max_rows, max_bytes)
+        self._open = functools.partial(
+            Outbox,
+            path,
+            max_rows,
+            max_bytes,
+            batch_max_events=batch_max_events,
+            batch_max_bytes=batch_max_bytes,
+        )
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="edge-outbox")
         self._outbox: Outbox | None = None
 
+    @classmethod
+    def for_config(cls, cfg: Config) -> OutboxThread:
+        """The daemon's outbox: its path and budgets from `[storage]`, batches `[sync]`."""
+        return cls(
+            cfg.outbox_path,
+            cfg.storage.max_events,
+            cfg.storage.max_bytes,
+            batch_max_events=cfg.sync.batch_max_events,
+            batch_max_bytes=cfg.sync.batch_max_bytes,
+        )
+
     async def __aenter__(self) -> OutboxThread:
         loop = asyncio.get_running_loop()
-        self._outbox = await loop.run_in_executor(self._pool, lambda: Outbox(*self._args))
+        self._outbox = await loop.run_in_executor(self._pool, self._open)
         return self
 
     async def __aexit__(

@@ -21,7 +21,8 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from edge.outbox.store import LOW_VALUE, Outbox, StorageError
+from edge.outbox.packing import LOW_VALUE
+from edge.outbox.store import Outbox, StorageError
 from edge.outbox.worker import OutboxThread
 from edge.quiet import QuietLog
 
@@ -58,13 +59,6 @@ class EventWriter:
         self.commits = 0
         """Transactions that committed them."""
         self.dropped_in_memory: Counter[str] = Counter()
-
-    def next_commit_in(self) -> float | None:
-        """Seconds until the held events are committed, or None when none are held (or the
-        disk refuses them): no commit is coming."""
-        if not self._pending or not self.storage_ok:
-            return None
-        return max(0.0, self._oldest + self._group_s - asyncio.get_running_loop().time())
 
     @property
     def held(self) -> int:

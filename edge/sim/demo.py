@@ -64,7 +64,7 @@ def run_demo(
                         "screenshot_dir": str(screenshots),
                     },
                     "storage": {"path": str(state / "outbox.sqlite3"), "hold_s": 0},
-                    "sync": {"ack_timeout_s": 2.0, "linger_s": 0},
+                    "sync": {"ack_timeout_s": 2.0},
                 }
             )
             source = ReplaySource(trace, speed)

@@ -53,8 +53,7 @@ class FleetPlan:
     screens_per_store: int = 4
     ack_timeout_s: float = 10.0
     hold_s: float = 0.0
-    linger_s: float = 0.0
-    """The daemon's `[storage] hold_s` and `[sync] linger_s` (SimDevice says why 0 here)."""
+    """The daemon's `[storage] hold_s` (SimDevice says why 0 here)."""
     visit_every_s: tuple[float, float] = (60.0, 180.0)
     health_every_s: float = 60.0
     certs_dir: Path | None = None
@@ -103,7 +102,6 @@ class Shard:
             self.plan.state_dir,
             ack_timeout_s=self.plan.ack_timeout_s,
             hold_s=self.plan.hold_s,
-            linger_s=self.plan.linger_s,
         )
 
     async def open(self, backlog: int) -> int:

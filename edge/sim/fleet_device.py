@@ -54,12 +54,11 @@ class SimDevice:
         ack_timeout_s: float = 10.0,
         decide_timeout_s: float = 0.8,
         hold_s: float = 0.0,
-        linger_s: float = 0.0,
     ) -> None:
-        """`hold_s`, `linger_s`: the daemon's `[storage] hold_s` and `[sync] linger_s`; 0 (the
-        default here) sends every event within the 50 ms group commit, the worst case for
-        the broker and the ingest; the daemon's defaults (120 s, 300 s) send about one
-        batch per screen every 5 minutes (docs/fleet.md)."""
+        """`hold_s`: the daemon's `[storage] hold_s`; 0 (the default here) sends every event
+        within the 50 ms group commit, the worst case for the broker and the ingest; the
+        daemon's default (120 s) sends about one batch per screen every 2 minutes
+        (docs/fleet.md)."""
         self.topics = Topics("omo/v1", store_id, device_id)
         self.broker = broker
         self.path = state_dir / f"{device_id}.sqlite3"
@@ -67,7 +66,7 @@ class SimDevice:
             {
                 "device": {"store_id": store_id, "device_id": device_id},
                 "storage": {"path": str(self.path), "hold_s": hold_s},
-                "sync": {"ack_timeout_s": ack_timeout_s, "linger_s": linger_s},
+                "sync": {"ack_timeout_s": ack_timeout_s},
             }
         )
         self.decide_timeout_s = decide_timeout_s

@@ -54,7 +54,7 @@ def test_clock_jump_corrects_waiting_events_and_leaves_sent_batch_alone(tmp_path
                 service.record("visit.enter", visit(n))
                 clocks.advance(1_000)
             await service.writer.flush()
-            sent = await box.run(Outbox.next_batch, "screen-1", 100)  # goes out unsynced
+            sent = await box.run(Outbox.next_batch, "screen-1")  # goes out unsynced
             assert sent is not None
             for n in range(3, 5):
                 service.record("visit.enter", visit(n))
@@ -65,7 +65,7 @@ def test_clock_jump_corrects_waiting_events_and_leaves_sent_batch_alone(tmp_path
             clocks.synced = True
             assert await service.check_clock()
             await service.writer.flush()
-            resent = await box.run(Outbox.next_batch, "screen-1", 100)
+            resent = await box.run(Outbox.next_batch, "screen-1")
             assert resent is not None
             stored = [json.loads(b) for b in await box.run(lambda o: list(o.events()))]
             return sent.payload, resent.payload, stored, service.clock_corrected

@@ -119,7 +119,7 @@ def test_broker_outage_loses_nothing(
 
     db = sqlite3.connect(tmp_path / "state" / "outbox.sqlite3")
     accepted = db.execute("SELECT value FROM counters WHERE name='accepted_total'").fetchone()[0]
-    left = db.execute("SELECT COUNT(*) FROM events").fetchone()[0]
+    left = db.execute("SELECT COUNT(*) FROM batches").fetchone()[0]
     db.close()
     assert left == 0, "events still waiting after the broker came back"
     assert accepted == len(central.events), "central did not receive every accepted event"

@@ -8,14 +8,13 @@ and counted visit share one `visit_id`.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from edge.sim.central import CentralSim
-from tests.support.device import running_device
+from tests.support.device import pending, running_device
 from tests.support.presence_signals import Radio, adverts, passing, trace_lines, walk_up_and_stay
 from tests.support.wait import wait_for
 
@@ -36,17 +35,11 @@ def write_trace(path: Path) -> Path:
     return path
 
 
-def outbox_empty(db: Path) -> bool:
-    with sqlite3.connect(db) as conn:
-        return int(conn.execute("SELECT COUNT(*) FROM events").fetchone()[0]) == 0
-
-
 def test_a_passer_by_asks_for_a_decision_but_is_never_counted(
     tmp_path: Path, central: CentralSim, device_config: Callable[..., Path]
 ) -> None:
     trace = write_trace(tmp_path / "floor.jsonl")
     config = device_config(trace=trace, speed=20.0, sync={"ack_timeout_s": 0.5})
-    db = tmp_path / "state" / "outbox.sqlite3"
     with running_device(config) as device:
         presence, outbox = device.io.presence, device.io.outbox
 
@@ -55,7 +48,7 @@ def test_a_passer_by_asks_for_a_decision_but_is_never_counted(
                 bool(central.events_of("approach.exit"))
                 and presence.pipeline.tracker.beacons == 0
                 and outbox.writer.held == 0
-                and outbox_empty(db)
+                and pending(device) == 0
             )
 
         assert wait_for(settled, 40), "the trace's events did not all reach central"

@@ -65,7 +65,6 @@ def device_config(folder: Path, **provision: Any) -> Path:
                 "screenshot_dir": str(folder / "shots"),
             },
             "storage": {"path": str(folder / "state" / "outbox.sqlite3"), "hold_s": 0},
-            "sync": {"linger_s": 0},
             "provision": {"interfaces": ["127.0.0.1"], "pair_port": 0, **provision},
         },
     )

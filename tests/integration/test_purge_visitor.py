@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from edge.ids import short_visitor
+from edge.outbox import packing
 from edge.presence.pseudonym import pseudonym
 from edge.sim.central import CentralSim
 from tests.support.daemon import DaemonProcess
@@ -41,8 +42,9 @@ OLD_KEY = bytes(range(100, 132))  # a key the platform provisioned earlier
 def impressions_of(db: Path, visitor: str) -> int:
     """Impressions naming `visitor` waiting in the device's outbox (read-only, beside it)."""
     with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as conn:
-        query = "SELECT COUNT(*) FROM events WHERE type = 'impression' AND body LIKE ?"
-        return int(conn.execute(query, (f"%{visitor}%",)).fetchone()[0])
+        rows = conn.execute("SELECT body FROM batches").fetchall()
+    events = [json.loads(text) for (body,) in rows for text in packing.unpack(body)]
+    return sum(e["type"] == "impression" and e.get("visitor") == visitor for e in events)
 
 
 def test_nothing_about_a_purged_visitor_remains(

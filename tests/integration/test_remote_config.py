@@ -1,5 +1,6 @@
 """A remote config overlay on a running device: `omo-ops config push` takes a beacon off
-the allow-list and its visits stop on the replayed trace, without a restart."""
+the allow-list and its visits stop on the replayed trace, without a restart; a stale
+overlay pushed afterwards is refused and changes nothing."""
 
 from __future__ import annotations
 
@@ -38,9 +39,8 @@ def test_an_overlay_that_drops_a_beacon_stops_its_visits_without_a_restart(
             if uuid in str(e["visitor"]) and int(str(e["ts"])) > after_ts
         ]
 
-    with running_device(config) as device:
-        assert wait_for(lambda: bool(entered(UUID_A)), 30), "no visit from beacon A before"
-        pushed = omo_ops(
+    def push(*more: str) -> int:
+        return omo_ops(
             [
                 "config",
                 "push",
@@ -55,9 +55,13 @@ def test_an_overlay_that_drops_a_beacon_stops_its_visits_without_a_restart(
                 "config-1",
                 "--broker",
                 f"mqtt://127.0.0.1:{broker.port}",
+                *more,
             ]
         )
-        assert pushed == 0
+
+    with running_device(config) as device:
+        assert wait_for(lambda: bool(entered(UUID_A)), 30), "no visit from beacon A before"
+        assert push() == 0
         assert wait_for(lambda: bool(central.events_of("config.applied")), 20)
         applied = central.events_of("config.applied")[0]
         assert applied["keys"] == ["presence.allow_ibeacon_uuids"]
@@ -74,3 +78,15 @@ def test_an_overlay_that_drops_a_beacon_stops_its_visits_without_a_restart(
         assert entered(UUID_A, applied_ts) == []
         state = central.states["omo/v1/store-1/screen-1"]
         assert state["config"]["device"]["digest"] == applied["digest"]
+        # An overlay older than the one in force (a replay, or a late push) is refused
+        # through the same path, and the allow-list stays as it was.
+        settings.write_text(f'[presence]\nallow_ibeacon_uuids = ["{UUID_A}"]\n')
+        assert push("--version", "1") == 0
+        assert wait_for(lambda: bool(central.events_of("config.rejected")), 20)
+        rejected = central.events_of("config.rejected")[0]
+        assert (rejected["reason"], rejected["version"]) == ("stale_version", 1)
+        assert device.io.config.allow_list.ibeacon_uuids == {UUID_B.lower()}
+        assert (
+            central.states["omo/v1/store-1/screen-1"]["config"]["device"]["digest"]
+            == (applied["digest"])
+        )

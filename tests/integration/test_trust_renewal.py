@@ -52,7 +52,7 @@ def device_config(
             "presence": {"source": f"replay:{DEMO_TRACE}", "replay_speed": 20.0},
             "display": {"headless": True, "width": 480, "height": 270},
             "storage": {"path": str(tmp_path / "state" / "outbox.sqlite3"), "hold_s": 0},
-            "sync": {"ack_timeout_s": 1.0, "linger_s": 0},
+            "sync": {"ack_timeout_s": 1.0},
         },
     )
 

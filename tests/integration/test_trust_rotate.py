@@ -14,6 +14,7 @@ from edge.ops.cli import main as omo_ops
 from edge.provision import crl, pki
 from tests.support.mqtt_probe import Probe
 from tests.support.trust import TrustBroker, TrustFleet
+from tests.support.wait import wait_for
 
 pytestmark = [pytest.mark.timeout(60)]
 
@@ -72,3 +73,24 @@ def test_rotate_refuses_a_key_that_is_not_the_roots(tmp_path: Path) -> None:
     before = (fleet.ca / "device-ca.crt").read_bytes()
     assert omo_ops(["ca", "rotate", "--ca", str(fleet.ca), "--root-key", str(wrong)]) == 2
     assert (fleet.ca / "device-ca.crt").read_bytes() == before
+
+
+def test_a_reload_of_the_broker_takes_up_a_rotation(tmp_path: Path) -> None:
+    """What docs/tls.md and `ca rotate` tell operators: reload Mosquitto (SIGHUP), no
+    restart. It re-reads the CA certificates with the CRL: devices of the new CA get in,
+    the old CA's keep connecting, and a device revoked meanwhile is out."""
+    fleet = TrustFleet(tmp_path / "fleet")
+    old_pair, lost_pair = fleet.device("screen-1"), fleet.device("screen-3")
+    with TrustBroker(fleet, tmp_path / "broker") as broker:
+        assert _connect(broker, fleet, "screen-3", lost_pair) == "connected"
+        root_key = fleet.ca / "root.key"
+        assert omo_ops(["ca", "rotate", "--ca", str(fleet.ca), "--root-key", str(root_key)]) == 0
+        new_pair = fleet.device("screen-2")
+        assert _connect(broker, fleet, "screen-2", new_pair) != "connected"  # not yet
+        ca.revoke(fleet.ca, "screen-3", [], crl_days=30)
+        ca.copy_crl(fleet.ca, fleet.crl)
+        assert ca.sighup(broker.pid_file).startswith("sent SIGHUP")
+        joined = lambda: _connect(broker, fleet, "screen-2", new_pair) == "connected"  # noqa: E731
+        assert wait_for(joined, 10), "the reload did not take up the new device CA"
+        assert _connect(broker, fleet, "screen-1", old_pair) == "connected"
+        assert _connect(broker, fleet, "screen-3", lost_pair) != "connected"

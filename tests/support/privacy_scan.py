@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import re
+import sqlite3
 import threading
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from edge.outbox import packing
 from edge.presence.advert import Advert
 from edge.presence.decode import BeaconDecoder
 from edge.presence.trace import read_trace
@@ -66,9 +69,14 @@ def find(blob: bytes, needles: set[str]) -> list[str]:
 
 
 def outbox_bytes(db: Path) -> bytes:
-    """The outbox file with its -wal and -shm, as they are on disk now."""
-    parts = [Path(str(db) + s) for s in ("", "-wal", "-shm")]
-    return b"".join(p.read_bytes() for p in parts if p.exists())
+    """The outbox file with its journal, as they are on disk now, and the text of every
+    event stored in it (events are stored compressed: a search of the bytes alone
+    would not see them)."""
+    parts = [Path(str(db) + s) for s in ("", "-journal", "-wal", "-shm")]
+    raw = b"".join(p.read_bytes() for p in parts if p.exists())
+    with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as conn:
+        rows = conn.execute("SELECT body FROM batches").fetchall()
+    return raw + b"\n".join("\n".join(packing.unpack(body)).encode() for (body,) in rows)
 
 
 class Recorder:

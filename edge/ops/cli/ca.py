@@ -40,7 +40,7 @@ def cmd_rotate(args: argparse.Namespace) -> int:
     _say(
         f"next: install {args.ca / 'fleet-ca.crt'} (the new device CA, the old one, the root) "
         f"as the broker's cafile and {args.ca / ca.CRL_FILE} as its crlfile, then "
-        "`sudo systemctl restart mosquitto`; `omo-ops ca serve` signs with the new CA from its "
+        "`sudo systemctl reload mosquitto`; `omo-ops ca serve` signs with the new CA from its "
         f"next request. Put {args.root_key} back offline. Devices need nothing: each moves "
         "to the new CA at its next renewal, and the old CA stays trusted, its CRL kept "
         "current, until it expires."

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import sqlite3
 import time
@@ -42,7 +43,7 @@ def stored_ids(box: Outbox) -> list[str]:
 
 def real_totals(box: Outbox) -> tuple[int, int]:
     rows, size_sum = box.db.execute(
-        "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM events"
+        "SELECT COALESCE(SUM(events), 0), COALESCE(SUM(size), 0) FROM batches"
     ).fetchone()
     return int(rows), int(size_sum)
 
@@ -102,9 +103,9 @@ def test_one_big_append_drops_exactly_the_excess(tmp_path: Path) -> None:
 
 def test_a_batch_in_flight_is_never_dropped(tmp_path: Path) -> None:
     dwells = [event(n, "visit.dwell", dwell_ms=n) for n in range(4)]
-    with Outbox(tmp_path / "o.sqlite3", max_rows=4) as box:
+    with Outbox(tmp_path / "o.sqlite3", max_rows=4, batch_max_events=3) as box:
         box.append(dwells)
-        batch = box.next_batch(DEVICE, max_events=3)
+        batch = box.next_batch(DEVICE)
         assert batch is not None
         assert batch.event_ids == tuple(e["id"] for e in dwells[:3])
         news = [event(10 + n) for n in range(3)]
@@ -113,7 +114,7 @@ def test_a_batch_in_flight_is_never_dropped(tmp_path: Path) -> None:
         assert stored_ids(box) == [e["id"] for e in dwells[:3]] + [news[2]["id"]]
         assert box.status()["dropped"] == {"visit.dwell": 1, "visit.enter": 2}
         assert box.status()["inflight"] == 3
-        again = box.next_batch(DEVICE, max_events=3)
+        again = box.next_batch(DEVICE)
         assert again is not None and again.payload == batch.payload
         assert box.ack(batch.batch_id) == 3
 
@@ -123,7 +124,7 @@ def test_in_flight_batch_kept_even_when_it_alone_is_over_budget(tmp_path: Path) 
     events = [event(n) for n in range(6)]
     with Outbox(path) as box:
         box.append(events)
-        batch = box.next_batch(DEVICE, max_events=6)
+        batch = box.next_batch(DEVICE)
         assert batch is not None
     with Outbox(path, max_rows=2) as box:  # the budget shrank (new config) while in flight
         late = event(99, "visit.dwell")
@@ -230,7 +231,7 @@ def test_garbage_file_is_moved_aside_and_a_fresh_outbox_opens(tmp_path: Path) ->
 def test_damaged_pages_are_detected_and_moved_aside(tmp_path: Path) -> None:
     path = tmp_path / "o.sqlite3"
     with Outbox(path) as box:
-        box.append([event(n, note="p" * 200) for n in range(500)])
+        box.append([event(n, note=os.urandom(100).hex()) for n in range(1000)])  # incompressible
     data = bytearray(path.read_bytes())
     page = 4096
     assert len(data) > 20 * page
@@ -313,11 +314,11 @@ def test_next_batch_searches_an_index_instead_of_scanning_the_backlog(tmp_path: 
         box.append([event(n) for n in range(2000)])
         statements: list[str] = []
         box.db.conn.set_trace_callback(statements.append)
-        first = box.next_batch(DEVICE, 100)  # a new batch
+        first = box.next_batch(DEVICE)  # a new batch
         assert first is not None
-        assert box.next_batch(DEVICE, 100) == first  # the resend
+        assert box.next_batch(DEVICE) == first  # the resend
         box.ack(first.batch_id)
-        assert box.next_batch(DEVICE, 100) is not None  # the next one
+        assert box.next_batch(DEVICE) is not None  # the next one
         box.db.conn.set_trace_callback(None)
         plans = {
             sql: [row[3] for row in box.db.execute("EXPLAIN QUERY PLAN " + sql).fetchall()]

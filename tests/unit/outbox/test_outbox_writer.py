@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -23,7 +24,12 @@ from edge.outbox.worker import OutboxThread
 from edge.outbox.writer import EventWriter
 
 NO_LIMIT_PAGES = 1_073_741_823
-PAD = "p" * 5000  # > one 4 KiB page: each stored event needs a fresh overflow page
+
+
+def pad() -> str:
+    """Random hex (stored compressed, about half its length): each stored event needs
+    fresh pages of its own."""
+    return os.urandom(1500).hex()
 
 
 def event(n: int, type_: str = "visit.enter") -> dict[str, Any]:
@@ -36,7 +42,7 @@ def event(n: int, type_: str = "visit.enter") -> dict[str, Any]:
         "visit_id": f"visit-{n}",
         "zone": "near",
         "rssi": -60,
-        "pad": PAD,
+        "pad": pad(),
     }
 
 
