@@ -52,9 +52,9 @@ from edge.presence.trace import TraceLineError, read_trace  # noqa: E402
 from edge.presence.tracker import PresenceEvent, TrackerParams  # noqa: E402
 
 Events = list[dict[str, Any]]
-TRIGGER_PROBABILITY = (0.5, 0.55, 0.575, 0.6, 0.625, 0.65, 0.675, 0.7, 0.75)
-VISIT_PROBABILITY = (0.75, 0.8, 0.85, 0.9, 0.95)
-VISIT_END_PROBABILITY = (0.6, 0.7, 0.8, 0.9)
+TRIGGER_PROBABILITY = (0.5, 0.54, 0.55, 0.56, 0.57, 0.575, 0.6, 0.625, 0.65, 0.7)
+VISIT_PROBABILITY = (0.7, 0.75, 0.8, 0.85, 0.9)
+VISIT_END_PROBABILITY = (0.6, 0.7, 0.8)
 TRACK_END_PROBABILITY = (0.2,)
 
 
