@@ -11,7 +11,7 @@ Distances are a grid, evenly spaced in log distance from `min_distance_m` to
 - `out_v(d)`, `out(d)`: walking away, after a qualifying stop (the visit label
   is kept until `gone_m`) or not;
 - `pass(l, k)`: passing by on a straight line whose closest point is lane l
-  (evenly spread over 0-`near_m`), k frames into a passage of
+  (evenly spread over `passing_nearest_m`-`near_m`), k frames into a passage of
   2 x `passing_window_s`; its distance is hypot(lane, speed x time from the
   closest point), so the rounded peak of a passer-by's level is modelled as
   it is, not as a walk up and a turn.
@@ -180,9 +180,10 @@ class MotionModel:
         lay = self.layout = Layout(
             bins, near_bins, gone_bins, stages, p.passing_lanes * p.passing_speeds, 2 * half + 1
         )
-        # one passage chain per (closest distance, speed): lanes evenly over 0-near_m, speeds
-        # evenly over walking_speed_mps +/- walking_speed_spread_mps
-        closest = p.near_m * (np.arange(p.passing_lanes) + 0.5) / p.passing_lanes
+        # one passage chain per (closest distance, speed): lanes evenly over
+        # passing_nearest_m-near_m, speeds evenly over walking_speed_mps +/- its spread
+        width = p.near_m - p.passing_nearest_m
+        closest = p.passing_nearest_m + width * (np.arange(p.passing_lanes) + 0.5) / p.passing_lanes
         if p.passing_speeds == 1:
             speeds = np.array([p.walking_speed_mps])
         else:

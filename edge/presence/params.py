@@ -60,14 +60,16 @@ class TrackerParams:
     # -- how people move (the motion prior)
     walking_speed_mps: float = _tuning(1.1)  # typical walking speed ...
     walking_speed_spread_mps: float = _tuning(0.3, "a number >= 0", lambda v: v >= 0)  # ... +/-
-    passing_share: float = _share(0.5)  # of people walking up within a few metres: share passing by
-    passing_lanes: int = _count(4, 1, 12)  # passers-by's closest distances, spread over 0-near_m
+    passing_share: float = _share(0.67)  # of people walking up within a few metres: passing by
+    passing_lanes: int = _count(4, 1, 12)  # passers-by's closest distances, spread over ...
+    # ... passing_nearest_m-near_m (an aisle keeps passers-by off the screen itself)
+    passing_nearest_m: float = _tuning(0.8, "a number >= 0", lambda v: v >= 0)
     passing_speeds: int = _count(3, 1, 5)  # ... and their speeds (walking speed +/- spread)
     passing_window_s: float = _tuning(3.0)  # a passage is modelled from this long before ...
     # ... its closest point to this long after (a straight line at walking speed)
     stop_rate_per_s: float = _tuning(1.0)  # someone walking in within near_m stops at this rate
     linger_rate_per_s: float = _tuning(0.04)  # ... and beyond near_m (lingering at a distance)
-    turn_rate_per_s: float = _tuning(0.02)  # someone walking in turns back at this rate
+    turn_rate_per_s: float = _tuning(0.005)  # someone walking in turns back at this rate
     min_stop_s: float = _tuning(5.0)  # a visit is a stop within near_m at least this long
     stop_mean_s: float = _tuning(40.0)  # how long a stop near the screen lasts on average
     linger_mean_s: float = _tuning(40.0)  # ... and a stop farther away
@@ -75,10 +77,10 @@ class TrackerParams:
     arrival_rate_per_s: float = _tuning(0.02)  # an away carrier starts walking in at this rate
     first_heard_anywhere: float = _share(0.3)  # a new beacon may be anywhere (else: arriving)
     # -- the fast trigger (approach.*): asks central for a decision
-    trigger_probability: float = _share(0.6)  # P(within near_m, not passing by) to trigger
+    trigger_probability: float = _share(0.57)  # P(within near_m, not passing by) to trigger
     trigger_release_probability: float = _share(0.25)  # P(within exit_m) below this: ends
     # -- the counted visit (visit.*)
-    visit_probability: float = _share(0.85)  # P(stopped >= min_stop_s within near_m) to count
+    visit_probability: float = _share(0.8)  # P(stopped >= min_stop_s within near_m) to count
     visit_release_probability: float = _share(0.3)  # P(within exit_m) below this: visit over
     visit_rearm_probability: float = _share(0.2)  # a new visit only after P(visit) fell below
     # a track not counted while it lasted is judged once it has ended, on all its evidence:
@@ -106,6 +108,10 @@ class TrackerParams:
                     f"above exit_m ({self.exit_m}) and below max_distance_m "
                     f"({self.max_distance_m})",
                 )
+            )
+        if not self.passing_nearest_m < self.near_m:
+            out.append(
+                ("passing_nearest_m", self.passing_nearest_m, f"below near_m ({self.near_m})")
             )
         if not self.min_distance_m < self.immediate_m:
             out.append(

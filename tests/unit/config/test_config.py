@@ -180,6 +180,7 @@ def test_every_tracker_param_is_a_presence_key(tmp_path: Path) -> None:
 
     changed = {f.name: other(f.name) for f in fields(TrackerParams)}
     changed["trigger_release_probability"] = changed["trigger_probability"] / 2
+    changed["visit_rearm_probability"] = changed["visit_probability"] / 4
     changed["visit_end_probability"] = (
         changed["visit_rearm_probability"] + changed["visit_probability"]
     ) / 2

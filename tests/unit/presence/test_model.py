@@ -50,9 +50,10 @@ def test_the_transition_is_a_stochastic_matrix() -> None:
     speeds=st.integers(1, 4),
     share=st.floats(0.05, 0.9),
     min_stop=st.floats(1.0, 8.0),
+    nearest=st.floats(0.0, 2.0),
 )
 def test_any_valid_parameters_give_a_stochastic_matrix(
-    bins: int, frame: float, lanes: int, speeds: int, share: float, min_stop: float
+    bins: int, frame: float, lanes: int, speeds: int, share: float, min_stop: float, nearest: float
 ) -> None:
     p = dataclasses.replace(
         P,
@@ -62,6 +63,7 @@ def test_any_valid_parameters_give_a_stochastic_matrix(
         passing_speeds=speeds,
         passing_share=share,
         min_stop_s=min_stop,
+        passing_nearest_m=nearest,
     )
     t = MotionModel(p).transition.matrix()
     assert (t >= -1e-9).all()
