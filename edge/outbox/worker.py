@@ -28,24 +28,10 @@ P = ParamSpec("P")
 class OutboxThread:
     """`async with OutboxThread(path) as box: n = await box.run(Outbox.pending)`."""
 
-    def __init__(
-        self,
-        path: Path,
-        max_rows: int = 0,
-        max_bytes: int = 0,
-        *,
-        batch_max_events: int = 200,
-        batch_max_bytes: int = 64_000,
-    ) -> None:
+    def __init__(self, path: Path, **outbox: int) -> None:
+        """`outbox`: the `Outbox`'s budgets and batch sizes (its keyword arguments)."""
         self.path = path
-        self._open = functools.partial(
-            Outbox,
-            path,
-            max_rows,
-            max_bytes,
-            batch_max_events=batch_max_events,
-            batch_max_bytes=batch_max_bytes,
-        )
+        self._open = functools.partial(Outbox, path, **outbox)
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="edge-outbox")
         self._outbox: Outbox | None = None
 
@@ -54,8 +40,8 @@ class OutboxThread:
         """The daemon's outbox: its path and budgets from `[storage]`, batches `[sync]`."""
         return cls(
             cfg.outbox_path,
-            cfg.storage.max_events,
-            cfg.storage.max_bytes,
+            max_rows=cfg.storage.max_events,
+            max_bytes=cfg.storage.max_bytes,
             batch_max_events=cfg.sync.batch_max_events,
             batch_max_bytes=cfg.sync.batch_max_bytes,
         )
