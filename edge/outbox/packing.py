@@ -56,9 +56,17 @@ def pack(texts: Sequence[str]) -> Packed:
     )
 
 
+class Unreadable(ValueError):
+    """A row's body is not what `pack` made (the file was damaged where SQLite's own checks
+    do not look)."""
+
+
 def unpack(body: bytes) -> list[str]:
-    """A row's events' JSON, in order."""
-    return zlib.decompress(body).decode().split("\n")
+    """A row's events' JSON, in order; Unreadable if the body is damaged."""
+    try:
+        return zlib.decompress(body).decode().split("\n")
+    except (zlib.error, UnicodeDecodeError, TypeError) as exc:
+        raise Unreadable(f"a stored batch cannot be read ({exc})") from exc
 
 
 def event_id(text: str) -> str:

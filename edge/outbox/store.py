@@ -1,33 +1,15 @@
-"""The SQLite outbox (sqlite-utils, a persistent rollback journal, synchronous=FULL).
+"""The SQLite outbox: an event is accepted once its transaction commits (synchronous=FULL,
+so a power cut cannot take it back), and kept until central acknowledges its batch.
 
-An event is accepted once its transaction commits. Events are cut into batches
-when they are committed, and a batch is one row (packing.py, rows.py): it keeps
-its id and events until central acknowledges it, so a resend after a crash or
-an outage is the same batch (docs/protocol.md: at-least-once, de-duplicated
-centrally by event id).
-
-SD card wear (docs/deployment.md): every transaction costs the card a journal
-write, the file's pages and a file-system journal commit, whatever it holds, so
-the outbox makes as few as it can. Sending a batch writes nothing, and an
-acknowledgement is settled in memory and written with the next transaction (the
-daemon's next commit, at most `[storage] hold_s` later; or on close): a power
-cut can only undo it harmlessly, and central, which de-duplicates by event id,
-acknowledges the resent batch again. Whether a batch was sent (`offered`) is
-written the same way.
-
-Why synchronous=FULL: a power cut (a Pi's everyday failure) must not take back
-a committed transaction.
-
-Bounds: a row and a byte budget (budget.py). Over budget, low-value kinds go
-first (`visit.dwell`, `device.health`), then the oldest of any kind; never a
-batch that may have been sent. Every drop is counted by type in a persistent
-counter.
-
-Privacy (docs/data-protection.md): `secure_delete` is on, so a deleted event
-(acknowledged, expired, purged) is overwritten with zeros rather than left
-in free pages; `expire` bounds how long an unsent event is kept; and
-`purge_visitor` removes a visitor's events, then deletes the journal so no old
-page copy of them survives there (removal.py).
+Events are cut into batches when they are committed; a batch is one row (packing.py,
+rows.py) and keeps its id and events until acknowledged, so a resend after a crash or
+an outage is the same batch (at-least-once, de-duplicated centrally by event id).
+Sending writes nothing, and an acknowledgement is settled in memory and written with
+the next transaction (the writer's next commit, or the close): every transaction costs
+an SD card the same whatever it holds (docs/deployment.md "SD card wear"), and a power
+cut can only undo an ack harmlessly (the batch is resent and acknowledged again).
+Budgets (budget.py), expiry and purges (removal.py) never change a batch that may have
+been sent. docs/outbox.md and docs/data-protection.md say the rest.
 
 This module is the `Outbox` itself: transactions, batches, acknowledgements,
 remembered commands and status; schema.py opens and migrates the file.
@@ -46,7 +28,7 @@ from typing import Any
 from edge.errors import EdgeError
 from edge.outbox import budget, clockfix, packing, removal
 from edge.outbox.removal import Purged
-from edge.outbox.rows import bump, insert_batch, totals
+from edge.outbox.rows import bump, insert_batch, replace_batch, totals
 from edge.outbox.schema import (
     MIGRATIONS,
     is_corrupt,
@@ -102,6 +84,8 @@ def _storage_errors() -> Iterator[None]:
         yield
     except sqlite3.DatabaseError as exc:  # full, read-only, I/O error, corruption found late
         raise StorageError(f"outbox cannot write: {exc}") from exc
+    except packing.Unreadable as exc:  # next_batch sets such a batch aside
+        raise StorageError(str(exc)) from exc
 
 
 class Outbox:
@@ -220,23 +204,44 @@ class Outbox:
 
     def next_batch(self, device_id: str) -> Batch | None:
         """The batch to send now: the oldest not acknowledged. Writes nothing: that it was
-        sent is written with the next transaction."""
-        with _storage_errors():
-            row = self.db.conn.execute(
-                "SELECT seq, batch_id, events, size, body FROM batches"
-                f" WHERE batch_id NOT IN ({','.join('?' * len(self._acked))})"
-                " ORDER BY seq LIMIT 1",
-                list(self._acked),
-            ).fetchone()
-        if row is None:
-            return None
-        seq, batch_id, events, size, body = row
-        if batch_id not in self._offered:
-            self._offered[batch_id] = _Sent(seq, events, size)
-            self._unmarked.add(batch_id)
-        texts = packing.unpack(body)
-        ids = tuple(packing.event_id(t) for t in texts)
-        return Batch(batch_id, ids, packing.payload(batch_id, device_id, texts))
+        sent is written with the next transaction. A batch that cannot be read (a damaged
+        file) is deleted, its events counted as `dropped.unreadable`, and the next one goes:
+        one bad row must not stop the queue."""
+        while True:
+            with _storage_errors():
+                row = self.db.conn.execute(
+                    "SELECT seq, batch_id, events, size, body FROM batches"
+                    f" WHERE batch_id NOT IN ({','.join('?' * len(self._acked))})"
+                    " ORDER BY seq LIMIT 1",
+                    list(self._acked),
+                ).fetchone()
+            if row is None:
+                return None
+            seq, batch_id, events, size, body = row
+            try:
+                texts = packing.unpack(body)
+                ids = tuple(packing.event_id(t) for t in texts)
+            except (packing.Unreadable, ValueError, KeyError, TypeError) as exc:
+                self._set_aside(seq, batch_id, events, exc)
+                continue
+            if batch_id not in self._offered:
+                self._offered[batch_id] = _Sent(seq, events, size)
+                self._unmarked.add(batch_id)
+            return Batch(batch_id, ids, packing.payload(batch_id, device_id, texts))
+
+    def _set_aside(self, seq: int, batch_id: str, events: int, why: Exception) -> None:
+        log.error(
+            "outbox batch %s cannot be read (%s); deleted, its %d events counted as dropped"
+            " (dropped.unreadable)",
+            batch_id,
+            why,
+            events,
+        )
+        with self._writing() as conn:
+            replace_batch(conn, seq, [])
+            bump(conn, "dropped.unreadable", events)
+        self._offered.pop(batch_id, None)
+        self._unmarked.discard(batch_id)
 
     def ack(self, batch_id: str) -> int:
         """Central stored the batch: its events are gone (deleted on disk with the next
@@ -349,8 +354,12 @@ class Outbox:
     def events(self) -> Iterator[str]:
         """Every unacknowledged event's JSON, oldest first (for export)."""
         for batch_id, body in self.db.execute("SELECT batch_id, body FROM batches ORDER BY seq"):
-            if batch_id not in self._acked:
+            if batch_id in self._acked:
+                continue
+            try:
                 yield from packing.unpack(body)
+            except packing.Unreadable as exc:
+                log.error("outbox batch %s left out: %s", batch_id, exc)
 
     def status(self) -> dict[str, Any]:
         """The `omo-edge outbox status --json` object. From another process than the

@@ -328,3 +328,22 @@ def test_next_batch_searches_an_index_instead_of_scanning_the_backlog(tmp_path: 
         assert plans
         scans = {sql: plan for sql, plan in plans.items() if any("SCAN events" in p for p in plan)}
         assert scans == {}
+
+
+def test_a_damaged_batch_is_set_aside_counted_and_the_queue_goes_on(tmp_path: Path) -> None:
+    """Damage SQLite's checks do not see (a batch's compressed body): that batch is
+    deleted and counted, and the ones after it still go."""
+    first, second = [event(n) for n in range(3)], [event(10 + n) for n in range(2)]
+    with Outbox(tmp_path / "o.sqlite3") as box:
+        box.append(first)
+        box.append(second)
+        box.db.execute(
+            "UPDATE batches SET body = ? WHERE seq = (SELECT MIN(seq) FROM batches)",
+            [b"\x78\x9cnot zlib"],
+        )
+        assert stored_ids(box) == [e["id"] for e in second]  # export leaves it out
+        batch = box.next_batch(DEVICE)
+        assert batch is not None and batch.event_ids == tuple(e["id"] for e in second)
+        assert box.status()["dropped"] == {"unreadable": 3}
+        assert box.pending() == 2
+        assert box.ack(batch.batch_id) == 2 and box.next_batch(DEVICE) is None
