@@ -8,13 +8,12 @@ Runs inside the write transaction that went over; every drop is counted by type
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections import Counter
 from collections.abc import Collection
 
 from edge.outbox.packing import LOW_VALUE
-from edge.outbox.rows import bump, replace_batch, texts_of, totals
+from edge.outbox.rows import count_drops, replace_batch, stored, totals
 
 Victim = tuple[int, str, int]  # place in its batch, type, size
 
@@ -42,24 +41,18 @@ def enforce(conn: sqlite3.Connection, max_rows: int, max_bytes: int, sent: Colle
     for kinds in (LOW_VALUE, None):
         if not over(*totals(conn), max_rows, max_bytes):
             return
-        where = "offered = 0" + (" AND low_value > 0" if kinds else "")
-        for seq, batch_id in conn.execute(
-            f"SELECT seq, batch_id FROM batches WHERE {where} ORDER BY seq"
-        ).fetchall():
-            if batch_id in sent:
-                continue
-            texts = texts_of(conn, seq)
-            types = [json.loads(t)["type"] for t in texts]
+        for batch in stored(conn, sent, "low_value > 0" if kinds else "1", unsent_only=True):
             victims = [
-                (i, kind, len(t.encode()))
-                for i, (t, kind) in enumerate(zip(texts, types, strict=True))
-                if kinds is None or kind in kinds
+                (i, e["type"], len(t.encode()))
+                for i, (t, e) in enumerate(zip(batch.texts, batch.events, strict=True))
+                if kinds is None or e["type"] in kinds
             ]
             chosen = just_enough(victims, *totals(conn), max_rows, max_bytes)
             if chosen:
                 gone = {i for i, _kind, _size in chosen}
-                replace_batch(conn, seq, [t for i, t in enumerate(texts) if i not in gone])
-                for kind, count in Counter(kind for _i, kind, _size in chosen).items():
-                    bump(conn, f"dropped.{kind}", count)
+                replace_batch(
+                    conn, batch.seq, [t for i, t in enumerate(batch.texts) if i not in gone]
+                )
+                count_drops(conn, Counter(kind for _i, kind, _size in chosen))
             if not over(*totals(conn), max_rows, max_bytes):
                 return

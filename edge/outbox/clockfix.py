@@ -24,7 +24,6 @@ to the outbox inside the caller's transaction.
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import time
 from collections.abc import Collection, Mapping
@@ -33,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from edge.outbox import packing
-from edge.outbox.rows import bump, replace_batch, texts_of
+from edge.outbox.rows import bump, replace_batch, stored
 
 RECHECK_S = 5.0
 """How often the daemon looks whether the clock has synchronised."""
@@ -102,20 +101,14 @@ def correct_rows(conn: sqlite3.Connection, boot: str, offset: int, sent: Collect
     transaction); returns how many. A batch that may have been sent is never touched;
     a corrected one goes under a new batch id."""
     changed = 0
-    for seq, batch_id in conn.execute(
-        "SELECT seq, batch_id FROM batches WHERE unsynced > 0 AND offered = 0 ORDER BY seq"
-    ).fetchall():
-        if batch_id in sent:
-            continue
-        texts = texts_of(conn, seq)
-        fixed = [corrected(json.loads(t), boot, offset) for t in texts]
+    for batch in stored(conn, sent, "unsynced > 0", unsent_only=True):
+        fixed = [corrected(e, boot, offset) for e in batch.events]
         if not any(fixed):
             continue
-        replace_batch(
-            conn,
-            seq,
-            [t if f is None else packing.text(f) for t, f in zip(texts, fixed, strict=True)],
-        )
+        texts = [
+            t if f is None else packing.text(f) for t, f in zip(batch.texts, fixed, strict=True)
+        ]
+        replace_batch(conn, batch.seq, texts)
         changed += sum(f is not None for f in fixed)
     if changed:
         bump(conn, "clock_corrected_total", changed)

@@ -9,13 +9,12 @@ again under a new batch id).
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections import Counter
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
-from edge.outbox.rows import bump, replace_batch, texts_of
+from edge.outbox.rows import bump, count_drops, replace_batch, stored
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,18 +31,14 @@ def expire(conn: sqlite3.Connection, before_ts: int, sent: Collection[str]) -> d
     """Delete events stamped by a synchronised clock before `before_ts` (ms), counted as
     drops by type and in `expired_total`; returns the drops by type."""
     dropped: Counter[str] = Counter()
-    for seq, batch_id, offered in conn.execute(
-        "SELECT seq, batch_id, offered FROM batches WHERE first_ts < ? ORDER BY seq", [before_ts]
-    ).fetchall():
-        texts = texts_of(conn, seq)
-        events = [json.loads(t) for t in texts]
-        old = [e.get("clock_synced") is True and e["ts"] < before_ts for e in events]
-        if not any(old) or ((offered or batch_id in sent) and not all(old)):
+    for batch in stored(conn, sent, "first_ts < ?", [before_ts]):
+        old = [e.get("clock_synced") is True and e["ts"] < before_ts for e in batch.events]
+        if not any(old) or (batch.sent and not all(old)):
             continue
-        dropped.update(e["type"] for e, gone in zip(events, old, strict=True) if gone)
-        replace_batch(conn, seq, [t for t, gone in zip(texts, old, strict=True) if not gone])
-    for kind, count in dropped.items():
-        bump(conn, f"dropped.{kind}", count)
+        dropped.update(e["type"] for e, gone in zip(batch.events, old, strict=True) if gone)
+        kept = [t for t, gone in zip(batch.texts, old, strict=True) if not gone]
+        replace_batch(conn, batch.seq, kept)
+    count_drops(conn, dropped)
     if dropped:
         bump(conn, "expired_total", sum(dropped.values()))
     return dict(dropped)
@@ -55,24 +50,20 @@ def purge_visitor(conn: sqlite3.Connection, forms: Iterable[str], sent: Collecti
     names = set(forms)
     purged = released = 0
     nonces: list[str] = []
-    for seq, batch_id, offered in conn.execute(
-        "SELECT seq, batch_id, offered FROM batches ORDER BY seq"
-    ).fetchall():
-        texts = texts_of(conn, seq)
-        events = [json.loads(t) for t in texts]
-        hit = [e.get("visitor") in names for e in events]
+    for batch in stored(conn, sent):
+        hit = [e.get("visitor") in names for e in batch.events]
         if not any(hit):
             continue
-        kept = [t for t, gone in zip(texts, hit, strict=True) if not gone]
-        purged += len(texts) - len(kept)
+        kept = [t for t, gone in zip(batch.texts, hit, strict=True) if not gone]
+        purged += len(batch.texts) - len(kept)
         nonces += [
             e["nonce"]
-            for e, gone in zip(events, hit, strict=True)
+            for e, gone in zip(batch.events, hit, strict=True)
             if gone and isinstance(e.get("nonce"), str)
         ]
-        if offered or batch_id in sent:
+        if batch.sent:
             released += len(kept)
-        replace_batch(conn, seq, kept)
+        replace_batch(conn, batch.seq, kept)
     if purged:
         bump(conn, "purged_total", purged)
     return Purged(purged, tuple(nonces), released)

@@ -7,7 +7,11 @@ sent (`offered`) is never changed; any other change to a batch's events gives it
 
 from __future__ import annotations
 
+import json
 import sqlite3
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 from edge.ids import new_id
 from edge.outbox import packing
@@ -35,10 +39,12 @@ COLUMNS = "(batch_id, events, size, low_value, first_ts, last_ts, unsynced, offe
 """What a batch's events make of its row: `columns`, in this order."""
 
 
-def columns(row: packing.Packed, offered: bool = False) -> list[object]:
-    """A new batch id and `row`, in COLUMNS order."""
+def columns(
+    row: packing.Packed, offered: bool = False, batch_id: str | None = None
+) -> list[object]:
+    """`row` under `batch_id` (a new one by default), in COLUMNS order."""
     return [
-        new_id(),
+        batch_id or new_id(),
         row.events,
         row.size,
         row.low_value,
@@ -50,19 +56,58 @@ def columns(row: packing.Packed, offered: bool = False) -> list[object]:
     ]
 
 
-def insert_batch(conn: sqlite3.Connection, texts: list[str], offered: bool = False) -> int:
-    """Store `texts` as a new batch (inside the caller's transaction); returns its seq."""
-    cursor = conn.execute(
+def insert_batch(
+    conn: sqlite3.Connection, texts: list[str], offered: bool = False, batch_id: str | None = None
+) -> packing.Packed:
+    """Store `texts` as a new batch (inside the caller's transaction); returns its row."""
+    row = packing.pack(texts)
+    conn.execute(
         f"INSERT INTO batches{COLUMNS} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        columns(packing.pack(texts), offered),
+        columns(row, offered, batch_id),
     )
-    return int(cursor.lastrowid or 0)
+    return row
 
 
 def texts_of(conn: sqlite3.Connection, seq: int) -> list[str]:
     """The events' JSON of batch `seq`, in order."""
     (body,) = conn.execute("SELECT body FROM batches WHERE seq = ?", [seq]).fetchone()
     return packing.unpack(body)
+
+
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """A batch as stored, its events read."""
+
+    seq: int
+    texts: list[str]
+    events: list[dict[str, Any]]
+    sent: bool  # it may have been sent: only a purge changes it
+
+
+def stored(
+    conn: sqlite3.Connection,
+    sent: Collection[str],
+    where: str = "1",
+    params: Sequence[object] = (),
+    *,
+    unsent_only: bool = False,
+) -> Iterator[Stored]:
+    """The batches matching `where`, oldest first, with their events read; `sent`: the ids
+    this process sent (`offered` on disk says the rest)."""
+    for seq, batch_id, offered in conn.execute(
+        f"SELECT seq, batch_id, offered FROM batches WHERE {where} ORDER BY seq", params
+    ).fetchall():
+        maybe_sent = bool(offered) or batch_id in sent
+        if unsent_only and maybe_sent:
+            continue
+        texts = texts_of(conn, seq)
+        yield Stored(seq, texts, [json.loads(t) for t in texts], maybe_sent)
+
+
+def count_drops(conn: sqlite3.Connection, dropped: Mapping[str, int]) -> None:
+    """Add events dropped (by a budget, expiry, a full disk) to `dropped.{type}`."""
+    for kind, count in dropped.items():
+        bump(conn, f"dropped.{kind}", count)
 
 
 def replace_batch(conn: sqlite3.Connection, seq: int, texts: list[str]) -> None:

@@ -52,8 +52,7 @@ def rows_from_events(conn: sqlite3.Connection) -> None:
             )
         ]
         if texts:
-            seq = insert_batch(conn, texts, offered=True)
-            conn.execute("UPDATE batches SET batch_id = ? WHERE seq = ?", [batch_id, seq])
+            insert_batch(conn, texts, offered=True, batch_id=batch_id)
     queued = [
         r[0]
         for r in conn.execute(

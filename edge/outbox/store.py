@@ -28,7 +28,7 @@ from typing import Any
 from edge.errors import EdgeError
 from edge.outbox import budget, clockfix, packing, removal
 from edge.outbox.removal import Purged
-from edge.outbox.rows import bump, insert_batch, replace_batch, totals
+from edge.outbox.rows import bump, count_drops, insert_batch, replace_batch, totals
 from edge.outbox.schema import (
     MIGRATIONS,
     is_corrupt,
@@ -183,15 +183,16 @@ class Outbox:
         if not texts and not dropped and not self._acked:
             return 0
         with self._writing() as conn:
-            for kind, count in (dropped or {}).items():
-                bump(conn, f"dropped.{kind}", count)
+            count_drops(conn, dropped or {})
             fresh = list(texts.values())
-            for batch in packing.batches(fresh, self.batch_max_events, self.batch_max_bytes):
+            rows = [
                 insert_batch(conn, batch)
+                for batch in packing.batches(fresh, self.batch_max_events, self.batch_max_bytes)
+            ]
             if fresh:
                 bump(conn, "accepted_total", len(fresh))
                 bump(conn, "stored_rows", len(fresh))
-                bump(conn, "stored_bytes", sum(len(t.encode()) for t in fresh))
+                bump(conn, "stored_bytes", sum(row.size for row in rows))
                 budget.enforce(conn, self.max_rows, self.max_bytes, self._offered.keys())
         self._remember_ids(texts)
         return len(texts)
@@ -199,8 +200,8 @@ class Outbox:
     def _remember_ids(self, ids: Iterable[str]) -> None:
         for event_id in ids:
             self._recent[event_id] = None
-        for stale in list(self._recent)[: max(0, len(self._recent) - RECENT_IDS_KEPT)]:
-            del self._recent[stale]
+        while len(self._recent) > RECENT_IDS_KEPT:  # the oldest first (insertion order)
+            del self._recent[next(iter(self._recent))]
 
     def next_batch(self, device_id: str) -> Batch | None:
         """The batch to send now: the oldest not acknowledged. Writes nothing: that it was
@@ -239,7 +240,7 @@ class Outbox:
         )
         with self._writing() as conn:
             replace_batch(conn, seq, [])
-            bump(conn, "dropped.unreadable", events)
+            count_drops(conn, {"unreadable": events})
         self._offered.pop(batch_id, None)
         self._unmarked.discard(batch_id)
 
